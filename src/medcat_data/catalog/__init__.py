@@ -1,0 +1,1 @@
+"""Registry schema and validation, references, queries, docs site and Croissant export."""

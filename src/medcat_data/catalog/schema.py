@@ -1,0 +1,391 @@
+"""Typed model of a registry entry: the trust boundary between YAML and the rest of medcat.
+
+Holds data only. Loading, merging and error wording live in ``registry.py``; what a source kind
+*does* lives in ``loaders/transports/``. Every source is described by kind + coordinates so the
+fetch engine needs no per-dataset code.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+class Access(str, Enum):
+    """How a user obtains the files, from least to most effort."""
+
+    OPEN = "open"
+    REGISTRATION = "registration"
+    GATED = "gated"
+    CREDENTIALED = "credentialed"
+
+
+class Task(str, Enum):
+    """The unified task schemas of DESIGN.md; every normalized config uses exactly one."""
+
+    IMAGE_CLASSIFICATION = "image-classification"
+    OBJECT_DETECTION = "object-detection"
+    REPORT_GENERATION = "report-generation"
+    VQA = "vqa"
+    TEXT_QA = "text-qa"
+    IMAGE_TEXT = "image-text"
+    VARIANT_CALLING = "variant-calling"
+    TABULAR = "tabular"
+
+
+Modality = Literal[
+    "chest-x-ray",
+    "mammography",
+    "dermoscopy",
+    "clinical-photography",
+    "radiology",
+    "ct",
+    "mri",
+    "ultrasound",
+    "histopathology",
+    "microscopy",
+    "biomedical-figures",
+    "text",
+    "ehr",
+    "ecg",
+    "physiological-signals",
+    "genomics",
+]
+"""Closed vocabulary of modalities; extend here (and in the docs) when a dataset needs a new one."""
+
+Split = Literal["train", "validation", "test"]
+HashAlgorithm = Literal["sha256", "md5", "sha1"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Size(_Model):
+    """Approximate size of the upstream data; ``approximate`` names the figures that are estimates."""
+
+    bytes: int | None = Field(default=None, ge=0, description="Total bytes of the upstream files.")
+    files: int | None = Field(default=None, ge=0, description="Number of upstream files.")
+    samples: int | None = Field(default=None, ge=0, description="Number of samples (images, QA pairs, records).")
+    approximate: list[Literal["bytes", "files", "samples"]] = Field(
+        default_factory=list,
+        description="Which of bytes/files/samples are estimates or unconfirmed.",
+    )
+    note: str | None = None
+
+
+class License(_Model):
+    """Licence of the data: an SPDX id where one exists, else a name and URL."""
+
+    spdx: str | None = Field(default=None, description="SPDX identifier, e.g. CC-BY-4.0.")
+    name: str = Field(description="Human-readable licence name.")
+    url: str | None = None
+    confirmed: bool = Field(default=True, description="False when the licence is not confirmed upstream.")
+    note: str | None = None
+
+    @property
+    def short(self) -> str:
+        """Return the SPDX id, or the name when no SPDX id exists."""
+        return self.spdx or self.name
+
+
+class AccessInfo(_Model):
+    """Human steps to obtain access, shown by ``medcat info`` and on the catalog page."""
+
+    steps: list[str] = Field(min_length=1)
+    dua_url: str | None = None
+    credentials: list[str] = Field(
+        default_factory=list,
+        description="Where medcat reads credentials for this dataset (env vars, files).",
+    )
+
+
+class Version(_Model):
+    version: str
+    date: str | None = Field(default=None, description="Release date, YYYY-MM-DD.")
+    doi: str | None = None
+    notes: str | None = None
+
+
+class PinnedFile(_Model):
+    """One file of a URL list, with the hash upstream publishes (absent when it publishes none)."""
+
+    url: str
+    path: str = Field(description="Relative destination path inside the dataset cache.")
+    size: int | None = Field(default=None, ge=0)
+    sha256: str | None = None
+    md5: str | None = None
+    extract: bool = Field(default=False, description="Extract the archive after verification.")
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256_hex(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[0-9a-f]{64}", v):
+            raise ValueError("expected 64 lowercase hex characters")
+        return v
+
+    @field_validator("md5")
+    @classmethod
+    def _md5_hex(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[0-9a-f]{32}", v):
+            raise ValueError("expected 32 lowercase hex characters")
+        return v
+
+
+class ChecksumFile(_Model):
+    """A checksum list published beside the files (``*.md5``, GIAB md5 lists, ``SHA256SUMS.txt``)."""
+
+    url: str
+    algorithm: HashAlgorithm
+    format: Literal["sha256sums", "md5sum", "giab-md5s"] = "md5sum"
+    base: str = Field(default="", description="Prefix joined to the paths listed in the file.")
+
+
+class FileIndex(_Model):
+    """A file listing the upstream files when the checksum file does not cover them."""
+
+    path: str = Field(description="Relative path of the index file (fetched first).")
+    column: str | None = Field(default=None, description="CSV column holding relative paths; None = one path per line.")
+    magic: str | None = Field(default=None, description="Expected leading bytes, hex, checked on trust-on-first-use files.")
+    magic_offset: int = 0
+
+
+class _SourceBase(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Unique within the entry; `--source NAME`.")
+    description: str | None = None
+    subdir: str = Field(default="", description="Sub-folder of the dataset cache this source writes to.")
+    companion: bool = Field(
+        default=False,
+        description="Fetched together with whichever main source is chosen (e.g. label files from a sibling project).",
+    )
+    include: list[str] = Field(default_factory=list, description="Glob patterns limiting the files of this source.")
+    default_fetch: bool = Field(default=True, description="False: declared but only fetched with --source or --only.")
+
+
+class PhysioNetSource(_SourceBase):
+    """A PhysioNet project: ``https://physionet.org/files/<slug>/<version>/``."""
+
+    kind: Literal["physionet"]
+    slug: str = Field(pattern=r"^([\w-]+|\{slug\})$")
+    version: str | None = Field(default=None, description="Pinned version; None follows the entry version.")
+    base_url: str = "https://physionet.org"
+    checksum_file: str | None = Field(default="SHA256SUMS.txt", description="File index and hash source.")
+    file_index: FileIndex | None = Field(
+        default=None, description="Used when the checksum file does not list the bulk files."
+    )
+
+
+class HuggingFaceSource(_SourceBase):
+    """A Hugging Face Hub repository, fetched through ``huggingface_hub`` at a pinned revision."""
+
+    kind: Literal["hf"]
+    repo_id: str = Field(pattern=r"^([\w.-]+/[\w.-]+|\{repo_id\})$")
+    repo_type: Literal["dataset", "model"] = "dataset"
+    revision: str = Field(description="Commit sha or tag; a branch name is not reproducible.")
+    allow_patterns: list[str] = Field(default_factory=list)
+
+
+class KaggleSource(_SourceBase):
+    """A Kaggle dataset: ``kaggle.com/api/v1/datasets/download/<owner>/<slug>``."""
+
+    kind: Literal["kaggle"]
+    owner: str
+    slug: str
+    dataset_version: int | None = None
+    archive: str | None = Field(default=None, description="Name of the downloaded zip.")
+    base_url: str = "https://www.kaggle.com"
+
+
+class UrlListSource(_SourceBase):
+    """Plain HTTPS files (Mendeley Data, NCBI, Zenodo, GitHub releases) with hashes where published."""
+
+    kind: Literal["urls"]
+    files: list[PinnedFile] = Field(min_length=1)
+    checksum_files: list[ChecksumFile] = Field(default_factory=list)
+
+
+class GoogleDriveSource(_SourceBase):
+    """A file that lives only on Google Drive (quota pages and the large-file interstitial handled)."""
+
+    kind: Literal["gdrive"]
+    file_id: str
+    filename: str
+    magic: str | None = Field(default=None, description="Expected leading bytes as hex, e.g. 504b for zip.")
+    extract: bool = True
+    base_url: str = "https://drive.google.com"
+
+
+class OsfSource(_SourceBase):
+    """An OSF project storage (files listed through the OSF API)."""
+
+    kind: Literal["osf"]
+    project: str
+    storage: str = "osfstorage"
+    base_url: str = "https://api.osf.io"
+
+
+class PmcSource(_SourceBase):
+    """The PMC Open Access subset: per-article prefixes in the cloud bucket (legacy packages if served)."""
+
+    kind: Literal["pmc"]
+    bucket_url: str = "https://pmc-oa-opendata.s3.amazonaws.com"
+    legacy_url: str | None = "https://ftp.ncbi.nlm.nih.gov/pub/pmc/deprecated"
+
+
+class TciaSource(_SourceBase):
+    """A TCIA collection: series through the NBIA REST API, plus direct-download CSVs."""
+
+    kind: Literal["tcia"]
+    collection: str
+    api_url: str = "https://services.cancerimagingarchive.net/nbia-api/services/v1"
+    files: list[PinnedFile] = Field(default_factory=list)
+    manifest_url: str | None = None
+
+
+Source = Annotated[
+    Union[
+        PhysioNetSource,
+        HuggingFaceSource,
+        KaggleSource,
+        UrlListSource,
+        GoogleDriveSource,
+        OsfSource,
+        PmcSource,
+        TciaSource,
+    ],
+    Field(discriminator="kind"),
+]
+
+SOURCE_KINDS = ("physionet", "hf", "kaggle", "urls", "gdrive", "osf", "pmc", "tcia")
+
+
+class NormalizedConfig(_Model):
+    """One Hugging Face config that ``medcat normalize`` produces."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    task: Task
+    splits: list[Split] = Field(min_length=1)
+    description: str
+    split_method: Literal["official", "grouped", "none"] = Field(
+        default="official",
+        description="official = upstream's split; grouped = seeded, patient-grouped; none = one train split.",
+    )
+    upstream_splits: dict[str, Split] = Field(
+        default_factory=dict, description="Upstream split names mapped to ours, e.g. training -> train."
+    )
+    sources: list[str] = Field(default_factory=list, description="Sources this config is built from; empty = all.")
+
+
+class Entry(_Model):
+    """One dataset of the catalog."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str
+    description: str = Field(min_length=40)
+    homepage: str
+    modalities: list[Modality] = Field(min_length=1)
+    tasks: list[Task] = Field(min_length=1)
+    access: Access
+    access_info: AccessInfo
+    license: License
+    citation: str = Field(description="BibTeX, one or more entries.")
+    versions: list[Version] = Field(min_length=1)
+    default_version: str
+    size: Size
+    sources: list[Source] = Field(min_length=1)
+    configs: list[NormalizedConfig] = Field(default_factory=list)
+    template: bool = Field(
+        default=False,
+        description="A parametric entry (e.g. any PhysioNet project) resolved from a reference.",
+    )
+    tags: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="Pitfalls and caveats users should know.")
+
+    @field_validator("citation")
+    @classmethod
+    def _bibtex(cls, v: str) -> str:
+        if not re.search(r"@\w+\s*\{", v):
+            raise ValueError("expected BibTeX (e.g. '@article{key, ...}')")
+        return v.strip() + "\n"
+
+    @field_validator("homepage")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://", v):
+            raise ValueError("expected an http(s) URL")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Entry:
+        known = {v.version for v in self.versions}
+        if self.default_version not in known:
+            raise ValueError(
+                f"default_version {self.default_version!r} is not one of the versions {sorted(known)}"
+            )
+        names = [s.name for s in self.sources]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"source names must be unique, repeated: {dup}")
+        if all(s.companion for s in self.sources):
+            raise ValueError("at least one source must not be a companion")
+        cfg_names = [c.name for c in self.configs]
+        dup = sorted({n for n in cfg_names if cfg_names.count(n) > 1})
+        if dup:
+            raise ValueError(f"config names must be unique, repeated: {dup}")
+        for cfg in self.configs:
+            unknown = sorted(set(cfg.sources) - set(names))
+            if unknown:
+                raise ValueError(f"config {cfg.name!r} names unknown sources {unknown}")
+            if cfg.task not in self.tasks:
+                raise ValueError(f"config {cfg.name!r} has task {cfg.task.value!r} missing from tasks")
+        return self
+
+    @property
+    def main_sources(self) -> list[Source]:
+        """Return the alternative main sources, the default first."""
+        return [s for s in self.sources if not s.companion]
+
+    @property
+    def companion_sources(self) -> list[Source]:
+        return [s for s in self.sources if s.companion]
+
+    def source(self, name: str | None = None) -> Source:
+        """Return the named source, or the default (first main) source when ``name`` is None.
+
+        Raises:
+            KeyError: no source of that name (callers turn it into a UsageError).
+        """
+        if name is None:
+            return self.main_sources[0]
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def config(self, name: str) -> NormalizedConfig:
+        for c in self.configs:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def module_name(self) -> str:
+        """Return the snake_case module stem of this entry (recipe, replica, test)."""
+        return module_name(self.id)
+
+
+class RegistryFile(_Model):
+    """A registry file: a mapping with a top-level ``datasets`` list."""
+
+    datasets: list[Entry]
+
+
+def module_name(dataset_id: str) -> str:
+    """Convert a kebab-case dataset id to the snake_case stem of its modules."""
+    return dataset_id.replace("-", "_")

@@ -1,0 +1,1 @@
+"""Click commands, grouped by job; registered in cli.py."""

@@ -1,0 +1,1 @@
+"""Normalizing: local files in, Hugging Face datasets out. Never touches the network."""

@@ -1,0 +1,1 @@
+"""Format codecs: DICOM, volumes, raster images, VCF, tables (format knowledge only)."""

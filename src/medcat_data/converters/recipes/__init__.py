@@ -1,0 +1,1 @@
+"""One recipe module per registry id."""

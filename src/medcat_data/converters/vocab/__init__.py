@@ -1,0 +1,1 @@
+"""Label vocabularies and their mapping tables."""

@@ -1,0 +1,187 @@
+"""The one error hierarchy of medcat.
+
+Every error a user can cause or meet is a ``MedcatError``. Context is kept as attributes and
+the message is built in ``__str__`` so that it always answers three questions: what failed, on
+which item, and what to do next. Anything that may hold a URL or a credential is redacted when
+the exception is *constructed*, never later. ``cli.py`` is the only place that turns these into
+printed messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|key|password|passwd|sig|signature|access_token)=)[^&\s]+")
+_AUTH_HEADER = re.compile(r"(?i)(authorization:\s*(?:basic|bearer)\s+)\S+")
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """Remove credentials from free text: ``user:pass@`` in URLs, secret query values, auth headers.
+
+    ``secrets`` are literal values (passwords, tokens) that must vanish wherever they appear.
+    """
+    text = _USERINFO.sub(r"\g<scheme>", text)
+    text = _SECRET_QUERY.sub(r"\1***", text)
+    text = _AUTH_HEADER.sub(r"\1***", text)
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
+
+
+class MedcatError(Exception):
+    """Base of every medcat error; the CLI exits with ``exit_code`` and no traceback."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = redact(message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(MedcatError):
+    """The user asked for something that cannot be done as asked (exit code 2)."""
+
+    exit_code = 2
+
+
+class UnknownDatasetError(UsageError, LookupError):
+    """A dataset reference names no registry entry; carries close matches."""
+
+    def __init__(self, ref: str, suggestions: Sequence[str] = ()) -> None:
+        self.ref = ref
+        self.suggestions = list(suggestions)
+        super().__init__(self._build())
+
+    def _build(self) -> str:
+        msg = f"unknown dataset {self.ref!r}."
+        if self.suggestions:
+            msg += " Did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        msg += " Run `medcat list` to see every dataset, or `medcat search TEXT`."
+        return msg
+
+
+class InvalidReferenceError(UsageError, ValueError):
+    """A dataset reference does not follow the grammar ``ID[@VERSION]`` / ``physionet:`` / ``hf:`` / ``kaggle:``."""
+
+
+class RegistryError(MedcatError):
+    """A registry file or entry is invalid; carries the file, entry id and field path."""
+
+    def __init__(
+        self,
+        problems: Sequence[str],
+        *,
+        source: str | Path | None = None,
+    ) -> None:
+        self.problems = list(problems)
+        self.source = str(source) if source is not None else None
+        where = f"{self.source}: " if self.source else ""
+        if len(self.problems) == 1:
+            text = f"{where}invalid registry: {self.problems[0]}"
+        else:
+            lines = "\n".join(f"  - {p}" for p in self.problems)
+            text = f"{where}invalid registry ({len(self.problems)} problems):\n{lines}"
+        super().__init__(text + "\nFix the entry, then check it with `medcat registry validate FILE`.")
+
+
+class FetchError(MedcatError):
+    """Bytes could not be obtained or verified."""
+
+
+class AccessDeniedError(FetchError):
+    """The server refused the credentials (401/403); says how to obtain access."""
+
+    def __init__(self, dataset_id: str, url: str, status: int, how_to_get_access: str = "") -> None:
+        self.dataset_id = dataset_id
+        self.url = redact(url)
+        self.status = status
+        msg = f"{dataset_id}: access denied (HTTP {status}) for {self.url}."
+        if how_to_get_access:
+            msg += f" {how_to_get_access}"
+        super().__init__(msg)
+
+
+class LicenseNotAcceptedError(FetchError):
+    """A DUA or credentialed dataset was fetched without ``--accept-license``."""
+
+    def __init__(self, dataset_id: str, license_name: str, license_url: str | None = None) -> None:
+        self.dataset_id = dataset_id
+        where = f" ({license_url})" if license_url else ""
+        super().__init__(
+            f"{dataset_id} is distributed under {license_name}{where}. Read it, then run the fetch "
+            "again with --accept-license (remembered for this dataset)."
+        )
+
+
+class ChecksumMismatchError(FetchError):
+    """A file's hash differs from the expected one; the bytes are kept aside."""
+
+    def __init__(
+        self,
+        dataset_id: str,
+        path: str,
+        algorithm: str,
+        expected: str,
+        actual: str,
+        quarantined: Path | None = None,
+    ) -> None:
+        self.dataset_id = dataset_id
+        self.path = path
+        self.algorithm = algorithm
+        self.expected = expected
+        self.actual = actual
+        self.quarantined = quarantined
+        kept = f" The bytes are kept at {quarantined}." if quarantined else ""
+        super().__init__(
+            f"{dataset_id}: {algorithm} mismatch for {path} (expected {expected[:12]}..., got "
+            f"{actual[:12]}...).{kept} Run the fetch again; if it repeats, upstream changed."
+        )
+
+
+class TransferError(FetchError):
+    """A transfer failed after every retry."""
+
+
+class UnsafeArchiveError(FetchError):
+    """An archive member would escape the target or exceed the size caps."""
+
+
+class LockTimeoutError(FetchError):
+    """Another process holds the lock on a dataset cache for too long."""
+
+
+class ConvertError(MedcatError):
+    """Local files could not be turned into a dataset."""
+
+
+class SampleError(ConvertError):
+    """One item could not be converted; recorded in ``errors.jsonl`` and never fatal to a run."""
+
+    def __init__(self, path: str | Path, stage: str, reason: str) -> None:
+        self.path = str(path)
+        self.stage = stage
+        self.reason = redact(reason)
+        super().__init__(f"{self.path}: {stage}: {self.reason}")
+
+
+class UnsupportedFormatError(ConvertError):
+    """A file format or encoding that no installed codec can read; names what to install."""
+
+
+class MissingDependencyError(MedcatError, ImportError):
+    """An optional package needed for one format is not installed."""
+
+    def __init__(self, feature: str, packages: Sequence[str]) -> None:
+        self.feature = feature
+        self.packages = list(packages)
+        super().__init__(
+            f"{feature} needs {', '.join(self.packages)}; install with "
+            f"`pip install {' '.join(self.packages)}`."
+        )

@@ -1,0 +1,1 @@
+"""Fetching: bytes in, verified files out. Never decodes an image."""

@@ -1,0 +1,1 @@
+"""One transport module per source kind."""

@@ -1,0 +1,1 @@
+"""Miniature replicas of upstream layouts and the loopback server that serves them."""

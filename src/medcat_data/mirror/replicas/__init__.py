@@ -1,0 +1,1 @@
+"""One replica builder per registry id, same stem as its recipe."""

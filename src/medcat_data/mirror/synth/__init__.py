@@ -1,0 +1,1 @@
+"""Seeded generators of synthetic content: DICOM, NIfTI, PNG/JPEG, text."""
