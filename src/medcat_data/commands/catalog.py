@@ -1,7 +1,148 @@
-"""Catalog commands."""
+"""Catalog commands: ``list``, ``info``, ``search`` and ``registry validate|schema``."""
 
 from __future__ import annotations
 
-import click
+import json
+from pathlib import Path
 
-COMMANDS: tuple[click.Command, ...] = ()
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from medcat_data.catalog import describe, query
+from medcat_data.catalog.refs import parse_ref, resolve
+from medcat_data.catalog.registry import load_registry, load_registry_file, merge, shipped_registry_text
+from medcat_data.catalog.schema import Access, RegistryFile, Task
+from medcat_data.cli_options import json_option
+from medcat_data.cli_output import Output
+from medcat_data.commands.info_view import render_info
+from medcat_data.errors import RegistryError
+
+_ACCESS_STYLE = {"open": "green", "registration": "cyan", "gated": "yellow", "credentialed": "red"}
+
+
+def _entries_table(rows: list[dict], title: str | None = None) -> Table:
+    table = Table(title=title, show_lines=False, expand=False)
+    for col in ("id", "name", "modalities", "tasks", "access", "size", "license"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        access = row["access"]
+        table.add_row(
+            row["id"],
+            escape(row["name"]),
+            ", ".join(row["modalities"]),
+            ", ".join(row["tasks"]),
+            f"[{_ACCESS_STYLE[access]}]{access}[/]",
+            row["size"],
+            escape(row["license"]),
+        )
+    return table
+
+
+@click.command("list")
+@click.option("--modality", multiple=True, help="Keep datasets of this modality (repeatable).")
+@click.option("--task", multiple=True, type=click.Choice([t.value for t in Task]), help="Keep datasets with this task schema.")
+@click.option("--access", multiple=True, type=click.Choice([a.value for a in Access]), help="Keep datasets with this access type.")
+@click.option("--license", "license_", multiple=True, help="Keep datasets whose licence id or name contains this.")
+@json_option
+def list_cmd(modality: tuple[str, ...], task: tuple[str, ...], access: tuple[str, ...], license_: tuple[str, ...], as_json: bool) -> None:
+    """List the datasets of the catalog, optionally filtered."""
+    out = Output(json_mode=as_json)
+    filters = query.Filters(modality=modality, task=task, access=access, license=license_)
+    rows = [query.summary_row(e) for e in query.filter_entries(load_registry(), filters)]
+    if as_json:
+        out.result(rows)
+    else:
+        out.print(_entries_table(rows))
+        out.info(f"{len(rows)} dataset(s). `medcat info ID` for details.")
+
+
+@click.command("info")
+@click.argument("ref", metavar="REF")
+@json_option
+@click.option("--bibtex", is_flag=True, help="Print only the BibTeX citation.")
+def info_cmd(ref: str, as_json: bool, bibtex: bool) -> None:
+    """Show everything needed to decide on and obtain a dataset."""
+    out = Output(json_mode=as_json)
+    resolved = resolve(parse_ref(ref), load_registry())
+    if bibtex:
+        out.raw(resolved.entry.citation)
+        return
+    details = describe.entry_details(resolved)
+    if as_json:
+        out.result(details)
+        return
+    out.print(*render_info(resolved, details))
+
+
+@click.command("search")
+@click.argument("text", nargs=-1, required=True)
+@json_option
+def search_cmd(text: tuple[str, ...], as_json: bool) -> None:
+    """Search ids, names, descriptions, modalities and tasks; best matches first."""
+    out = Output(json_mode=as_json)
+    ranked = query.search(load_registry(), " ".join(text))
+    rows = [dict(query.summary_row(e), score=round(s, 2)) for e, s in ranked]
+    if as_json:
+        out.result(rows)
+        return
+    out.print(_entries_table(rows))
+    out.info(f"{len(rows)} match(es) for {' '.join(text)!r}.")
+
+
+@click.group("registry")
+def registry_group() -> None:
+    """Check registry files and export the entry schema."""
+
+
+@registry_group.command("validate")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+def validate_cmd(files: tuple[Path, ...], as_json: bool) -> None:
+    """Validate registry FILES (default: the shipped registry and $MEDCAT_REGISTRY)."""
+    out = Output(json_mode=as_json)
+    if not files:
+        registry = load_registry()
+        report = [{"file": origin, "ok": True} for origin in dict.fromkeys(registry.origins.values())]
+        out.result(report) if as_json else out.print(f"ok: {len(registry)} entries in {len(report)} file(s)")
+        return
+    results, problems = [], []
+    loaded = []
+    for path in files:
+        try:
+            entries = load_registry_file(path)
+        except RegistryError as err:
+            results.append({"file": str(path), "ok": False, "problems": err.problems})
+            problems.append(str(err))
+            continue
+        loaded.append((str(path), entries))
+        results.append({"file": str(path), "ok": True, "entries": [e.id for e in entries]})
+    if not problems:
+        try:
+            from medcat_data.catalog.registry import parse_registry_text
+
+            shipped = ("<shipped registry.yaml>", parse_registry_text(shipped_registry_text(), "<shipped registry.yaml>"))
+            merge([shipped, *loaded])
+        except RegistryError as err:
+            problems.append(str(err))
+            results.append({"file": "(merged)", "ok": False, "problems": err.problems})
+    if as_json:
+        out.result(results)
+    else:
+        for r in results:
+            if r["ok"]:
+                out.print(f"ok: {r['file']} ({len(r.get('entries', []))} entries)")
+    if problems:
+        raise RegistryError([p for r in results if not r["ok"] for p in r["problems"]])
+
+
+@registry_group.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of a registry file (for editors)."""
+    schema = RegistryFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "medcat registry file"
+    Output().raw(json.dumps(schema, indent=2))
+
+
+COMMANDS: tuple[click.Command, ...] = (list_cmd, info_cmd, search_cmd, registry_group)

@@ -1,0 +1,57 @@
+"""Filters and search over the shipped catalog return the expected ids."""
+
+from __future__ import annotations
+
+from medcat_data.catalog import query
+from medcat_data.catalog.registry import load_registry
+
+
+def _ids(filters: query.Filters) -> set[str]:
+    return {e.id for e in query.filter_entries(load_registry(), filters)}
+
+
+def test_modality_filter_keeps_the_mammography_sets() -> None:
+    assert _ids(query.Filters(modality=("mammography",))) == {"vindr-mammo", "cbis-ddsm"}
+
+
+def test_access_open_excludes_credentialed_sets() -> None:
+    open_ids = _ids(query.Filters(access=("open",)))
+    assert "vindr-mammo" not in open_ids and "mimic-cxr" not in open_ids
+    assert {"cbis-ddsm", "mimic-iv-demo"} <= open_ids
+
+
+def test_task_filter() -> None:
+    ids = _ids(query.Filters(task=("object-detection",)))
+    assert {"vindr-mammo", "cbis-ddsm"} <= ids
+    assert "medqa" not in ids
+
+
+def test_filters_combine_as_and() -> None:
+    assert _ids(query.Filters(modality=("chest-x-ray",), access=("open",))) == set()
+
+
+def test_license_filter_matches_spdx_and_name() -> None:
+    assert "pad-ufes-20" in _ids(query.Filters(license=("CC-BY-4.0",)))
+    assert {"mimic-cxr", "mimic-cxr-jpg"} <= _ids(query.Filters(license=("credentialed health data",)))
+
+
+def test_search_ranks_exact_id_first() -> None:
+    ranked = query.search(load_registry(), "vindr-mammo")
+    assert ranked[0][0].id == "vindr-mammo"
+
+
+def test_search_requires_every_word() -> None:
+    ids = [e.id for e, _ in query.search(load_registry(), "chest radiographs")]
+    assert ids and set(ids) <= {"mimic-cxr", "mimic-cxr-jpg"}
+
+
+def test_search_finds_by_modality_and_description() -> None:
+    ids = [e.id for e, _ in query.search(load_registry(), "mammography")]
+    assert ids[:2] and set(ids[:2]) == {"vindr-mammo", "cbis-ddsm"}
+    assert query.search(load_registry(), "zzzz-nothing") == []
+
+
+def test_human_bytes() -> None:
+    assert query.human_bytes(570_300_000_000) == "570.3 GB"
+    assert query.human_bytes(512) == "512 B"
+    assert query.human_bytes(None) == "unknown"

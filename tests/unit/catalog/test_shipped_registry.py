@@ -1,0 +1,84 @@
+"""The shipped registry: every required dataset, every required field, nothing invented silently."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from medcat_data.catalog.registry import load_registry
+from medcat_data.catalog.schema import Access, PhysioNetSource
+
+REQUIRED_IDS = [
+    "mimic-cxr",
+    "mimic-cxr-jpg",
+    "physionet",
+    "mimic-iv-demo",
+    "vindr-mammo",
+    "cbis-ddsm",
+    "pad-ufes-20",
+    "medqa",
+    "vqa-rad",
+    "pmc-oa",
+    "m3llm-pmc",
+    "pubmedvision",
+    "precisionfda-truth-v2",
+]
+
+
+def test_shipped_registry_validates_and_holds_every_required_id() -> None:
+    ids = load_registry().ids
+    assert set(REQUIRED_IDS) <= set(ids)
+
+
+@pytest.mark.parametrize("dataset_id", REQUIRED_IDS)
+def test_entry_has_every_required_field_filled(dataset_id: str) -> None:
+    entry = load_registry().get(dataset_id)
+    assert entry.name and entry.description and entry.homepage.startswith("https://")
+    assert entry.modalities and entry.tasks
+    assert entry.access_info.steps and all(len(step) > 10 for step in entry.access_info.steps)
+    assert entry.license.name
+    assert re.search(r"@\w+\{", entry.citation)
+    assert entry.versions and entry.default_version
+    assert entry.sources
+    if not entry.template:
+        assert entry.configs, "every concrete dataset declares the configs normalize produces"
+    assert entry.size.bytes is not None or entry.size.samples is not None or entry.template
+
+
+@pytest.mark.parametrize("dataset_id", REQUIRED_IDS)
+def test_every_config_task_is_a_declared_task(dataset_id: str) -> None:
+    entry = load_registry().get(dataset_id)
+    assert {c.task for c in entry.configs} <= set(entry.tasks)
+
+
+def test_credentialed_physionet_sets() -> None:
+    registry = load_registry()
+    for dataset_id in ("mimic-cxr", "mimic-cxr-jpg", "vindr-mammo"):
+        entry = registry.get(dataset_id)
+        assert entry.access is Access.CREDENTIALED
+        assert isinstance(entry.main_sources[0], PhysioNetSource)
+        assert any("DUA" in step or "data use agreement" in step.lower() for step in entry.access_info.steps)
+
+
+def test_mimic_cxr_verifies_dicoms_from_the_record_list() -> None:
+    entry = load_registry().get("mimic-cxr")
+    main = entry.main_sources[0]
+    assert isinstance(main, PhysioNetSource) and main.file_index is not None
+    assert main.file_index.path == "cxr-record-list.csv.gz"
+    companions = entry.companion_sources
+    assert companions and isinstance(companions[0], PhysioNetSource) and companions[0].slug == "mimic-cxr-jpg"
+
+
+def test_sources_of_an_entry_do_not_share_a_folder() -> None:
+    for entry in load_registry():
+        subdirs = [s.subdir for s in entry.sources]
+        assert len(subdirs) == len(set(subdirs)), entry.id
+
+
+def test_pinned_hashes_only_where_the_registry_has_them_from_upstream() -> None:
+    """Nothing invented: every pinned hash is well-formed (its absence is allowed)."""
+    for entry in load_registry():
+        for source in entry.sources:
+            for f in getattr(source, "files", []):
+                assert f.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", f.sha256)
