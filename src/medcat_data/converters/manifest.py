@@ -1,0 +1,226 @@
+"""``medcat-manifest.json``: what a normalized dataset was built from, and whether a re-run can skip.
+
+The manifest records the inputs (relative path, size, mtime, sha256 where known), the options,
+the tool version, row counts per config and split, the error count and the seconds taken. A
+re-run whose inputs and options match the manifest is a no-op. An input counts as unchanged when
+its size and mtime match, or when its size matches and its sha256 equals the recorded one (a
+``touch`` or a copy does not force a rebuild). This module reads and writes that one JSON file
+and stats inputs; it never writes parquet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from medcat_data import __version__
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "medcat-manifest.json"
+MANIFEST_FORMAT = 1
+_HASH_CHUNK_BYTES = 1 << 20
+
+__all__ = [
+    "MANIFEST_NAME",
+    "BuildKey",
+    "InputFile",
+    "Manifest",
+    "read_manifest",
+    "sha256_file",
+    "stat_inputs",
+    "up_to_date",
+]
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input of a build: ``path`` as recorded (relative, posix), and where it is on this machine.
+
+    ``local`` is not recorded; it lets the up-to-date check re-hash a file whose mtime changed.
+    """
+
+    path: str
+    size_bytes: int
+    mtime_ns: int
+    sha256: str | None = None
+    local: Path | None = field(default=None, compare=False)
+
+    def record(self) -> dict[str, Any]:
+        return {"path": self.path, "size_bytes": self.size_bytes, "mtime_ns": self.mtime_ns, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class BuildKey:
+    """Everything an output depends on: the inputs, the options (JSON-safe) and the tool version."""
+
+    inputs: tuple[InputFile, ...]
+    options: Mapping[str, Any]
+    tool_version: str = __version__
+
+    def options_json(self) -> str:
+        """Return the options as canonical JSON (sorted keys), the form compared between runs."""
+        return json.dumps(self.options, sort_keys=True, default=str)
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stat_inputs(files: Iterable[tuple[str, Path]], known_sha256: Mapping[str, str] | None = None) -> tuple[InputFile, ...]:
+    """Stat ``(recorded name, local path)`` pairs into ``InputFile``s, keeping the given order.
+
+    ``known_sha256`` supplies hashes already known (e.g. from the fetch manifest) by recorded name.
+    """
+    known = known_sha256 or {}
+    out = []
+    for name, local in files:
+        st = local.stat()
+        out.append(InputFile(name, st.st_size, st.st_mtime_ns, known.get(name), local))
+    return tuple(out)
+
+
+class InputRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    size_bytes: int
+    mtime_ns: int
+    sha256: str | None = None
+
+
+class SplitRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rows: int
+    shards: list[str]
+    bytes: int
+
+
+class ConfigRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: str | None = None
+    splits: dict[str, SplitRecord] = Field(default_factory=dict)
+
+
+class Manifest(BaseModel):
+    """The JSON document ``medcat-manifest.json`` (our trust boundary when read back)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: int = MANIFEST_FORMAT
+    tool: str = "medcat-data"
+    tool_version: str
+    source: str
+    options: dict[str, Any]
+    inputs: list[InputRecord]
+    configs: dict[str, ConfigRecord]
+    errors: int
+    seconds: float
+    libraries: dict[str, str] = Field(default_factory=dict)
+
+    def rows(self) -> dict[str, dict[str, int]]:
+        """Return row counts as ``{config: {split: rows}}``."""
+        return {c: {s: r.rows for s, r in cfg.splits.items()} for c, cfg in self.configs.items()}
+
+
+def read_manifest(out_dir: Path) -> Manifest | None:
+    """Return the manifest of an output folder, or None when absent or unreadable (then rebuild)."""
+    path = out_dir / MANIFEST_NAME
+    try:
+        return Manifest.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValidationError, ValueError) as err:
+        log.warning("ignoring unreadable %s (%s); the output will be rebuilt", path, err)
+        return None
+
+
+def up_to_date(out_dir: Path, key: BuildKey, configs: Sequence[str]) -> Manifest | None:
+    """Return the previous manifest when ``out_dir`` holds ``configs`` built from ``key``; else None.
+
+    Compares the tool version, the options (canonical JSON) and every input (see the module
+    docstring for when an input counts as unchanged). Any difference means rebuild.
+    """
+    manifest = read_manifest(out_dir)
+    if manifest is None:
+        return None
+    if manifest.tool_version != key.tool_version:
+        log.info("rebuilding %s: tool version %s -> %s", out_dir, manifest.tool_version, key.tool_version)
+        return None
+    if json.dumps(manifest.options, sort_keys=True, default=str) != key.options_json():
+        log.info("rebuilding %s: options changed", out_dir)
+        return None
+    if not set(configs) <= set(manifest.configs):
+        log.info("rebuilding %s: configs %s not built yet", out_dir, sorted(set(configs) - set(manifest.configs)))
+        return None
+    if not _same_inputs(manifest.inputs, key.inputs):
+        log.info("rebuilding %s: inputs changed", out_dir)
+        return None
+    for cfg in manifest.configs.values():
+        for split in cfg.splits.values():
+            if not all((out_dir / shard).is_file() for shard in split.shards):
+                log.info("rebuilding %s: a shard is missing", out_dir)
+                return None
+    return manifest
+
+
+def _same_inputs(recorded: Sequence[InputRecord], current: Sequence[InputFile]) -> bool:
+    if len(recorded) != len(current):
+        return False
+    for old, new in zip(recorded, current):
+        if old.path != new.path or old.size_bytes != new.size_bytes:
+            return False
+        if old.mtime_ns == new.mtime_ns:
+            continue
+        if old.sha256 is None or new.local is None:
+            return False
+        if (new.sha256 or _safe_sha256(new.local)) != old.sha256:
+            return False
+        log.debug("%s: mtime changed, content unchanged", new.path)
+    return True
+
+
+def _safe_sha256(path: Path) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
+
+
+def write_manifest(out_dir: Path, manifest: Manifest) -> None:
+    """Write ``manifest`` to ``out_dir`` (a folder not yet published, so no temp file is needed)."""
+    text = json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    (out_dir / MANIFEST_NAME).write_text(text, encoding="utf-8")
+
+
+def library_versions() -> dict[str, str]:
+    """Return the installed versions of the libraries that shape the output bytes."""
+    from importlib import metadata
+
+    versions = {}
+    for dist in ("pyarrow", "datasets", "pydicom", "Pillow", "numpy", "nibabel", "SimpleITK"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def relative_name(path: Path, root: Path) -> str:
+    """Return ``path`` relative to ``root`` as a posix string (the recorded form of an input)."""
+    return Path(os.path.relpath(path, root)).as_posix()

@@ -1,0 +1,144 @@
+"""Values that travel between a recipe, the executor and the writer: rows, error records, unit results.
+
+A *work unit* is whatever a recipe lists first and converts on its own (a study, a file, a
+JSONL shard). Converting a unit yields ``Row``s and ``SampleError``s; the executor turns them
+into a ``UnitResult`` whose rows are already encoded as Arrow record batches (encoding happens in
+the worker process, so it runs in parallel). Everything here is picklable and holds no open
+handle. This module never reads or writes files.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from datasets import Features
+
+from medcat_data.errors import SampleError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ErrorRecord", "InputHash", "Row", "RowEncoder", "UnitResult"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One output row headed for ``config`` / ``split``.
+
+    ``values`` maps column names to values ``Features.encode_example`` accepts (an ``Image``
+    takes ``{"bytes": ..., "path": ...}``, a path, a PIL image or an array; a ``ClassLabel`` a name
+    or an index). ``split`` and ``source`` are filled in when absent; ``sample_id`` is required.
+    """
+
+    config: str
+    split: str
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """One failed item as written to ``errors.jsonl``: path, stage, exception type and message."""
+
+    path: str
+    stage: str
+    type: str
+    message: str
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, path: str = "", stage: str = "convert") -> ErrorRecord:
+        """Describe ``exc``; a ``SampleError`` supplies its own path, stage and reason."""
+        if isinstance(exc, SampleError):
+            return cls(path=exc.path, stage=exc.stage, type=type(exc).__name__, message=exc.reason)
+        return cls(path=path, stage=stage, type=type(exc).__name__, message=str(exc) or repr(exc))
+
+    def to_exception(self) -> SampleError:
+        """Return a ``SampleError`` equivalent to this record (for ``on_bad_item="fail"``)."""
+        return SampleError(self.path, self.stage, f"{self.type}: {self.message}")
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "stage": self.stage, "type": self.type, "message": self.message}
+
+
+@dataclass(frozen=True)
+class InputHash:
+    """The sha256 of one input file, computed by the worker that read it (for the manifest)."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """What converting one work unit produced, in the order it was produced.
+
+    ``batches`` holds ``(config, split, record batch)`` triples; consecutive rows for the same
+    config and split share one batch. ``items`` counts the items the unit covered (rows +
+    errors unless the recipe says otherwise) for progress rates.
+    """
+
+    index: int
+    name: str
+    batches: tuple[tuple[str, str, pa.RecordBatch], ...] = ()
+    errors: tuple[ErrorRecord, ...] = ()
+    input_hashes: tuple[InputHash, ...] = ()
+    items: int = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(batch.num_rows for _, _, batch in self.batches)
+
+
+@dataclass(frozen=True)
+class RowEncoder:
+    """Encode ``Row``s into Arrow record batches with each config's ``Features``.
+
+    Picklable, so a process pool can encode in the workers. ``source`` fills the ``source``
+    column of rows that do not set it.
+    """
+
+    source: str
+    features: Mapping[str, Features] = field(default_factory=dict)
+
+    def schema(self, config: str) -> pa.Schema:
+        """Return the Arrow schema of ``config``, with the HF features in its ``huggingface`` metadata."""
+        return self.features[config].arrow_schema
+
+    def encode(self, rows: Iterable[Row]) -> list[tuple[str, str, pa.RecordBatch]]:
+        """Encode rows, grouping consecutive rows of one config/split into one batch.
+
+        Raises:
+            SampleError: a row names an unknown config or does not match its features; the
+                message names the sample and the column problem.
+        """
+        groups: list[tuple[str, str, list[dict[str, Any]]]] = []
+        for row in rows:
+            encoded = self._encode_row(row)
+            if groups and groups[-1][0] == row.config and groups[-1][1] == row.split:
+                groups[-1][2].append(encoded)
+            else:
+                groups.append((row.config, row.split, [encoded]))
+        return [
+            (config, split, pa.RecordBatch.from_pylist(items, schema=self.schema(config)))
+            for config, split, items in groups
+        ]
+
+    def _encode_row(self, row: Row) -> dict[str, Any]:
+        sample_id = str(row.values.get("sample_id", "?"))
+        features = self.features.get(row.config)
+        if features is None:
+            raise SampleError(sample_id, "encode", f"unknown config {row.config!r}; declared: {sorted(self.features)}")
+        values = dict(row.values)
+        values.setdefault("split", row.split)
+        values.setdefault("source", self.source)
+        unknown = sorted(set(values) - set(features))
+        if unknown:
+            raise SampleError(sample_id, "encode", f"columns {unknown} are not in the features of {row.config!r}")
+        for name in features:
+            values.setdefault(name, None)
+        try:
+            return features.encode_example(values)  # type: ignore[no-any-return]
+        except (TypeError, ValueError, KeyError) as err:
+            raise SampleError(sample_id, "encode", f"row does not match the features of {row.config!r}: {err}") from err

@@ -1,0 +1,355 @@
+"""The one way medcat writes a dataset: parquet shards, ``README.md``, ``medcat-manifest.json``, ``errors.jsonl``.
+
+Layout of an output folder::
+
+    OUT/README.md                               dataset card (configs, data_files, license, ...)
+    OUT/medcat-manifest.json                    inputs, options, versions, counts, seconds
+    OUT/errors.jsonl                            one line per failed item (path, stage, type, message)
+    OUT/<config>/<split>-00000-of-00004.parquet shards bounded by rows and bytes
+
+Guarantees:
+
+* **Streaming.** Rows are buffered only up to one row group per config/split, so memory does not
+  grow with the dataset.
+* **Typed.** Each shard's Arrow schema carries the HF ``Features`` under the ``huggingface``
+  metadata key, as ``datasets`` writes it, so ``load_dataset(OUT, CONFIG)`` yields ``Image``,
+  ``ClassLabel``, ``List`` and ``Value`` types without hints.
+* **Deterministic.** Row groups and shards are cut from the row sequence alone (rows and Arrow
+  bytes), chunks are combined before writing, nothing time-dependent goes into parquet, so equal
+  rows in equal order give byte-identical files (for one pyarrow version: its ``created_by`` is
+  fixed per version).
+* **Atomic.** Everything is written into a hidden temp folder beside ``OUT`` and renamed into place
+  only when complete; a failure leaves the previous output (or nothing) at ``OUT``.
+* **Incremental.** ``write_dataset`` returns at once when ``OUT``'s manifest matches the inputs
+  and options (see ``manifest.up_to_date``).
+
+This module writes files only; it never decodes images and never touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import pyarrow as pa
+from datasets import Features
+
+from medcat_data.catalog.schema import Task
+from medcat_data.converters.card import CardInfo, render_card
+from medcat_data.converters.manifest import (
+    MANIFEST_NAME,
+    BuildKey,
+    ConfigRecord,
+    InputRecord,
+    Manifest,
+    SplitRecord,
+    library_versions,
+    up_to_date,
+    write_manifest,
+)
+from medcat_data.converters.shards import SplitSink
+from medcat_data.converters.units import ErrorRecord, Row, RowEncoder, UnitResult
+from medcat_data.errors import ConvertError, UsageError
+
+log = logging.getLogger(__name__)
+
+ERRORS_NAME = "errors.jsonl"
+CARD_NAME = "README.md"
+_TMP_MARK = ".medcat-tmp-"
+_OLD_MARK = ".medcat-old-"
+_CANONICAL_SPLITS = ("train", "validation", "test")
+
+__all__ = [
+    "CARD_NAME",
+    "ERRORS_NAME",
+    "ConfigSpec",
+    "DatasetSpec",
+    "DatasetWriter",
+    "WriteResult",
+    "WriterOptions",
+    "write_dataset",
+]
+
+
+@dataclass(frozen=True)
+class ConfigSpec:
+    """One HF config of a dataset: its name, features and task.
+
+    ``splits`` fixes the order of splits in the card; rows for a split not listed are refused
+    when it is non-empty.
+    """
+
+    name: str
+    features: Features
+    task: Task | None = None
+    description: str = ""
+    splits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What is written: the ``source`` string of every row, the configs and the card metadata."""
+
+    source: str
+    configs: tuple[ConfigSpec, ...]
+    card: CardInfo
+
+    def encoder(self) -> RowEncoder:
+        """Return the picklable encoder the executor uses to turn rows into Arrow batches."""
+        return RowEncoder(self.source, {cfg.name: cfg.features for cfg in self.configs})
+
+
+@dataclass(frozen=True)
+class WriterOptions:
+    """Shard and row-group bounds and parquet compression; part of the build key.
+
+    Bytes are Arrow (uncompressed, in-memory) bytes: a deterministic function of the rows,
+    close to the file size for already-compressed image columns. Defaults follow what the Hub
+    serves well: 100-row row groups for image data, shards under about 500 MiB.
+    """
+
+    max_shard_rows: int = 100_000
+    max_shard_bytes: int = 500 * 2**20
+    row_group_rows: int = 100
+    row_group_bytes: int = 64 * 2**20
+    compression: str = "snappy"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The outcome of one write: where, how many rows per config/split, errors, whether skipped."""
+
+    out_dir: Path
+    rows: Mapping[str, Mapping[str, int]]
+    errors: int
+    seconds: float
+    skipped: bool
+    manifest: Manifest = field(repr=False)
+
+
+def write_dataset(
+    out_dir: Path,
+    spec: DatasetSpec,
+    key: BuildKey,
+    results: Iterable[UnitResult],
+    options: WriterOptions = WriterOptions(),
+) -> WriteResult:
+    """Write ``results`` (in unit order) as the dataset ``spec`` at ``out_dir``, unless up to date.
+
+    ``results`` is consumed only when a build is needed, so pass a lazy iterable (the executor's
+    ``convert_units`` generator) to skip all work on an unchanged re-run.
+
+    Raises:
+        UsageError: ``out_dir`` exists, is not empty and is not a medcat output.
+        ConvertError: a row targets an undeclared config or split.
+    """
+    key = _with_writer_options(key, options)
+    previous = up_to_date(out_dir, key, [cfg.name for cfg in spec.configs])
+    if previous is not None:
+        log.info("%s is up to date; nothing to do", out_dir)
+        return WriteResult(out_dir, previous.rows(), previous.errors, 0.0, True, previous)
+    with DatasetWriter(out_dir, spec, key, options) as writer:
+        for result in results:
+            writer.add_unit(result)
+        return writer.close()
+
+
+def _with_writer_options(key: BuildKey, options: WriterOptions) -> BuildKey:
+    return replace(key, options={**key.options, "writer": asdict(options)})
+
+
+class DatasetWriter:
+    """Assemble configs x splits from rows in arrival order; publish atomically on ``close``.
+
+    Use as a context manager: leaving the block with an exception (or without ``close``) removes
+    the temp folder and leaves ``out_dir`` untouched. Prefer ``write_dataset``, which also skips
+    up-to-date outputs; use this class directly to add rows without the executor.
+    """
+
+    def __init__(
+        self, out_dir: Path, spec: DatasetSpec, key: BuildKey, options: WriterOptions = WriterOptions()
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.spec = spec
+        self.key = key
+        self.options = options
+        self._encoder = spec.encoder()
+        self._configs = {cfg.name: cfg for cfg in spec.configs}
+        self._sinks: dict[tuple[str, str], SplitSink] = {}
+        self._hashes: dict[str, str] = {}
+        self._errors = 0
+        self._tmp: Path | None = None
+        self._errors_fh: IO[str] | None = None
+        self._started = 0.0
+
+    def __enter__(self) -> DatasetWriter:
+        _check_target(self.out_dir)
+        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(self.out_dir)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}{_TMP_MARK}{os.getpid()}-", dir=self.out_dir.parent))
+        self._errors_fh = open(self._tmp / ERRORS_NAME, "w", encoding="utf-8")
+        self._started = time.monotonic()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._abort()
+
+    def add_unit(self, result: UnitResult) -> None:
+        """Add one unit's batches, errors and input hashes, in the order the unit produced them."""
+        for config, split, batch in result.batches:
+            self.add_batch(config, split, batch)
+        for record in result.errors:
+            self.add_error(record)
+        for item in result.input_hashes:
+            self._hashes[item.path] = item.sha256
+
+    def add_rows(self, rows: Iterable[Row]) -> None:
+        """Encode rows in this process and add them (for callers that do not use the executor)."""
+        for config, split, batch in self._encoder.encode(rows):
+            self.add_batch(config, split, batch)
+
+    def add_batch(self, config: str, split: str, batch: pa.RecordBatch) -> None:
+        """Add an encoded batch for ``config``/``split``.
+
+        Raises:
+            ConvertError: undeclared config or split (a recipe bug, reported with names).
+        """
+        sink = self._sinks.get((config, split))
+        if sink is None:
+            sink = self._new_sink(config, split)
+        sink.add(batch)
+
+    def add_error(self, record: ErrorRecord) -> None:
+        """Append one failed item to ``errors.jsonl``."""
+        assert self._errors_fh is not None, "DatasetWriter used outside its with-block"
+        self._errors_fh.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+        self._errors += 1
+
+    def close(self) -> WriteResult:
+        """Finish every shard, write card and manifest, and move the folder into place."""
+        assert self._tmp is not None and self._errors_fh is not None, "DatasetWriter used outside its with-block"
+        for cfg in self.spec.configs:
+            if not any(c == cfg.name for c, _ in self._sinks):
+                self._new_sink(cfg.name, (cfg.splits or ("train",))[0])
+        records: dict[str, ConfigRecord] = {cfg.name: ConfigRecord(task=cfg.task.value if cfg.task else None) for cfg in self.spec.configs}
+        for (config, split), sink in self._ordered_sinks():
+            records[config].splits[split] = sink.finish()
+        self._errors_fh.close()
+        seconds = round(time.monotonic() - self._started, 3)
+        manifest = self._manifest(records, seconds)
+        rows = manifest.rows()
+        card = render_card(
+            self.spec.card, self.spec.configs, rows, source=self.spec.source, options=self.key.options,
+            errors=self._errors, tool_version=self.key.tool_version,
+        )  # fmt: skip
+        (self._tmp / CARD_NAME).write_text(card, encoding="utf-8")
+        write_manifest(self._tmp, manifest)
+        _publish(self._tmp, self.out_dir)
+        self._tmp = None
+        log.info("wrote %s: %s rows, %s errors in %.1f s", self.out_dir, rows, self._errors, seconds)
+        return WriteResult(self.out_dir, rows, self._errors, seconds, False, manifest)
+
+    def _new_sink(self, config: str, split: str) -> SplitSink:
+        assert self._tmp is not None, "DatasetWriter used outside its with-block"
+        cfg = self._configs.get(config)
+        if cfg is None:
+            raise ConvertError(f"{self.spec.source}: rows for undeclared config {config!r}; declared: {sorted(self._configs)}")
+        if cfg.splits and split not in cfg.splits:
+            raise ConvertError(f"{self.spec.source}: rows for undeclared split {split!r} of config {config!r}")
+        sink = SplitSink(self._tmp / config, split, self._encoder.schema(config), self.options)
+        self._sinks[(config, split)] = sink
+        return sink
+
+    def _ordered_sinks(self) -> list[tuple[tuple[str, str], SplitSink]]:
+        """Order by declared config, then declared split order (else train, validation, test, a-z)."""
+        config_order = [c.name for c in self.spec.configs]
+
+        def rank(item: tuple[tuple[str, str], SplitSink]) -> tuple[int, int, str]:
+            (config, split), _ = item
+            order = self._configs[config].splits or _CANONICAL_SPLITS
+            return (config_order.index(config), order.index(split) if split in order else len(order), split)
+
+        return sorted(self._sinks.items(), key=rank)
+
+    def _manifest(self, records: dict[str, ConfigRecord], seconds: float) -> Manifest:
+        inputs = [
+            InputRecord(path=i.path, size_bytes=i.size_bytes, mtime_ns=i.mtime_ns, sha256=i.sha256 or self._hashes.get(i.path))
+            for i in self.key.inputs
+        ]
+        return Manifest(
+            tool_version=self.key.tool_version,
+            source=self.spec.source,
+            options=dict(self.key.options),
+            inputs=inputs,
+            configs=records,
+            errors=self._errors,
+            seconds=seconds,
+            libraries=library_versions(),
+        )
+
+    def _abort(self) -> None:
+        for sink in self._sinks.values():
+            sink.discard()
+        if self._errors_fh is not None and not self._errors_fh.closed:
+            self._errors_fh.close()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+def _check_target(out_dir: Path) -> None:
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise UsageError(f"{out_dir} exists and is not a folder. Choose another --out.")
+        if any(out_dir.iterdir()) and not (out_dir / MANIFEST_NAME).is_file():
+            raise UsageError(
+                f"{out_dir} exists, is not empty and holds no {MANIFEST_NAME}: medcat only replaces "
+                "its own outputs. Choose a new or empty folder for --out."
+            )
+
+
+def _remove_stale_temps(out_dir: Path) -> None:
+    """Remove temp folders left beside ``out_dir`` by runs that were killed (their pid is gone)."""
+    for mark in (_TMP_MARK, _OLD_MARK):
+        for path in out_dir.parent.glob(f".{out_dir.name}{mark}*"):
+            pid = path.name[len(out_dir.name) + 1 + len(mark) :].split("-")[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                log.info("removing %s left by an interrupted run", path)
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _publish(tmp: Path, out_dir: Path) -> None:
+    """Move ``tmp`` to ``out_dir``, replacing an old output only once the new one is complete."""
+    if not out_dir.exists():
+        os.rename(tmp, out_dir)
+        return
+    old = out_dir.with_name(f".{out_dir.name}{_OLD_MARK}{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    os.rename(out_dir, old)
+    try:
+        os.rename(tmp, out_dir)
+    except OSError:
+        os.rename(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
