@@ -1,7 +1,55 @@
-"""Commands of this job; see cli.py for how they are registered."""
+"""Mirror commands: ``medcat mirror serve`` (and, later, ``build``) under one ``mirror`` group."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: tuple[click.Command, ...] = ()
+from medcat_data.cli_options import json_option
+from medcat_data.cli_output import Output
+from medcat_data.errors import UsageError
+from medcat_data.mirror.server import MirrorServer
+
+
+@click.group("mirror")
+def mirror() -> None:
+    """Serve replica trees on loopback with the upstream hosts' URL shapes."""
+
+
+def _parse_auth(spec: str) -> tuple[str, str, str]:
+    prefix, sep1, rest = spec.partition(":")
+    user, sep2, password = rest.partition(":")
+    if not (sep1 and sep2 and prefix.startswith("/") and user):
+        raise UsageError(f"--auth expects PREFIX:USER:PASSWORD with PREFIX starting with '/', got {spec.split(':')[0]!r}:...")
+    return prefix, user, password
+
+
+@mirror.command("serve")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="Port; 0 picks a free one.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind; others are refused.")
+@click.option("--auth", "auths", multiple=True, metavar="PREFIX:USER:PASSWORD",
+              help="Basic auth on a URL prefix, honoured from Wget/ and libwfdb/ User-Agents only (PhysioNet's rule).")
+@click.option("--auth-any-client", "open_auths", multiple=True, metavar="PREFIX:USER:PASSWORD",
+              help="Basic auth on a URL prefix from any User-Agent (Kaggle's rule).")
+@json_option
+def serve(root: Path, port: int, host: str, auths: tuple[str, ...], open_auths: tuple[str, ...], as_json: bool) -> None:
+    """Serve ROOT at http://127.0.0.1:PORT until interrupted (Ctrl-C)."""
+    out = Output(json_mode=as_json)
+    server = MirrorServer(root, host=host, port=port)
+    for spec in auths:
+        server.protect(*_parse_auth(spec))
+    for spec in open_auths:
+        server.protect(*_parse_auth(spec), user_agents=None)
+    with server:
+        out.result({"url": server.url, "root": str(server.root)} if as_json else server.url)
+        out.info(f"serving {root}; use --mirror {server.url} (or HF_ENDPOINT={server.url}). Ctrl-C stops.")
+        try:
+            server.wait()
+        except KeyboardInterrupt:
+            out.info("mirror stopped.")
+
+
+COMMANDS: tuple[click.Command, ...] = (mirror,)
+"""Click commands, grouped by job; registered in cli.py."""

@@ -1,0 +1,374 @@
+"""The loopback mirror behaves like the upstream hosts, for real clients over real sockets."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import socket
+import subprocess
+import sys
+from email.utils import formatdate
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from medcat_data.cli import main
+from medcat_data.errors import UsageError
+from medcat_data.mirror.server import Fault, MirrorServer
+from tests.fixtures.loopback import mirror_root
+
+pytestmark = pytest.mark.integration
+
+WGET_UA = {"User-Agent": "Wget/1.21.3"}
+
+
+def _project(mirror: MirrorServer, slug: str, files: dict[str, bytes]) -> str:
+    """Write a PhysioNet-like project and return its URL prefix ``/files/<slug>/1.0.0/``."""
+    base = mirror_root(mirror, f"files/{slug}/1.0.0")
+    for rel, data in files.items():
+        (base / rel).parent.mkdir(parents=True, exist_ok=True)
+        (base / rel).write_bytes(data)
+    return f"/files/{slug}/1.0.0/"
+
+
+def _payload(size: int) -> bytes:
+    return bytes((i * 31 + 7) % 251 for i in range(size))
+
+
+# --- plain tree ---------------------------------------------------------------------------------
+
+
+def test_file_is_served_with_length_validators_and_range_support(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _payload(5000)
+    prefix = _project(mirror, mirror_slug, {"a.dat": data})
+    resp = requests.get(mirror.url + prefix + "a.dat", timeout=10)
+    assert resp.status_code == 200
+    assert resp.content == data
+    assert resp.headers["Content-Length"] == "5000"
+    assert resp.headers["Accept-Ranges"] == "bytes"
+    assert resp.headers["ETag"].startswith('"') and resp.headers["ETag"].endswith('"')
+    assert "GMT" in resp.headers["Last-Modified"]
+
+
+def test_head_sends_headers_without_body(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"x" * 123})
+    resp = requests.head(mirror.url + prefix + "a.dat", timeout=10)
+    assert resp.status_code == 200
+    assert resp.headers["Content-Length"] == "123"
+    assert resp.content == b""
+
+
+def test_download_query_is_accepted_and_ignored(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"LICENSE.txt": b"license"})
+    resp = requests.get(mirror.url + prefix + "LICENSE.txt?download", timeout=10)
+    assert resp.content == b"license"
+    assert mirror.requests[-1].query == {"download": ""}
+
+
+def test_missing_file_is_404(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {})
+    assert requests.get(mirror.url + prefix + "nope.dat", timeout=10).status_code == 404
+
+
+def test_path_traversal_is_refused(mirror: MirrorServer, mirror_slug: str) -> None:
+    (mirror.root.parent / f"{mirror_slug}-secret.txt").write_text("secret")
+    conn = http.client.HTTPConnection("127.0.0.1", mirror.port, timeout=10)
+    conn.request("GET", f"/../{mirror_slug}-secret.txt")
+    assert conn.getresponse().status == 404
+    conn.close()
+
+
+def test_directory_without_slash_redirects_to_slash_form(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"sub/b.dat": b"b"})
+    resp = requests.get(mirror.url + prefix + "sub", allow_redirects=False, timeout=10)
+    assert resp.status_code == 301
+    assert resp.headers["Location"] == prefix + "sub/"
+
+
+def test_directory_listing_has_parent_subdirectory_and_file_anchors(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"a", "sub/b.dat": b"b", "SHA256SUMS.txt": b""})
+    resp = requests.get(mirror.url + prefix, timeout=10)
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"].startswith("text/html")
+    page = resp.text
+    assert '<a href="../">../</a>' in page
+    assert '<a href="sub/">sub/</a>' in page
+    assert '<a href="a.dat">a.dat</a>' in page
+    assert '<a href="SHA256SUMS.txt">SHA256SUMS.txt</a>' in page
+    assert page.index('href="sub/"') < page.index('href="a.dat"')
+
+
+# --- ranges ------------------------------------------------------------------------------------
+
+
+def test_open_ended_range_returns_206_with_content_range(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _payload(1000)
+    prefix = _project(mirror, mirror_slug, {"a.dat": data})
+    resp = requests.get(mirror.url + prefix + "a.dat", headers={"Range": "bytes=400-"}, timeout=10)
+    assert resp.status_code == 206
+    assert resp.headers["Content-Range"] == "bytes 400-999/1000"
+    assert resp.content == data[400:]
+
+
+def test_closed_range_returns_exactly_those_bytes(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _payload(1000)
+    prefix = _project(mirror, mirror_slug, {"a.dat": data})
+    resp = requests.get(mirror.url + prefix + "a.dat", headers={"Range": "bytes=10-19"}, timeout=10)
+    assert resp.status_code == 206
+    assert resp.headers["Content-Length"] == "10"
+    assert resp.content == data[10:20]
+
+
+def test_if_range_with_current_etag_honours_the_range(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _payload(1000)
+    prefix = _project(mirror, mirror_slug, {"a.dat": data})
+    etag = requests.head(mirror.url + prefix + "a.dat", timeout=10).headers["ETag"]
+    resp = requests.get(
+        mirror.url + prefix + "a.dat", headers={"Range": "bytes=500-", "If-Range": etag}, timeout=10
+    )
+    assert resp.status_code == 206
+    assert resp.content == data[500:]
+
+
+def test_if_range_with_stale_etag_sends_the_whole_file(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _payload(1000)
+    prefix = _project(mirror, mirror_slug, {"a.dat": data})
+    resp = requests.get(
+        mirror.url + prefix + "a.dat", headers={"Range": "bytes=500-", "If-Range": '"stale-etag"'}, timeout=10
+    )
+    assert resp.status_code == 200
+    assert resp.content == data
+
+
+def test_if_range_with_old_date_sends_the_whole_file(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _payload(1000)
+    prefix = _project(mirror, mirror_slug, {"a.dat": data})
+    old = formatdate(946684800, usegmt=True)  # 2000-01-01
+    resp = requests.get(
+        mirror.url + prefix + "a.dat", headers={"Range": "bytes=500-", "If-Range": old}, timeout=10
+    )
+    assert resp.status_code == 200
+    assert resp.content == data
+
+
+def test_range_past_the_end_is_416(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"x" * 100})
+    resp = requests.get(mirror.url + prefix + "a.dat", headers={"Range": "bytes=100-"}, timeout=10)
+    assert resp.status_code == 416
+    assert resp.headers["Content-Range"] == "bytes */100"
+
+
+def test_matching_if_none_match_is_304(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"x" * 100})
+    etag = requests.head(mirror.url + prefix + "a.dat", timeout=10).headers["ETag"]
+    resp = requests.get(mirror.url + prefix + "a.dat", headers={"If-None-Match": etag}, timeout=10)
+    assert resp.status_code == 304
+
+
+# --- basic auth --------------------------------------------------------------------------------
+
+
+def test_protected_path_without_credentials_is_challenged_with_401(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"secret"})
+    mirror.protect(prefix, "alice", "s3cret")
+    resp = requests.get(mirror.url + prefix + "a.dat", headers=WGET_UA, timeout=10)
+    assert resp.status_code == 401
+    assert resp.headers["WWW-Authenticate"].startswith("Basic realm=")
+
+
+def test_wrong_password_is_401(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"secret"})
+    mirror.protect(prefix, "alice", "s3cret")
+    resp = requests.get(mirror.url + prefix + "a.dat", auth=("alice", "nope"), headers=WGET_UA, timeout=10)
+    assert resp.status_code == 401
+
+
+def test_good_credentials_from_wget_user_agent_are_accepted(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"secret"})
+    mirror.protect(prefix, "alice", "s3cret")
+    resp = requests.get(mirror.url + prefix + "a.dat", auth=("alice", "s3cret"), headers=WGET_UA, timeout=10)
+    assert resp.status_code == 200
+    assert resp.content == b"secret"
+
+
+def test_good_credentials_from_python_requests_user_agent_are_forbidden(
+    mirror: MirrorServer, mirror_slug: str
+) -> None:
+    """PhysioNet honours Basic auth only from Wget/ and libwfdb/ User-Agents (reference 2.3)."""
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"secret"})
+    mirror.protect(prefix, "alice", "s3cret")
+    resp = requests.get(mirror.url + prefix + "a.dat", auth=("alice", "s3cret"), timeout=10)
+    assert resp.status_code == 403
+
+
+def test_protection_with_any_user_agent_accepts_python_requests(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"secret"})
+    mirror.protect(prefix, "alice", "s3cret", user_agents=None)
+    resp = requests.get(mirror.url + prefix + "a.dat", auth=("alice", "s3cret"), timeout=10)
+    assert resp.status_code == 200
+
+
+def test_unprotect_all_opens_every_path(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"open"})
+    mirror.protect(prefix, "alice", "s3cret")
+    mirror.unprotect_all()
+    assert requests.get(mirror.url + prefix + "a.dat", timeout=10).status_code == 200
+
+
+# --- faults ------------------------------------------------------------------------------------
+
+
+def test_drop_fault_closes_the_connection_after_the_given_bytes(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _payload(200_000)
+    prefix = _project(mirror, mirror_slug, {"big.dat": data})
+    mirror.add_fault(Fault(prefix + "big.dat", "drop", after_bytes=1000))
+    received = bytearray()
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        with requests.get(mirror.url + prefix + "big.dat", stream=True, timeout=10) as resp:
+            for chunk in resp.iter_content(250):
+                received += chunk
+    assert bytes(received) == data[:1000]
+    again = requests.get(mirror.url + prefix + "big.dat", timeout=10)
+    assert again.content == data
+    assert [r.bytes_sent for r in mirror.requests] == [1000, 200_000]
+
+
+def test_status_fault_answers_503_with_retry_after_once(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"ok"})
+    mirror.add_fault(Fault(prefix + "*", "status", status=503, retry_after=2))
+    first = requests.get(mirror.url + prefix + "a.dat", timeout=10)
+    assert first.status_code == 503
+    assert first.headers["Retry-After"] == "2"
+    assert requests.get(mirror.url + prefix + "a.dat", timeout=10).status_code == 200
+
+
+def test_status_fault_with_times_none_applies_always_and_to_head(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"ok"})
+    mirror.add_fault(Fault(prefix + "a.dat", "status", status=429, retry_after=0.5, times=None))
+    for _ in range(3):
+        resp = requests.get(mirror.url + prefix + "a.dat", timeout=10)
+        assert (resp.status_code, resp.headers["Retry-After"]) == (429, "0.5")
+    assert requests.head(mirror.url + prefix + "a.dat", timeout=10).status_code == 429
+
+
+def test_corrupt_fault_keeps_the_length_but_changes_the_bytes(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _payload(3000)
+    prefix = _project(mirror, mirror_slug, {"a.dat": data})
+    mirror.add_fault(Fault(prefix + "a.dat", "corrupt", times=2))
+    bad = [requests.get(mirror.url + prefix + "a.dat", timeout=10).content for _ in range(2)]
+    good = requests.get(mirror.url + prefix + "a.dat", timeout=10).content
+    assert all(len(b) == len(data) and b != data for b in bad)
+    assert hashlib.sha256(good).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_corrupt_fault_ignores_head_requests(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _payload(300)
+    prefix = _project(mirror, mirror_slug, {"a.dat": data})
+    mirror.add_fault(Fault(prefix + "a.dat", "corrupt"))
+    requests.head(mirror.url + prefix + "a.dat", timeout=10)
+    assert requests.get(mirror.url + prefix + "a.dat", timeout=10).content != data
+
+
+def test_slow_fault_with_delay_trips_a_client_read_timeout(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"late"})
+    mirror.add_fault(Fault(prefix + "a.dat", "slow", delay_s=1.0))
+    with pytest.raises(requests.exceptions.ConnectionError):
+        with requests.get(mirror.url + prefix + "a.dat", stream=True, timeout=(5, 0.2)) as resp:
+            resp.content  # noqa: B018 (reading the body is the point)
+    assert requests.get(mirror.url + prefix + "a.dat", timeout=10).content == b"late"
+
+
+def test_slow_fault_with_throughput_cap_still_delivers_every_byte(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _payload(20_000)
+    prefix = _project(mirror, mirror_slug, {"a.dat": data})
+    mirror.add_fault(Fault(prefix + "a.dat", "slow", bytes_per_s=200_000))
+    assert requests.get(mirror.url + prefix + "a.dat", timeout=10).content == data
+
+
+def test_unauthorized_fault_answers_401_even_on_open_paths(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"ok"})
+    mirror.add_fault(Fault(prefix + "a.dat", "unauthorized"))
+    resp = requests.get(mirror.url + prefix + "a.dat", timeout=10)
+    assert resp.status_code == 401
+    assert "WWW-Authenticate" in resp.headers
+    assert requests.get(mirror.url + prefix + "a.dat", timeout=10).status_code == 200
+
+
+def test_faults_only_hit_matching_paths(mirror: MirrorServer, mirror_slug: str) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"a", "b.hea": b"b"})
+    mirror.add_fault(Fault(prefix + "*.dat", "status", status=500, times=None))
+    assert requests.get(mirror.url + prefix + "b.hea", timeout=10).status_code == 200
+    assert requests.get(mirror.url + prefix + "a.dat", timeout=10).status_code == 500
+    mirror.clear_faults()
+    assert requests.get(mirror.url + prefix + "a.dat", timeout=10).status_code == 200
+
+
+# --- request log -------------------------------------------------------------------------------
+
+
+def test_request_log_counts_per_path_and_method_and_keeps_range_headers(
+    mirror: MirrorServer, mirror_slug: str
+) -> None:
+    prefix = _project(mirror, mirror_slug, {"a.dat": b"x" * 100, "b.dat": b"y"})
+    with requests.Session() as session:
+        session.head(mirror.url + prefix + "a.dat", timeout=10)
+        session.get(mirror.url + prefix + "a.dat", headers={"Range": "bytes=50-"}, timeout=10)
+        session.get(mirror.url + prefix + "b.dat", timeout=10)
+    assert mirror.count(prefix + "a.dat") == 2
+    assert mirror.count(prefix + "a.dat", "GET") == 1
+    assert mirror.count(prefix + "*.dat", "get") == 2
+    ranged = [r for r in mirror.requests if r.method == "GET" and r.path.endswith("a.dat")][0]
+    assert ranged.headers["range"] == "bytes=50-"
+    assert (ranged.status, ranged.bytes_sent) == (206, 50)
+    assert ranged.user_agent.startswith("python-requests/")
+    mirror.clear_log()
+    assert mirror.count(prefix + "a.dat") == 0
+
+
+# --- binding -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.org", "::"])
+def test_non_loopback_host_is_refused(tmp_path: Path, host: str) -> None:
+    with pytest.raises(UsageError, match="loopback"):
+        MirrorServer(tmp_path, host=host)
+
+
+def test_server_binds_loopback_on_a_free_port_and_stops(tmp_path: Path) -> None:
+    (tmp_path / "x.txt").write_text("x")
+    with MirrorServer(tmp_path) as server:
+        assert server.url.startswith("http://127.0.0.1:") and server.port > 0
+        assert requests.get(server.url + "/x.txt", timeout=10).text == "x"
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def test_cli_serve_prints_its_url_and_serves_the_tree(tmp_path: Path) -> None:
+    (tmp_path / "hello.txt").write_text("hello")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "medcat_data", "mirror", "serve", str(tmp_path), "--port", "0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        document = "".join(iter(proc.stdout.readline, "}\n")) + "}"
+        url = json.loads(document)["url"]
+        assert url.startswith("http://127.0.0.1:")
+        assert requests.get(url + "/hello.txt", timeout=10).text == "hello"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_cli_serve_refuses_a_non_loopback_host(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["mirror", "serve", str(tmp_path), "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "loopback" in result.output
