@@ -145,3 +145,11 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert proc.returncode == 2
     assert "vindr-mammo" in proc.stderr
+
+
+def test_registry_validate_accepts_the_shipped_file_itself() -> None:
+    from importlib import resources
+
+    shipped = str(resources.files("medcat_data").joinpath("registry.yaml"))
+    code, out, _ = run("registry", "validate", shipped)
+    assert code == 0 and "13 entries" in out

@@ -215,3 +215,35 @@ def load_registry() -> Registry:
         RegistryError: an invalid file or colliding ids.
     """
     return _load_cached(os.environ.get(REGISTRY_ENV, ""))
+
+
+def validate_files(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """Validate registry files alone and merged with the shipped registry (ids must not collide).
+
+    Returns one record per file (``file``, ``ok``, ``entries`` or ``problems``); a file that is
+    the shipped registry itself is not merged with itself.
+    """
+    shipped_path = Path(str(resources.files("medcat_data").joinpath(SHIPPED))).resolve()
+    results: list[dict[str, Any]] = []
+    loaded: list[tuple[str, list[Entry]]] = []
+    includes_shipped = False
+    for path in paths:
+        try:
+            entries = load_registry_file(path)
+        except RegistryError as err:
+            results.append({"file": str(path), "ok": False, "problems": err.problems})
+            continue
+        if path.resolve() == shipped_path:
+            includes_shipped = True
+        loaded.append((str(path), entries))
+        results.append({"file": str(path), "ok": True, "entries": [e.id for e in entries]})
+    if all(r["ok"] for r in results):
+        parts = loaded if includes_shipped else [
+            ("<shipped registry.yaml>", parse_registry_text(shipped_registry_text(), "<shipped registry.yaml>")),
+            *loaded,
+        ]
+        try:
+            merge(parts)
+        except RegistryError as err:
+            results.append({"file": "(merged with the shipped registry)", "ok": False, "problems": err.problems})
+    return results

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from medcat_data.catalog import describe, query
 from medcat_data.catalog.refs import parse_ref, resolve
-from medcat_data.catalog.registry import load_registry, load_registry_file, merge, shipped_registry_text
+from medcat_data.catalog.registry import load_registry, validate_files
 from medcat_data.catalog.schema import Access, RegistryFile, Task
 from medcat_data.cli_options import json_option
 from medcat_data.cli_output import Output
@@ -99,41 +99,24 @@ def registry_group() -> None:
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @json_option
 def validate_cmd(files: tuple[Path, ...], as_json: bool) -> None:
-    """Validate registry FILES (default: the shipped registry and $MEDCAT_REGISTRY)."""
+    """Validate registry FILES against the schema and the shipped ids (default: every active file)."""
     out = Output(json_mode=as_json)
     if not files:
         registry = load_registry()
-        report = [{"file": origin, "ok": True} for origin in dict.fromkeys(registry.origins.values())]
-        out.result(report) if as_json else out.print(f"ok: {len(registry)} entries in {len(report)} file(s)")
+        origins = list(dict.fromkeys(registry.origins.values()))
+        out.result([{"file": o, "ok": True} for o in origins]) if as_json else out.print(
+            f"ok: {len(registry)} entries in {len(origins)} file(s)"
+        )
         return
-    results, problems = [], []
-    loaded = []
-    for path in files:
-        try:
-            entries = load_registry_file(path)
-        except RegistryError as err:
-            results.append({"file": str(path), "ok": False, "problems": err.problems})
-            problems.append(str(err))
-            continue
-        loaded.append((str(path), entries))
-        results.append({"file": str(path), "ok": True, "entries": [e.id for e in entries]})
-    if not problems:
-        try:
-            from medcat_data.catalog.registry import parse_registry_text
-
-            shipped = ("<shipped registry.yaml>", parse_registry_text(shipped_registry_text(), "<shipped registry.yaml>"))
-            merge([shipped, *loaded])
-        except RegistryError as err:
-            problems.append(str(err))
-            results.append({"file": "(merged)", "ok": False, "problems": err.problems})
+    results = validate_files(files)
     if as_json:
         out.result(results)
-    else:
-        for r in results:
-            if r["ok"]:
-                out.print(f"ok: {r['file']} ({len(r.get('entries', []))} entries)")
+    for r in results:
+        if r["ok"] and not as_json:
+            out.print(f"ok: {r['file']} ({len(r['entries'])} entries)")
+    problems = [p for r in results if not r["ok"] for p in r["problems"]]
     if problems:
-        raise RegistryError([p for r in results if not r["ok"] for p in r["problems"]])
+        raise RegistryError(problems)
 
 
 @registry_group.command("schema")
