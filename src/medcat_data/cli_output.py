@@ -30,7 +30,7 @@ class Output:
 
     json_mode: bool = False
     quiet: bool = False
-    stdout: Console = field(default_factory=lambda: Console(soft_wrap=True))
+    stdout: Console = field(default_factory=Console)
     stderr: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
 
     def result(self, payload: Any) -> None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
@@ -72,7 +73,7 @@ def info_cmd(ref: str, as_json: bool, bibtex: bool) -> None:
     if as_json:
         out.result(details)
         return
-    out.print(*render_info(resolved, details))
+    out.print(Group(*render_info(resolved, details)))
 
 
 @click.command("search")

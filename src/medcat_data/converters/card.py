@@ -97,8 +97,8 @@ def render_card(
 ) -> str:
     """Return the text of ``README.md`` for ``configs`` with ``rows[config][split]`` counts.
 
-    Only splits with rows are listed in ``data_files`` (the writer gives an empty config one empty
-    ``train`` shard so that it still loads).
+    Only splits with rows are listed in ``data_files``, and only configs with rows in ``configs``:
+    ``datasets`` cannot load a split of zero rows. The body still lists every config.
     """
     front = _front_matter(info, configs, rows)
     body = _body(info, configs, rows, source=source, options=options, errors=errors, tool_version=tool_version)
@@ -132,25 +132,26 @@ def _front_matter(
         front["tags"] = tags
     total = sum(n for per_split in rows.values() for n in per_split.values())
     front["size_categories"] = [_size_category(total)]
+    loadable = [cfg for cfg in configs if _splits(cfg, rows)]
     front["configs"] = [
         {
             "config_name": cfg.name,
             "data_files": [
                 {"split": split, "path": f"{cfg.name}/{split}-*.parquet"} for split in _splits(cfg, rows)
             ],
-            **({"default": True} if i == 0 and len(configs) > 1 else {}),
+            **({"default": True} if i == 0 and len(loadable) > 1 else {}),
         }
-        for i, cfg in enumerate(configs)
+        for i, cfg in enumerate(loadable)
     ]
     front["dataset_info"] = [
-        {"config_name": cfg.name, "features": cfg.features._to_yaml_list()} for cfg in configs
+        {"config_name": cfg.name, "features": cfg.features._to_yaml_list()} for cfg in loadable
     ]
     return front
 
 
 def _splits(cfg: ConfigSpec, rows: Mapping[str, Mapping[str, int]]) -> list[str]:
     counts = rows.get(cfg.name, {})
-    return [split for split in counts if counts[split] > 0] or list(counts)[:1]
+    return [split for split in counts if counts[split] > 0]
 
 
 def _body(
@@ -171,6 +172,8 @@ def _body(
         task = cfg.task.value if cfg.task else "-"
         for split, n in rows.get(cfg.name, {}).items():
             out.append(f"| {cfg.name} | {task} | {split} | {n:,} |")
+        if not rows.get(cfg.name):
+            out.append(f"| {cfg.name} | {task} | (none) | 0 |")
     out.append("")
     for cfg in configs:
         if cfg.description:

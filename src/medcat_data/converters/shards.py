@@ -53,8 +53,6 @@ class SplitSink:
 
     def finish(self) -> SplitRecord:
         self._flush()
-        if self._writer is None and not self._shards:
-            self._open_shard()  # an empty config still gets one loadable (empty) shard
         self._close_shard()
         total = len(self._shards)
         names = []

@@ -113,19 +113,27 @@ class RowEncoder:
             SampleError: a row names an unknown config or does not match its features; the
                 message names the sample and the column problem.
         """
+        return self.batches((row.config, row.split, self.encode_row(row)) for row in rows)
+
+    def batches(self, encoded: Iterable[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, str, pa.RecordBatch]]:
+        """Group already encoded rows ``(config, split, values)`` into record batches, keeping order."""
         groups: list[tuple[str, str, list[dict[str, Any]]]] = []
-        for row in rows:
-            encoded = self._encode_row(row)
-            if groups and groups[-1][0] == row.config and groups[-1][1] == row.split:
-                groups[-1][2].append(encoded)
+        for config, split, values in encoded:
+            if groups and groups[-1][0] == config and groups[-1][1] == split:
+                groups[-1][2].append(values)
             else:
-                groups.append((row.config, row.split, [encoded]))
+                groups.append((config, split, [values]))
         return [
             (config, split, pa.RecordBatch.from_pylist(items, schema=self.schema(config)))
             for config, split, items in groups
         ]
 
-    def _encode_row(self, row: Row) -> dict[str, Any]:
+    def encode_row(self, row: Row) -> dict[str, Any]:
+        """Return ``row`` encoded with its config's features (``split``/``source`` filled in).
+
+        Raises:
+            SampleError: unknown config, an undeclared column, or a value the feature refuses.
+        """
         sample_id = str(row.values.get("sample_id", "?"))
         features = self.features.get(row.config)
         if features is None:

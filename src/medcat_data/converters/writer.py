@@ -239,9 +239,6 @@ class DatasetWriter:
     def close(self) -> WriteResult:
         """Finish every shard, write card and manifest, and move the folder into place."""
         assert self._tmp is not None and self._errors_fh is not None, "DatasetWriter used outside its with-block"
-        for cfg in self.spec.configs:
-            if not any(c == cfg.name for c, _ in self._sinks):
-                self._new_sink(cfg.name, (cfg.splits or ("train",))[0])
         records: dict[str, ConfigRecord] = {cfg.name: ConfigRecord(task=cfg.task.value if cfg.task else None) for cfg in self.spec.configs}
         for (config, split), sink in self._ordered_sinks():
             records[config].splits[split] = sink.finish()
