@@ -25,7 +25,7 @@ _ACCESS_STYLE = {"open": "green", "registration": "cyan", "gated": "yellow", "cr
 def _entries_table(rows: list[dict], title: str | None = None) -> Table:
     table = Table(title=title, show_lines=False, expand=False)
     for col in ("id", "name", "modalities", "tasks", "access", "size", "license"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col in {"id", "access", "size"}, ratio=2 if col == "name" else 1)
     for row in rows:
         access = row["access"]
         table.add_row(
