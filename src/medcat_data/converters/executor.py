@@ -1,0 +1,177 @@
+"""Run work units in this process or in a process pool, yielding results in unit order.
+
+A *work unit* is a picklable value naming its inputs by path (a file, a study, a shard); it holds
+no open handle. A recipe's ``convert_unit(unit)`` yields ``Row``s, ``SampleError``s and
+``InputHash``es (or raises ``SampleError`` for the whole unit). ``convert_units`` runs it for every
+unit, encodes the rows into Arrow batches *in the worker*, records per-item failures as
+``ErrorRecord``s (never fatal unless ``on_bad_item="fail"``) and yields one ``UnitResult`` per
+unit **in the order of the units**, whatever the scheduling, so the writer's output does not
+depend on ``jobs``. At most ``max_in_flight`` units are pending at once, so memory stays flat.
+
+Worker processes are started with ``spawn`` (safe with threads and on every platform): the
+``convert_unit`` callable must be importable (a module-level function, or a ``functools.partial``
+of one with picklable arguments). This module schedules work only; it never writes output.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar, Union
+
+from medcat_data.converters.units import ErrorRecord, InputHash, Row, RowEncoder, UnitResult
+from medcat_data.errors import ConvertError, SampleError
+
+log = logging.getLogger(__name__)
+
+U = TypeVar("U")
+R = TypeVar("R")
+
+OnBadItem = Literal["record", "fail"]
+"""``record``: a failed item goes to ``errors.jsonl`` and the run goes on; ``fail``: stop at the first."""
+
+UnitOutput = Union[Row, SampleError, InputHash]
+ConvertUnit = Callable[[Any], Iterable[UnitOutput]]
+
+__all__ = ["ConvertUnit", "OnBadItem", "Progress", "UnitOutput", "convert_units", "run_units", "unit_name"]
+
+
+class Progress(Protocol):
+    """Hook for progress display: the CLI supplies a rich bar, tests a recorder, the library nothing.
+
+    ``items`` are what a user counts (images, rows); a renderer derives items/s and the ETA from
+    ``unit_done`` calls against ``start``'s total of units.
+    """
+
+    def start(self, total_units: int) -> None: ...
+
+    def unit_done(self, name: str, items: int, errors: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+def unit_name(unit: object) -> str:
+    """Return a unit's display name: its ``name`` attribute, else ``str(unit)``."""
+    name = getattr(unit, "name", None)
+    return name if isinstance(name, str) and name else str(unit)
+
+
+def run_units(
+    units: Sequence[U], fn: Callable[[U], R], *, jobs: int = 1, max_in_flight: int | None = None
+) -> Iterator[R]:
+    """Yield ``fn(unit)`` for each unit, in unit order, with ``jobs`` processes.
+
+    ``jobs=1`` runs in this process (no pickling, easiest to debug). With ``jobs>1`` at most
+    ``max_in_flight`` (default ``2 * jobs``) units are submitted or finished-but-unyielded at any
+    time. An exception raised by ``fn`` propagates; closing the generator cancels pending units.
+
+    Raises:
+        ConvertError: a worker process died (killed, out of memory) while converting a unit.
+    """
+    if jobs <= 1 or len(units) <= 1:
+        for unit in units:
+            yield fn(unit)
+        return
+    limit = max(1, max_in_flight or 2 * jobs)
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(units)), mp_context=multiprocessing.get_context("spawn"))
+    pending: deque[tuple[U, Future[R]]] = deque()
+    todo = iter(units)
+    try:
+        for unit in todo:
+            pending.append((unit, pool.submit(fn, unit)))
+            if len(pending) >= limit:
+                break
+        while pending:
+            unit, future = pending.popleft()
+            try:
+                result = future.result()
+            except BrokenProcessPool as err:
+                raise ConvertError(
+                    f"a worker process died while converting {unit_name(unit)} (out of memory or killed). "
+                    "Run again with fewer --jobs, or --jobs 1 to see the failing item."
+                ) from err
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(fn, nxt)))
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def convert_units(
+    units: Sequence[Any],
+    convert_unit: ConvertUnit,
+    encoder: RowEncoder,
+    *,
+    jobs: int = 1,
+    on_bad_item: OnBadItem = "record",
+    progress: Progress | None = None,
+    max_in_flight: int | None = None,
+) -> Iterator[UnitResult]:
+    """Convert every unit with ``convert_unit`` and yield its ``UnitResult`` in unit order.
+
+    Per-item failures (yielded or raised ``SampleError``s, and any other exception escaping a
+    unit, recorded with its type) become ``ErrorRecord``s on the result. Rows a unit yielded
+    before failing are kept. The output is the same for every ``jobs``.
+
+    Raises:
+        SampleError: with ``on_bad_item="fail"``, the first failed item.
+        ConvertError: a worker process died.
+    """
+    task = _ConvertTask(convert_unit, encoder)
+    if progress is not None:
+        progress.start(len(units))
+    for result in run_units(list(enumerate(units)), task, jobs=jobs, max_in_flight=max_in_flight):
+        if progress is not None:
+            progress.unit_done(result.name, result.items, len(result.errors))
+        if on_bad_item == "fail" and result.errors:
+            raise result.errors[0].to_exception()
+        yield result
+    if progress is not None:
+        progress.finish()
+
+
+@dataclass(frozen=True)
+class _ConvertTask:
+    """The picklable callable a worker runs: convert one unit, encode its rows, catch its failures."""
+
+    convert_unit: ConvertUnit
+    encoder: RowEncoder
+
+    def __call__(self, indexed: tuple[int, Any]) -> UnitResult:
+        index, unit = indexed
+        name = unit_name(unit)
+        encoded: list[tuple[str, str, dict[str, Any]]] = []
+        errors: list[ErrorRecord] = []
+        hashes: list[InputHash] = []
+        try:
+            for item in self.convert_unit(unit):
+                if isinstance(item, Row):
+                    try:
+                        encoded.append((item.config, item.split, self.encoder.encode_row(item)))
+                    except SampleError as err:
+                        errors.append(ErrorRecord.from_exception(err, name))
+                elif isinstance(item, SampleError):
+                    errors.append(ErrorRecord.from_exception(item, name))
+                elif isinstance(item, InputHash):
+                    hashes.append(item)
+                else:
+                    raise TypeError(f"convert_unit yielded {type(item).__name__}; expected Row, SampleError or InputHash")
+        except SampleError as err:
+            errors.append(ErrorRecord.from_exception(err, name))
+        except Exception as err:  # noqa: BLE001 - one bad unit must not end a 377k-unit run; recorded with its type
+            log.debug("unit %s failed", name, exc_info=True)
+            errors.append(ErrorRecord.from_exception(err, name, stage="convert"))
+        return UnitResult(
+            index=index,
+            name=name,
+            batches=tuple(self.encoder.batches(encoded)),
+            errors=tuple(errors),
+            input_hashes=tuple(hashes),
+            items=len(encoded) + len(errors),
+        )
