@@ -1,0 +1,78 @@
+"""What a replica builder returns, and how the demo and tests find builders.
+
+A replica builder is a module ``medcat_data.mirror.replicas.<module_name(id)>`` exporting
+``DATASET_ID`` and ``build(root: Path, *, seed: int = 0) -> list[Replica]``. ``build`` writes a
+miniature, synthetic copy of every upstream source of the dataset under ``root`` at the URL paths
+the real hosts use (PhysioNet ``root/files/<slug>/<version>/...``, Kaggle
+``root/kaggle/<owner>/<slug>.zip``, Hub repos ``root/datasets/<owner>/<name>/...``), so the
+loopback server serves it exactly as upstream does. A seed gives a byte-identical tree.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from medcat_data.catalog.schema import module_name
+
+REPLICA_PASSWORD = "replica-Pa55word"
+"""Password of every replica account: the demo passes it in-process, never to netrc or a keyring."""
+
+
+@dataclass(frozen=True)
+class Protection:
+    """A URL prefix the server must protect as upstream does."""
+
+    prefix: str
+    username: str
+    password: str
+    user_agents: tuple[str, ...] | None = ("Wget/", "libwfdb/")
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One served source of a dataset and what normalizing it must give.
+
+    ``expected`` is written by the builder from its own bookkeeping::
+
+        {"configs": {"<config>": {"<split>": rows}}, "errors": [{"path": "<suffix>", "stage": "..."}]}
+
+    ``env`` holds the credentials a fetch needs (e.g. ``PHYSIONET_USERNAME``/``PHYSIONET_PASSWORD``).
+    """
+
+    dataset_id: str
+    source: str
+    protections: tuple[Protection, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    expected: Mapping[str, Any] = field(default_factory=dict)
+    group_columns: Sequence[str] = ("patient_id",)
+    """Columns that must never appear in two splits (a null column is skipped)."""
+
+    def write_expected(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.expected, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def physionet_protection(slug: str, version: str) -> Protection:
+    """Return the Basic-auth protection of a PhysioNet project, with the Wget/libwfdb UA rule."""
+    return Protection(prefix=f"/files/{slug}/{version}/", username="replica-user", password=REPLICA_PASSWORD)
+
+
+def physionet_env() -> dict[str, str]:
+    return {"PHYSIONET_USERNAME": "replica-user", "PHYSIONET_PASSWORD": REPLICA_PASSWORD}
+
+
+def load_builder(dataset_id: str) -> ModuleType | None:
+    """Import the replica builder of a dataset id, or return None when none exists yet."""
+    name = f"medcat_data.mirror.replicas.{module_name(dataset_id)}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name == name:
+            return None
+        raise
