@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
+from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.hf_api import RepoFile, RepoFolder
 
 from medcat_data.cli import main
 from medcat_data.errors import UsageError
@@ -372,3 +375,180 @@ def test_cli_serve_refuses_a_non_loopback_host(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["mirror", "serve", str(tmp_path), "--host", "0.0.0.0"])
     assert result.exit_code == 2
     assert "loopback" in result.output
+
+
+# --- Hugging Face Hub API ----------------------------------------------------------------------
+
+HF_CARD = b"---\nlicense: cc-by-4.0\npretty_name: Demo\n---\n# Demo dataset\n"
+
+
+def _hub_repo(mirror: MirrorServer, slug: str) -> tuple[str, dict[str, bytes]]:
+    """Write a dataset repo with small (git) and LFS files; return its id and contents."""
+    repo_id = f"medcat/{slug}"
+    files = {
+        "README.md": HF_CARD,
+        "data/labels.csv": b"id,label\n1,a\n2,b\n",
+        "data/train-00000-of-00001.parquet": _payload(3000),
+        "images/big.bin": _payload(50_000),
+    }
+    base = mirror_root(mirror, f"datasets/{repo_id}")
+    for rel, data in files.items():
+        (base / rel).parent.mkdir(parents=True, exist_ok=True)
+        (base / rel).write_bytes(data)
+    return repo_id, files
+
+
+def _local_files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and ".cache" not in p.relative_to(folder).parts
+    }
+
+
+def test_hub_dataset_info_reports_sha_siblings_lfs_and_card(mirror: MirrorServer, mirror_slug: str) -> None:
+    repo_id, files = _hub_repo(mirror, mirror_slug)
+    info = HfApi(endpoint=mirror.url).dataset_info(repo_id, files_metadata=True)
+    assert info.id == repo_id
+    assert info.sha is not None and len(info.sha) == 40
+    assert info.card_data is not None and info.card_data.license == "cc-by-4.0"
+    siblings = {s.rfilename: s for s in info.siblings or []}
+    assert set(siblings) == set(files)
+    big = siblings["images/big.bin"]
+    assert big.lfs is not None and big.lfs.sha256 == hashlib.sha256(files["images/big.bin"]).hexdigest()
+    assert siblings["data/train-00000-of-00001.parquet"].lfs is not None
+    assert siblings["data/labels.csv"].lfs is None
+
+
+def test_hub_revision_sha_is_stable_and_changes_with_content(mirror: MirrorServer, mirror_slug: str) -> None:
+    repo_id, _ = _hub_repo(mirror, mirror_slug)
+    api = HfApi(endpoint=mirror.url)
+    first = api.dataset_info(repo_id).sha
+    assert api.dataset_info(repo_id, revision=first).sha == first
+    (mirror.root / "datasets" / repo_id / "data" / "labels.csv").write_bytes(b"id,label\n1,c\n")
+    assert api.dataset_info(repo_id).sha != first
+
+
+def test_hub_list_repo_files_and_tree_entries(mirror: MirrorServer, mirror_slug: str) -> None:
+    repo_id, files = _hub_repo(mirror, mirror_slug)
+    api = HfApi(endpoint=mirror.url)
+    assert sorted(api.list_repo_files(repo_id, repo_type="dataset")) == sorted(files)
+    top = {e.path: e for e in api.list_repo_tree(repo_id, repo_type="dataset")}
+    assert set(top) == {"README.md", "data", "images"}
+    assert isinstance(top["data"], RepoFolder)
+    nested = {e.path: e for e in api.list_repo_tree(repo_id, "data", repo_type="dataset")}
+    parquet = nested["data/train-00000-of-00001.parquet"]
+    assert isinstance(parquet, RepoFile) and parquet.lfs is not None
+    assert parquet.lfs.sha256 == hashlib.sha256(files["data/train-00000-of-00001.parquet"]).hexdigest()
+
+
+def test_hub_paths_info_describes_files_and_folders(mirror: MirrorServer, mirror_slug: str) -> None:
+    repo_id, files = _hub_repo(mirror, mirror_slug)
+    infos = HfApi(endpoint=mirror.url).get_paths_info(
+        repo_id, ["data/labels.csv", "images", "missing.txt"], repo_type="dataset"
+    )
+    by_path = {i.path: i for i in infos}
+    assert set(by_path) == {"data/labels.csv", "images"}
+    labels = by_path["data/labels.csv"]
+    assert isinstance(labels, RepoFile) and labels.size == len(files["data/labels.csv"])
+    blob = b"blob %d\0" % len(files["data/labels.csv"]) + files["data/labels.csv"]
+    assert labels.blob_id == hashlib.sha1(blob).hexdigest()
+
+
+def test_hub_resolve_head_carries_the_headers_hf_hub_download_checks(mirror: MirrorServer, mirror_slug: str) -> None:
+    repo_id, files = _hub_repo(mirror, mirror_slug)
+    sha = HfApi(endpoint=mirror.url).dataset_info(repo_id).sha
+    resp = requests.head(f"{mirror.url}/datasets/{repo_id}/resolve/main/images/big.bin", timeout=10)
+    assert resp.status_code == 200
+    assert resp.headers["X-Repo-Commit"] == sha
+    digest = hashlib.sha256(files["images/big.bin"]).hexdigest()
+    assert resp.headers["ETag"] == resp.headers["X-Linked-Etag"] == f'"{digest}"'
+    assert resp.headers["X-Linked-Size"] == resp.headers["Content-Length"] == "50000"
+    assert not any(h.lower().startswith("x-xet") for h in resp.headers)
+
+
+def test_hub_resolve_supports_ranges(mirror: MirrorServer, mirror_slug: str) -> None:
+    repo_id, files = _hub_repo(mirror, mirror_slug)
+    resp = requests.get(
+        f"{mirror.url}/datasets/{repo_id}/resolve/main/images/big.bin", headers={"Range": "bytes=100-"}, timeout=10
+    )
+    assert resp.status_code == 206
+    assert resp.content == files["images/big.bin"][100:]
+
+
+def test_hub_unknown_repo_revision_and_file_raise_the_clients_errors(mirror: MirrorServer, mirror_slug: str) -> None:
+    repo_id, _ = _hub_repo(mirror, mirror_slug)
+    api = HfApi(endpoint=mirror.url)
+    with pytest.raises(RepositoryNotFoundError):
+        api.dataset_info(f"medcat/{mirror_slug}-nope")
+    with pytest.raises(RevisionNotFoundError):
+        api.dataset_info(repo_id, revision="0" * 40)
+    with pytest.raises(EntryNotFoundError):
+        hf_hub_download(repo_id, "nope.txt", repo_type="dataset", endpoint=mirror.url)
+
+
+def test_hf_hub_download_fetches_one_file_into_the_cache(mirror: MirrorServer, mirror_slug: str) -> None:
+    repo_id, files = _hub_repo(mirror, mirror_slug)
+    path = hf_hub_download(repo_id, "images/big.bin", repo_type="dataset", endpoint=mirror.url)
+    assert Path(path).read_bytes() == files["images/big.bin"]
+    assert mirror.count(f"/datasets/{repo_id}/resolve/*/images/big.bin", "GET") == 1
+
+
+def test_snapshot_download_with_the_real_client_fetches_every_file(
+    mirror: MirrorServer, mirror_slug: str, tmp_path: Path
+) -> None:
+    repo_id, files = _hub_repo(mirror, mirror_slug)
+    sha = HfApi(endpoint=mirror.url).dataset_info(repo_id).sha
+    mirror.clear_log()
+    out = snapshot_download(
+        repo_id, repo_type="dataset", revision=sha, endpoint=mirror.url, local_dir=tmp_path / "out"
+    )
+    assert _local_files(Path(out)) == files
+    assert mirror.count(f"/api/datasets/{repo_id}/tree/{sha}", "GET") == 1
+    assert mirror.count(f"/datasets/{repo_id}/resolve/{sha}/*", "GET") == len(files)
+    assert not any("xet" in r.path for r in mirror.requests)
+
+
+def test_snapshot_download_of_main_asks_the_api_for_the_revision(mirror: MirrorServer, mirror_slug: str) -> None:
+    repo_id, files = _hub_repo(mirror, mirror_slug)
+    out = snapshot_download(repo_id, repo_type="dataset", endpoint=mirror.url)
+    assert _local_files(Path(out)) == files
+    assert mirror.count(f"/api/datasets/{repo_id}/revision/main", "GET") == 1
+
+
+def test_snapshot_download_honours_hf_endpoint_set_before_import(
+    mirror: MirrorServer, mirror_slug: str, tmp_path: Path
+) -> None:
+    """HF_ENDPOINT is read when huggingface_hub.constants is imported, so this runs in a fresh interpreter."""
+    repo_id, files = _hub_repo(mirror, mirror_slug)
+    script = (
+        "import sys\nfrom huggingface_hub import snapshot_download\n"
+        "print(snapshot_download(sys.argv[1], repo_type='dataset', local_dir=sys.argv[2]))\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_ENDPOINT": mirror.url,
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script, repo_id, str(tmp_path / "out")],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _local_files(tmp_path / "out") == files
+    assert mirror.count(f"/api/datasets/{repo_id}/revision/main") == 1
+
+
+def test_gated_repo_needs_a_known_bearer_token(mirror: MirrorServer, mirror_slug: str, tmp_path: Path) -> None:
+    repo_id, files = _hub_repo(mirror, mirror_slug)
+    (mirror.root / "datasets" / repo_id / ".gated").touch()
+    with pytest.raises(GatedRepoError):
+        HfApi(endpoint=mirror.url).dataset_info(repo_id)
+    with pytest.raises(GatedRepoError):
+        HfApi(endpoint=mirror.url, token="hf_wrong").dataset_info(repo_id)
+    mirror.hf_tokens.add("hf_good")
+    out = snapshot_download(repo_id, repo_type="dataset", endpoint=mirror.url, token="hf_good", local_dir=tmp_path / "o")
+    assert _local_files(Path(out)) == files
+    assert HfApi(endpoint=mirror.url, token="hf_good").dataset_info(repo_id).gated == "manual"

@@ -26,6 +26,8 @@ from medcat_data.errors import UsageError
 from medcat_data.mirror.auth import PHYSIONET_USER_AGENTS, Guard, Protection
 from medcat_data.mirror.exchange import Exchange
 from medcat_data.mirror.faults import Fault, FaultBook
+from medcat_data.mirror.hub_api import HubApi
+from medcat_data.mirror.hub_repo import RepoIndex
 from medcat_data.mirror.request_log import RequestLog, RequestRecord
 from medcat_data.mirror.tree import serve_tree
 
@@ -112,6 +114,7 @@ class MirrorServer:
         self.gdrive_quota_exceeded = False
         self._faults = FaultBook()
         self._guard = Guard()
+        self._hub = HubApi(RepoIndex(self.root), lambda: self.hf_tokens)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -223,10 +226,12 @@ class MirrorServer:
             if verdict == "forbidden":
                 ex.error(403, "Forbidden: Basic auth is not accepted from this User-Agent")
                 return
-        if ex.method == "POST":
+        if HubApi.claims(ex.path):
+            self._hub.serve(ex)
+        elif ex.method == "POST":
             ex.error(405, "Method Not Allowed")
-            return
-        serve_tree(ex, self.root)
+        else:
+            serve_tree(ex, self.root)
 
 
 def _answer_fault(ex: Exchange, fault: Fault) -> None:
