@@ -35,6 +35,7 @@ from pydicom.uid import (
     JPEGBaseline8Bit,
     JPEGLossless,
     JPEGLosslessSV1,
+    JPEGLSNearLossless,
     PYDICOM_IMPLEMENTATION_UID,
 )
 
@@ -53,6 +54,9 @@ SOP_CLASS_BY_MODALITY: dict[str, str] = {
 }
 ULTRASOUND_MULTIFRAME = "1.2.840.10008.5.1.4.1.1.3.1"
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
+RT_PLAN = "1.2.840.10008.5.1.4.1.1.481.5"
+ECG_WAVEFORM = "1.2.840.10008.5.1.4.1.1.9.1.1"  # 12-lead ECG Waveform Storage
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR
 _NATIVE = {ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian}
 
 
@@ -77,6 +81,7 @@ def make_dicom(
     tags: Mapping[str, Any] | None = None,
     pixels: np.ndarray | None = None,
     signed: bool = False,
+    file_meta: Mapping[str, Any] | None = None,
     seed: int = 0,
 ) -> Path:
     """Write one synthetic DICOM image to ``path`` and return the path.
@@ -97,6 +102,8 @@ def make_dicom(
             they win over everything generated.
         pixels: Stored sample values; seeded content when ``None``.
         signed: Pixel Representation 1 (two's complement) for greyscale.
+        file_meta: File meta attributes by keyword, applied last (VinDr-Mammo, for one, overwrites
+            the Media Storage SOP Class UID and Implementation Class UID with ``1.2.3.4``).
         seed: Seed of the generated UIDs and pixel content.
 
     Raises:
@@ -136,18 +143,32 @@ def make_dicom(
     if "SOPClassUID" in (tags or {}):
         ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     _set_pixels(ds, pixels, UID(transfer_syntax))
+    for keyword, value in (file_meta or {}).items():
+        setattr(ds.file_meta, keyword, value)
     return _save(ds, Path(path))
 
 
-def make_sr(path: Path, *, seed: int = 0) -> Path:
-    """Write a Basic Text SR (a DICOM file with no pixel data) to ``path``."""
+def make_sr(path: Path, *, sop_class: str = BASIC_TEXT_SR, seed: int = 0) -> Path:
+    """Write a DICOM object without pixel data: a Basic Text SR unless ``sop_class`` says otherwise.
+
+    Use ``RT_PLAN``, ``ECG_WAVEFORM`` or ``MEDIA_STORAGE_DIRECTORY`` (a DICOMDIR, whose dataset
+    has no SOP Class UID of its own) for the other kinds of file that hold no image.
+    """
     rng = random.Random(seed)
-    ds = _base_dataset(rng, "SR", 1, ExplicitVRLittleEndian)
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = UID(BASIC_TEXT_SR)
-    ds.ValueType = "CONTAINER"
-    ds.ContinuityOfContent = "SEPARATE"
-    ds.CompletionFlag = "COMPLETE"
-    ds.VerificationFlag = "UNVERIFIED"
+    modality = {RT_PLAN: "RTPLAN", ECG_WAVEFORM: "ECG"}.get(sop_class, "SR")
+    ds = _base_dataset(rng, modality, 1, ExplicitVRLittleEndian)
+    ds.file_meta.MediaStorageSOPClassUID = UID(sop_class)
+    if sop_class == MEDIA_STORAGE_DIRECTORY:
+        for keyword in ("SOPClassUID", "SOPInstanceUID", "Modality", "PatientID", "PatientName"):
+            del ds[keyword]
+        ds.FileSetID = "SYNTH"
+        ds.DirectoryRecordSequence = Sequence([])
+    else:
+        ds.SOPClassUID = UID(sop_class)
+    if sop_class == BASIC_TEXT_SR:
+        ds.ValueType = "CONTAINER"
+        ds.CompletionFlag = "COMPLETE"
+        ds.VerificationFlag = "UNVERIFIED"
     return _save(ds, Path(path))
 
 
@@ -270,7 +291,7 @@ def _set_pixels(ds: Dataset, pixels: np.ndarray, transfer_syntax: UID) -> None:
         raise UnsupportedFormatError(
             f"no installed encoder for {transfer_syntax.name}: {'; '.join(encoder.missing_dependencies)}"
         )
-    kwargs: dict[str, Any] = {"j2k_cr": [20]} if transfer_syntax == JPEG2000 else {}
+    kwargs: dict[str, Any] = {JPEG2000: {"j2k_cr": [20]}, JPEGLSNearLossless: {"jls_error": 2}}.get(transfer_syntax, {})
     ds.compress(transfer_syntax, pixels, generate_instance_uid=False, **kwargs)
 
 

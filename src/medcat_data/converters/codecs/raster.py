@@ -1,0 +1,114 @@
+"""Load PNG, JPEG, TIFF and BMP files: pass their bytes through, or re-encode when asked to.
+
+Format knowledge only: reads one local file and returns one ``EncodedImage``; anything wrong
+with the file raises ``SampleError``. The bytes are kept verbatim (no re-encoding, no quality
+loss, EXIF kept as is) unless ``ImageOptions`` asks for a smaller size or another format. When
+re-encoding, the EXIF orientation is applied first, so the output is upright and sizes and
+``scale`` refer to the upright image. The source bit depth is kept (16-bit PNG/TIFF stay 16-bit
+in PNG output); ``ImageOptions.bit_depth`` and ``window`` apply to DICOM only.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from medcat_data.converters.codecs.image import EncodedImage, ImageOptions, encode_array, resize, target_size, to_bit_depth
+from medcat_data.errors import SampleError
+
+log = logging.getLogger(__name__)
+
+# The formats medcat accepts as images, by extension (lower case). Frozen: the writer stores
+# these formats as they are, and Hugging Face's Image feature decodes all of them with Pillow.
+RASTER_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+_PIL_FORMATS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "TIFF": "tiff", "BMP": "bmp"}
+JPEG_QUALITY = 95
+
+
+def load_raster(path: Path, options: ImageOptions) -> EncodedImage:
+    """Return the image in ``path``, verbatim or re-encoded as ``options`` asks.
+
+    The pixels are always decoded once (JPEG at reduced scale) so that a truncated or corrupt
+    file is reported here rather than when the dataset is read.
+
+    Raises:
+        SampleError: ``read`` (not an image, unsupported format), ``decode`` (corrupt or
+            truncated data) or ``encode``.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        image = Image.open(io.BytesIO(data))
+    except (OSError, UnidentifiedImageError) as err:
+        raise SampleError(path, "read", f"not a readable image: {err}") from err
+    fmt = _PIL_FORMATS.get(image.format or "")
+    if fmt is None:
+        raise SampleError(path, "read", f"unsupported image format {image.format!r}; expected PNG, JPEG, TIFF or BMP")
+    width, height = image.size
+    upright_w, upright_h = _upright_size(image)
+    _, _, scale = target_size(upright_w, upright_h, options.max_size)
+    wanted = options.output_format or fmt
+    if scale == 1.0 and wanted == fmt:
+        _check_decodes(path, image, fmt)
+        return EncodedImage(data, fmt, width, height, width, height, 1.0)
+    try:
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+    except (OSError, ValueError, SyntaxError) as err:
+        raise SampleError(path, "decode", f"corrupt image data: {err}") from err
+    try:
+        return _reencode(upright, wanted, options)
+    except (OSError, ValueError, TypeError) as err:
+        raise SampleError(path, "encode", f"{type(err).__name__}: {err}") from err
+
+
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    """Return the size after EXIF orientation (5-8 swap width and height)."""
+    orientation = image.getexif().get(0x0112, 1)
+    width, height = image.size
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _check_decodes(path: Path, image: Image.Image, fmt: str) -> None:
+    """Decode the pixels to prove the file is whole; JPEG at 1/8 scale, which reads every byte."""
+    try:
+        if fmt == "jpeg":
+            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+        image.load()
+    except (OSError, ValueError, SyntaxError) as err:
+        raise SampleError(path, "decode", f"corrupt or truncated image data: {err}") from err
+
+
+def _reencode(image: Image.Image, fmt: str, options: ImageOptions) -> EncodedImage:
+    width, height = image.size
+    pixels = _as_array(image)
+    if fmt == "png":
+        bit_depth = 16 if pixels.dtype == np.uint16 else 8
+        return encode_array(pixels, bit_depth=bit_depth, max_size=options.max_size, resample=options.resample)
+    small, scale = resize(pixels, max_size=options.max_size, resample=options.resample)
+    small = to_bit_depth(small, 8)
+    if small.ndim == 3:  # JPEG has no alpha: keep grey or RGB and drop the alpha channel
+        small = small[..., 0] if small.shape[2] == 2 else small[..., :3]
+    buffer = io.BytesIO()
+    Image.fromarray(small).save(buffer, "JPEG", quality=JPEG_QUALITY)
+    return EncodedImage(buffer.getvalue(), "jpeg", small.shape[1], small.shape[0], width, height, scale)
+
+
+def _as_array(image: Image.Image) -> np.ndarray:
+    """Return the image as a uint8/uint16 array with 1-4 channels, keeping 16-bit precision."""
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return np.asarray(image)
+    if mode in ("I;16", "I;16B", "I;16L"):
+        return np.asarray(image).astype(np.uint16)
+    if mode in ("I", "F"):
+        values = np.asarray(image)
+        return np.clip(np.rint(values), 0, 65535).astype(np.uint16)
+    if mode == "1":
+        return np.asarray(image.convert("L"))
+    has_alpha = mode in ("PA",) or (mode == "P" and "transparency" in image.info)
+    return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
