@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import json
 import socket
 import subprocess
 import sys
+import zipfile
 from email.utils import formatdate
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -476,7 +479,9 @@ def test_hub_resolve_supports_ranges(mirror: MirrorServer, mirror_slug: str) -> 
     assert resp.content == files["images/big.bin"][100:]
 
 
-def test_hub_unknown_repo_revision_and_file_raise_the_clients_errors(mirror: MirrorServer, mirror_slug: str) -> None:
+def test_hub_unknown_repo_revision_and_file_raise_the_clients_errors(
+    mirror: MirrorServer, mirror_slug: str, tmp_path: Path
+) -> None:
     repo_id, _ = _hub_repo(mirror, mirror_slug)
     api = HfApi(endpoint=mirror.url)
     with pytest.raises(RepositoryNotFoundError):
@@ -484,12 +489,13 @@ def test_hub_unknown_repo_revision_and_file_raise_the_clients_errors(mirror: Mir
     with pytest.raises(RevisionNotFoundError):
         api.dataset_info(repo_id, revision="0" * 40)
     with pytest.raises(EntryNotFoundError):
-        hf_hub_download(repo_id, "nope.txt", repo_type="dataset", endpoint=mirror.url)
+        hf_hub_download(repo_id, "nope.txt", repo_type="dataset", endpoint=mirror.url, cache_dir=tmp_path)
 
 
-def test_hf_hub_download_fetches_one_file_into_the_cache(mirror: MirrorServer, mirror_slug: str) -> None:
+def test_hf_hub_download_fetches_one_file_into_the_cache(mirror: MirrorServer, mirror_slug: str, tmp_path: Path) -> None:
+    """huggingface_hub reads HF_HOME at import time, so every Hub test passes its own cache_dir."""
     repo_id, files = _hub_repo(mirror, mirror_slug)
-    path = hf_hub_download(repo_id, "images/big.bin", repo_type="dataset", endpoint=mirror.url)
+    path = hf_hub_download(repo_id, "images/big.bin", repo_type="dataset", endpoint=mirror.url, cache_dir=tmp_path)
     assert Path(path).read_bytes() == files["images/big.bin"]
     assert mirror.count(f"/datasets/{repo_id}/resolve/*/images/big.bin", "GET") == 1
 
@@ -501,7 +507,8 @@ def test_snapshot_download_with_the_real_client_fetches_every_file(
     sha = HfApi(endpoint=mirror.url).dataset_info(repo_id).sha
     mirror.clear_log()
     out = snapshot_download(
-        repo_id, repo_type="dataset", revision=sha, endpoint=mirror.url, local_dir=tmp_path / "out"
+        repo_id, repo_type="dataset", revision=sha, endpoint=mirror.url, local_dir=tmp_path / "out",
+        cache_dir=tmp_path / "cache",
     )
     assert _local_files(Path(out)) == files
     assert mirror.count(f"/api/datasets/{repo_id}/tree/{sha}", "GET") == 1
@@ -509,9 +516,11 @@ def test_snapshot_download_with_the_real_client_fetches_every_file(
     assert not any("xet" in r.path for r in mirror.requests)
 
 
-def test_snapshot_download_of_main_asks_the_api_for_the_revision(mirror: MirrorServer, mirror_slug: str) -> None:
+def test_snapshot_download_of_main_asks_the_api_for_the_revision(
+    mirror: MirrorServer, mirror_slug: str, tmp_path: Path
+) -> None:
     repo_id, files = _hub_repo(mirror, mirror_slug)
-    out = snapshot_download(repo_id, repo_type="dataset", endpoint=mirror.url)
+    out = snapshot_download(repo_id, repo_type="dataset", endpoint=mirror.url, cache_dir=tmp_path)
     assert _local_files(Path(out)) == files
     assert mirror.count(f"/api/datasets/{repo_id}/revision/main", "GET") == 1
 
@@ -549,6 +558,117 @@ def test_gated_repo_needs_a_known_bearer_token(mirror: MirrorServer, mirror_slug
     with pytest.raises(GatedRepoError):
         HfApi(endpoint=mirror.url, token="hf_wrong").dataset_info(repo_id)
     mirror.hf_tokens.add("hf_good")
-    out = snapshot_download(repo_id, repo_type="dataset", endpoint=mirror.url, token="hf_good", local_dir=tmp_path / "o")
+    out = snapshot_download(
+        repo_id, repo_type="dataset", endpoint=mirror.url, token="hf_good", local_dir=tmp_path / "o",
+        cache_dir=tmp_path / "cache",
+    )
     assert _local_files(Path(out)) == files
     assert HfApi(endpoint=mirror.url, token="hf_good").dataset_info(repo_id).gated == "manual"
+
+
+# --- Kaggle ------------------------------------------------------------------------------------
+
+
+def _kaggle_zip(mirror: MirrorServer, slug: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("csv/meta.csv", "patient_id,label\n1,benign\n")
+    mirror_root(mirror, f"kaggle/{slug}")
+    (mirror.root / "kaggle" / slug / "cbis.zip").write_bytes(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def test_kaggle_download_serves_the_zip_as_an_attachment(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _kaggle_zip(mirror, mirror_slug)
+    resp = requests.get(
+        f"{mirror.url}/api/v1/datasets/download/{mirror_slug}/cbis?datasetVersionNumber=2", timeout=10
+    )
+    assert resp.status_code == 200
+    assert resp.content == data
+    assert resp.headers["Content-Disposition"] == "attachment; filename=cbis.zip"
+
+
+def test_kaggle_download_needs_username_and_key_from_any_client(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _kaggle_zip(mirror, mirror_slug)
+    mirror.protect("/api/v1/", "kaggler", "k3y", user_agents=None)
+    url = f"{mirror.url}/api/v1/datasets/download/{mirror_slug}/cbis"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, auth=("kaggler", "wrong"), timeout=10).status_code == 401
+    resp = requests.get(url, auth=("kaggler", "k3y"), timeout=10)
+    assert (resp.status_code, resp.content) == (200, data)
+
+
+def test_kaggle_unknown_dataset_is_404_json(mirror: MirrorServer, mirror_slug: str) -> None:
+    resp = requests.get(f"{mirror.url}/api/v1/datasets/download/{mirror_slug}/nothing", timeout=10)
+    assert resp.status_code == 404
+    assert resp.json()["code"] == 404
+
+
+# --- Google Drive ------------------------------------------------------------------------------
+
+
+def _drive_file(mirror: MirrorServer, file_id: str, size: int) -> bytes:
+    data = _payload(size)
+    (mirror_root(mirror, f"gdrive/{file_id}") / "images.zip").write_bytes(data)
+    return data
+
+
+def test_drive_small_file_downloads_without_confirmation(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _drive_file(mirror, mirror_slug, 5_000)
+    resp = requests.get(f"{mirror.url}/uc", params={"export": "download", "id": mirror_slug}, timeout=10)
+    assert resp.status_code == 200
+    assert resp.content == data
+    assert resp.headers["Content-Disposition"] == 'attachment; filename="images.zip"'
+    assert [r.path for r in mirror.requests] == ["/uc", "/download"]
+
+
+def test_drive_large_file_goes_through_the_virus_scan_interstitial(mirror: MirrorServer, mirror_slug: str) -> None:
+    data = _drive_file(mirror, mirror_slug, 150_000)
+    with requests.Session() as session:
+        page = session.get(f"{mirror.url}/uc", params={"export": "download", "id": mirror_slug}, timeout=10)
+        assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert "virus" in page.text.lower()
+        form = _form(page.text)
+        assert form["action"] == "/download"
+        assert set(form["fields"]) == {"id", "export", "confirm", "uuid"}
+        resp = session.get(mirror.url + form["action"], params=form["fields"], timeout=10)
+    assert resp.content == data
+    assert resp.headers["Content-Disposition"] == 'attachment; filename="images.zip"'
+
+
+def test_drive_quota_switch_answers_the_quota_page(mirror: MirrorServer, mirror_slug: str) -> None:
+    _drive_file(mirror, mirror_slug, 5_000)
+    mirror.gdrive_quota_exceeded = True
+    resp = requests.get(
+        f"{mirror.url}/download", params={"id": mirror_slug, "export": "download", "confirm": "t"}, timeout=10
+    )
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"].startswith("text/html")
+    assert "Too many users have viewed or downloaded this file recently" in resp.text
+    assert "24 hours" in resp.text
+
+
+def test_drive_unknown_id_is_404(mirror: MirrorServer, mirror_slug: str) -> None:
+    resp = requests.get(f"{mirror.url}/download", params={"id": mirror_slug, "export": "download"}, timeout=10)
+    assert resp.status_code == 404
+
+
+def _form(page: str) -> dict:
+    """Extract the download form's action and hidden inputs, as a client would."""
+
+    class _Parser(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.action = ""
+            self.fields: dict[str, str] = {}
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = dict(attrs)
+            if tag == "form" and a.get("id") == "download-form":
+                self.action = a.get("action") or ""
+            if tag == "input" and a.get("type") == "hidden":
+                self.fields[a.get("name") or ""] = a.get("value") or ""
+
+    parser = _Parser()
+    parser.feed(page)
+    return {"action": parser.action, "fields": parser.fields}

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from medcat_data.errors import UsageError
+from medcat_data.mirror import gdrive, kaggle
 from medcat_data.mirror.auth import PHYSIONET_USER_AGENTS, Guard, Protection
 from medcat_data.mirror.exchange import Exchange
 from medcat_data.mirror.faults import Fault, FaultBook
@@ -228,6 +229,10 @@ class MirrorServer:
                 return
         if HubApi.claims(ex.path):
             self._hub.serve(ex)
+        elif kaggle.claims(ex.path) and ex.method != "POST":
+            kaggle.serve(ex, self.root)
+        elif gdrive.claims(ex.path, ex.query) and ex.method != "POST":
+            gdrive.serve(ex, self.root, quota_exceeded=self.gdrive_quota_exceeded)
         elif ex.method == "POST":
             ex.error(405, "Method Not Allowed")
         else:
