@@ -114,7 +114,11 @@ def decode_dicom(path: Path, options: ImageOptions) -> list[EncodedImage]:
             encoded = encode_array(display, bit_depth=options.bit_depth, max_size=options.max_size, resample=options.resample)
         except Exception as err:
             raise SampleError(path, "encode", f"{type(err).__name__}: {err}") from err
-        images.append(replace(encoded, frame_index=frame_index, attributes=_attributes(ds, frame_index)))
+        try:
+            attributes = _attributes(ds, frame_index)
+        except Exception as err:  # a malformed header value; the pixels were fine
+            raise SampleError(path, "read", f"unreadable attribute: {type(err).__name__}: {err}") from err
+        images.append(replace(encoded, frame_index=frame_index, attributes=attributes))
     return images
 
 
@@ -248,13 +252,22 @@ def _attributes(ds: Dataset, frame_index: int | None) -> dict[str, Any]:
         "photometric_interpretation": _text(ds.get("PhotometricInterpretation")),
         "rows": _int(ds.get("Rows")),
         "columns": _int(ds.get("Columns")),
-        "pixel_spacing": [float(v) for v in spacing] if spacing and len(spacing) == 2 else None,
+        "pixel_spacing": _spacing(spacing),
         "bits_stored": _int(ds.get("BitsStored")),
         "manufacturer": _text(ds.get("Manufacturer")),
         "sop_class_uid": _text(sop_class),
         "transfer_syntax_uid": _text(transfer_syntax),
         "frame_index": frame_index,
     }
+
+
+def _spacing(value: Any) -> list[float] | None:
+    """Return Pixel Spacing as ``[row, column]`` in mm, or ``None`` when absent or malformed."""
+    try:
+        pair = [float(v) for v in value]
+    except (TypeError, ValueError):
+        return None
+    return pair if len(pair) == 2 else None
 
 
 def _text(value: object) -> str | None:

@@ -49,20 +49,22 @@ def load_raster(path: Path, options: ImageOptions) -> EncodedImage:
     if fmt is None:
         raise SampleError(path, "read", f"unsupported image format {image.format!r}; expected PNG, JPEG, TIFF or BMP")
     width, height = image.size
-    upright_w, upright_h = _upright_size(image)
-    _, _, scale = target_size(upright_w, upright_h, options.max_size)
-    wanted = options.output_format or fmt
-    if scale == 1.0 and wanted == fmt:
-        _check_decodes(path, image, fmt)
-        return EncodedImage(data, fmt, width, height, width, height, 1.0)
+    # Pillow raises many exception types on damaged files (OSError, struct.error, EOFError, ...):
+    # anything raised while reading the pixels is this file's fault, so it becomes a SampleError.
     try:
+        upright_w, upright_h = _upright_size(image)
+        _, _, scale = target_size(upright_w, upright_h, options.max_size)
+        wanted = options.output_format or fmt
+        if scale == 1.0 and wanted == fmt:
+            _check_decodes(image, fmt)
+            return EncodedImage(data, fmt, width, height, width, height, 1.0)
         image.load()
         upright = ImageOps.exif_transpose(image)
-    except (OSError, ValueError, SyntaxError) as err:
-        raise SampleError(path, "decode", f"corrupt image data: {err}") from err
+    except Exception as err:
+        raise SampleError(path, "decode", f"corrupt or truncated image data: {type(err).__name__}: {err}") from err
     try:
         return _reencode(upright, wanted, options)
-    except (OSError, ValueError, TypeError) as err:
+    except Exception as err:
         raise SampleError(path, "encode", f"{type(err).__name__}: {err}") from err
 
 
@@ -73,14 +75,11 @@ def _upright_size(image: Image.Image) -> tuple[int, int]:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def _check_decodes(path: Path, image: Image.Image, fmt: str) -> None:
-    """Decode the pixels to prove the file is whole; JPEG at 1/8 scale, which reads every byte."""
-    try:
-        if fmt == "jpeg":
-            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
-        image.load()
-    except (OSError, ValueError, SyntaxError) as err:
-        raise SampleError(path, "decode", f"corrupt or truncated image data: {err}") from err
+def _check_decodes(image: Image.Image, fmt: str) -> None:
+    """Decode the pixels to prove the file is whole; JPEG at 1/8 scale, which still reads every byte."""
+    if fmt == "jpeg":
+        image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+    image.load()
 
 
 def _reencode(image: Image.Image, fmt: str, options: ImageOptions) -> EncodedImage:
