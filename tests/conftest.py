@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
 
 pytest_plugins: list[str] = ["tests.fixtures.loopback", "tests.fixtures.synth"]
+
+# huggingface_hub and datasets read HF_HOME once, at import: point it at a throwaway folder before
+# any test module imports them, so no test ever reads or writes the developer's real cache.
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="medcat-tests-hf-")
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 _REAL_CONNECT = socket.socket.connect
 _REAL_CONNECT_EX = socket.socket.connect_ex
@@ -92,6 +99,11 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         "KAGGLE_API_TOKEN",
     ):
         monkeypatch.delenv(var, raising=False)
+    import datasets.config
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(home / "hf" / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", home / "hf" / "datasets")
     from medcat_data.catalog import registry
 
     registry._load_cached.cache_clear()
