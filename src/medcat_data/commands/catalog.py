@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from medcat_data.catalog import describe, query
+from medcat_data.catalog.croissant import croissant_metadata, croissant_text
 from medcat_data.catalog.refs import parse_ref, resolve
 from medcat_data.catalog.registry import load_registry, validate_files
 from medcat_data.catalog.schema import Access, RegistryFile, Task
@@ -62,12 +63,16 @@ def list_cmd(modality: tuple[str, ...], task: tuple[str, ...], access: tuple[str
 @click.argument("ref", metavar="REF")
 @json_option
 @click.option("--bibtex", is_flag=True, help="Print only the BibTeX citation.")
-def info_cmd(ref: str, as_json: bool, bibtex: bool) -> None:
+@click.option("--croissant", is_flag=True, help="Print only the MLCommons Croissant JSON-LD metadata.")
+def info_cmd(ref: str, as_json: bool, bibtex: bool, croissant: bool) -> None:
     """Show everything needed to decide on and obtain a dataset."""
     out = Output(json_mode=as_json)
     resolved = resolve(parse_ref(ref), load_registry())
     if bibtex:
         out.raw(resolved.entry.citation)
+        return
+    if croissant:
+        out.raw(croissant_text(croissant_metadata(resolved.entry, resolved.version)))
         return
     details = describe.entry_details(resolved)
     if as_json:

@@ -1,7 +1,52 @@
-"""Commands of this job; see cli.py for how they are registered."""
+"""Docs commands: ``medcat docs build`` writes the catalog site and its Markdown mirror, or checks the mirror."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: tuple[click.Command, ...] = ()
+from medcat_data.catalog.site import build
+from medcat_data.cli_options import json_option
+from medcat_data.cli_output import Output
+
+
+@click.group("docs")
+def docs() -> None:
+    """Generate the catalog documentation from the registry."""
+
+
+@docs.command("build")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write the static HTML site (pages, Croissant files) into DIR.")
+@click.option("--markdown-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The Markdown mirror folder (default: docs/catalog of the medcat repository).")
+@click.option("--check", is_flag=True, help="Only compare the Markdown mirror with the registry; exit 1 when stale.")
+@json_option
+def build_cmd(out_dir: Path | None, markdown_dir: Path | None, check: bool, as_json: bool) -> None:
+    """Build the catalog site (--out) and rewrite the Markdown mirror, or --check that it is current.
+
+    \b
+    medcat docs build --out site/          the HTML site only
+    medcat docs build                      rewrite docs/catalog/ of the repository
+    medcat docs build --check              exit 1 listing stale, missing and extra pages
+    """
+    out = Output(json_mode=as_json)
+    catalog = build.collect()
+    report: dict[str, object] = {}
+    if out_dir is not None:
+        report["site"] = {"dir": str(out_dir), "files": len(build.build_site(out_dir, catalog))}
+        out.info(f"site: {report['site']['files']} files in {out_dir}; open {out_dir / 'index.html'}")  # type: ignore[index]
+    if check or markdown_dir is not None or out_dir is None:
+        folder = markdown_dir if markdown_dir is not None else build.default_markdown_dir()
+        diff = build.check_mirror(folder, catalog) if check else build.write_mirror(folder, catalog)
+        report["markdown"] = {"dir": str(folder), "checked": check, "stale": diff.stale, "missing": diff.missing, "extra": diff.extra}
+        if check and not diff.ok:
+            raise build.StaleMirrorError(folder, diff)
+        changed = len(diff.stale) + len(diff.missing) + len(diff.extra)
+        out.info(f"markdown: {folder} {'is current' if diff.ok else ('updated, ' + str(changed) + ' file(s) changed')}")
+    if as_json:
+        out.result(report)
+
+
+COMMANDS: tuple[click.Command, ...] = (docs,)

@@ -1,0 +1,366 @@
+"""Describe a registry entry as MLCommons Croissant 1.1 JSON-LD metadata.
+
+``distribution`` says where the upstream bytes are: a ``cr:FileObject`` for every file whose hash
+the registry pins, a ``cr:FileSet`` for the rest of each source (with the where and how-verified
+in words, since upstream publishes no per-file hash we could state here). ``recordSet`` has one
+record set per normalized config, whose fields read the parquet shards ``medcat normalize``
+writes (``<config>/<split>-NNNNN-of-NNNNN.parquet``), plus a ``cr:Split`` record set naming the
+splits. Pure: builds a dict, never reads the network; validated in the tests with ``mlcroissant``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from medcat_data.catalog.describe import TASK_FIELDS, describe_source
+from medcat_data.catalog.schema import (
+    Entry,
+    GoogleDriveSource,
+    HuggingFaceSource,
+    KaggleSource,
+    NormalizedConfig,
+    OsfSource,
+    PhysioNetSource,
+    PinnedFile,
+    PmcSource,
+    Source,
+    TciaSource,
+    UrlListSource,
+)
+from medcat_data.catalog.site.columns import CORE_COLUMN_NOTES, feature_kind
+from medcat_data.catalog.site.hooks import column_notes, config_schema
+
+CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
+
+CONTEXT: dict[str, Any] = {
+    "@language": "en",
+    "@vocab": "https://schema.org/",
+    "sc": "https://schema.org/",
+    "cr": "http://mlcommons.org/croissant/",
+    "rai": "http://mlcommons.org/croissant/RAI/",
+    "dct": "http://purl.org/dc/terms/",
+    "arrayShape": "cr:arrayShape",
+    "citeAs": "cr:citeAs",
+    "column": "cr:column",
+    "conformsTo": "dct:conformsTo",
+    "containedIn": "cr:containedIn",
+    "data": {"@id": "cr:data", "@type": "@json"},
+    "dataType": {"@id": "cr:dataType", "@type": "@vocab"},
+    "examples": {"@id": "cr:examples", "@type": "@json"},
+    "extract": "cr:extract",
+    "field": "cr:field",
+    "fileObject": "cr:fileObject",
+    "fileProperty": "cr:fileProperty",
+    "fileSet": "cr:fileSet",
+    "format": "cr:format",
+    "includes": "cr:includes",
+    "isArray": "cr:isArray",
+    "isLiveDataset": "cr:isLiveDataset",
+    "jsonPath": "cr:jsonPath",
+    "key": "cr:key",
+    "md5": "cr:md5",
+    "parentField": "cr:parentField",
+    "path": "cr:path",
+    "recordSet": "cr:recordSet",
+    "references": "cr:references",
+    "regex": "cr:regex",
+    "replace": "cr:replace",
+    "separator": "cr:separator",
+    "source": "cr:source",
+    "subField": "cr:subField",
+    "transform": "cr:transform",
+}
+"""The JSON-LD context of Croissant 1.1: schema.org as default vocabulary, ``cr:`` terms by name."""
+
+PARQUET = "application/x-parquet"
+OCTET_STREAM = "application/octet-stream"
+_FORMATS: tuple[tuple[str, str], ...] = (
+    (".tar.gz", "application/x-tar"),
+    (".csv.gz", "text/csv"),
+    (".vcf.gz", "text/x-vcf"),
+    (".fastq.gz", "text/x-fastq"),
+    (".nii.gz", "application/x-nifti"),
+    (".tbi", "application/x-tabix"),
+    (".zip", "application/zip"),
+    (".tar", "application/x-tar"),
+    (".gz", "application/gzip"),
+    (".csv", "text/csv"),
+    (".tsv", "text/tab-separated-values"),
+    (".bed", "text/x-bed"),
+    (".json", "application/json"),
+    (".jsonl", "application/jsonlines"),
+    (".parquet", PARQUET),
+    (".dcm", "application/dicom"),
+    (".dicom", "application/dicom"),
+    (".png", "image/png"),
+    (".jpg", "image/jpeg"),
+    (".jpeg", "image/jpeg"),
+    (".txt", "text/plain"),
+    (".md", "text/markdown"),
+    (".xml", "application/xml"),
+    (".nii", "application/x-nifti"),
+)
+"""Media types by file suffix, longest suffix first; anything else is ``application/octet-stream``."""
+
+_SPLIT_TYPES = {"train": "cr:TrainingSplit", "validation": "cr:ValidationSplit", "test": "cr:TestSplit"}
+SPLITS_RECORD_SET = "medcat-splits"
+
+
+def encoding_format(name: str) -> str:
+    """Return the media type of a file name or glob from its suffix."""
+    lowered = name.lower()
+    for suffix, media_type in _FORMATS:
+        if lowered.endswith(suffix):
+            return media_type
+    return OCTET_STREAM
+
+
+def license_url(entry: Entry) -> str:
+    """Return the licence as Croissant wants it: an SPDX page, else the licence URL, else its name."""
+    lic = entry.license
+    if lic.spdx:
+        return f"https://spdx.org/licenses/{lic.spdx}.html"
+    return lic.url or lic.name
+
+
+def croissant_text(doc: Mapping[str, Any]) -> str:
+    """Serialize a Croissant document the one way every copy of it uses (sorted keys, 2-space indent)."""
+    return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def croissant_metadata(entry: Entry, version: str | None = None) -> dict[str, Any]:
+    """Return the Croissant JSON-LD document of an entry at ``version`` (default: its default version)."""
+    ver = version or entry.default_version
+    released = next((v for v in entry.versions if v.version == ver), None)
+    doc: dict[str, Any] = {
+        "@context": CONTEXT,
+        "@type": "sc:Dataset",
+        "conformsTo": CONFORMS_TO,
+        "name": entry.name,
+        "alternateName": entry.id,
+        "description": entry.description,
+        "url": entry.homepage,
+        "license": license_url(entry),
+        "citeAs": entry.citation.strip(),
+        "version": ver,
+        "keywords": [*entry.modalities, *(t.value for t in entry.tasks), *entry.tags],
+        "conditionsOfAccess": f"{entry.access.value}: " + " ".join(entry.access_info.steps),
+    }
+    if released is not None and released.date:
+        doc["datePublished"] = released.date
+    if released is not None and released.doi:
+        doc["sameAs"] = f"https://doi.org/{released.doi}"
+    doc["distribution"] = [obj for source in entry.sources for obj in _distribution(source, ver)]
+    doc["distribution"] += [_normalized_file_set(entry, cfg) for cfg in entry.configs]
+    if entry.configs:
+        doc["recordSet"] = [_splits_record_set(entry)] + [_record_set(entry, cfg) for cfg in entry.configs]
+    return doc
+
+
+def _distribution(source: Source, version: str) -> list[dict[str, Any]]:
+    """Return the FileObjects (pinned files) and the FileSet (everything else) of one source."""
+    said = describe_source(source, version)
+    text = f"{said['where']}. Verified by {said['verification']}. Role: {said['role']}."
+    if source.description:
+        text = source.description.strip() + " " + text
+    files: list[PinnedFile] = list(source.files) if isinstance(source, (UrlListSource, TciaSource)) else []
+    pinned = [f for f in files if f.sha256 or f.md5]
+    unpinned = [f for f in files if not (f.sha256 or f.md5)]
+    out = [_file_object(source, f) for f in pinned]
+    if pinned and not unpinned and isinstance(source, UrlListSource):
+        return out
+    includes, formats = _file_set_contents(source, unpinned)
+    file_set: dict[str, Any] = {
+        "@type": "cr:FileSet",
+        "@id": f"source/{source.name}",
+        "name": source.name,
+        "description": text,
+        "encodingFormat": formats if len(formats) > 1 else formats[0],
+        "includes": includes if len(includes) > 1 else includes[0],
+    }
+    base = _base_url(source, version, unpinned)
+    if base:
+        file_set["contentUrl"] = base
+    out.append(file_set)
+    return out
+
+
+def _file_object(source: Source, pinned: PinnedFile) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "@type": "cr:FileObject",
+        "@id": f"source/{source.name}/{pinned.path}",
+        "name": pinned.path,
+        "contentUrl": pinned.url,
+        "encodingFormat": encoding_format(pinned.path),
+    }
+    if pinned.size is not None:
+        obj["contentSize"] = f"{pinned.size} B"
+    if pinned.sha256:
+        obj["sha256"] = pinned.sha256
+    else:
+        obj["md5"] = pinned.md5
+    return obj
+
+
+def _file_set_contents(source: Source, unpinned: list[PinnedFile]) -> tuple[list[str], list[str]]:
+    """Return the include globs and media types of a source's unpinned files."""
+    prefix = f"{source.subdir.strip('/')}/" if source.subdir else ""
+    if unpinned:
+        globs = [f.path for f in unpinned]
+    elif isinstance(source, HuggingFaceSource) and source.allow_patterns:
+        globs = list(source.allow_patterns)
+    elif isinstance(source, KaggleSource):
+        globs = [source.archive or f"{source.slug}.zip"]
+    elif isinstance(source, GoogleDriveSource):
+        globs = [source.filename]
+    else:
+        globs = list(source.include) or ["**"]
+    formats = sorted({encoding_format(g) for g in globs})
+    return [prefix + g for g in globs], formats
+
+
+def _base_url(source: Source, version: str, unpinned: list[PinnedFile]) -> str | None:
+    if isinstance(source, PhysioNetSource):
+        ver = source.version or version
+        return f"{source.base_url}/files/{source.slug}/{ver}/"
+    if isinstance(source, HuggingFaceSource):
+        kind = "datasets/" if source.repo_type == "dataset" else ""
+        return f"https://huggingface.co/{kind}{source.repo_id}/tree/{source.revision}"
+    if isinstance(source, KaggleSource):
+        return f"{source.base_url}/api/v1/datasets/download/{source.owner}/{source.slug}"
+    if isinstance(source, GoogleDriveSource):
+        return f"{source.base_url}/uc?id={source.file_id}"
+    if isinstance(source, OsfSource):
+        return f"https://osf.io/{source.project}/"
+    if isinstance(source, PmcSource):
+        return source.bucket_url + "/"
+    if isinstance(source, TciaSource) and source.manifest_url:
+        return source.manifest_url
+    if unpinned:
+        return _common_dir([f.url for f in unpinned])
+    return None
+
+
+def _common_dir(urls: list[str]) -> str:
+    """Return the longest directory URL every URL starts with (the scheme and host at least)."""
+    dirs = [u.rsplit("/", 1)[0] + "/" for u in urls]
+    common = dirs[0]
+    for d in dirs[1:]:
+        while not d.startswith(common):
+            common = common.rstrip("/").rsplit("/", 1)[0] + "/"
+    parts = urlsplit(urls[0])
+    return common if len(common) > len(f"{parts.scheme}://{parts.netloc}") else f"{parts.scheme}://{parts.netloc}/"
+
+
+def _normalized_file_set(entry: Entry, cfg: NormalizedConfig) -> dict[str, Any]:
+    return {
+        "@type": "cr:FileSet",
+        "@id": f"normalized/{cfg.name}",
+        "name": f"{cfg.name} parquet shards",
+        "description": (
+            f"Written by `medcat normalize {entry.id} --out DIR --config {cfg.name}` under DIR/{entry.id}/ "
+            "(not hosted upstream)."
+        ),
+        "encodingFormat": PARQUET,
+        "includes": f"{cfg.name}/*.parquet",
+    }
+
+
+def _splits_record_set(entry: Entry) -> dict[str, Any]:
+    names = [s for s in ("train", "validation", "test") if any(s in cfg.splits for cfg in entry.configs)]
+    rid = SPLITS_RECORD_SET
+    return {
+        "@type": "cr:RecordSet",
+        "@id": rid,
+        "name": rid,
+        "description": "The splits of the normalized configs.",
+        "dataType": "cr:Split",
+        "key": {"@id": f"{rid}/name"},
+        "field": [
+            {"@type": "cr:Field", "@id": f"{rid}/name", "name": "name", "dataType": "sc:Text"},
+            {"@type": "cr:Field", "@id": f"{rid}/url", "name": "url", "dataType": "sc:URL"},
+        ],
+        "data": [{f"{rid}/name": n, f"{rid}/url": _SPLIT_TYPES[n]} for n in names],
+    }
+
+
+def _record_set(entry: Entry, cfg: NormalizedConfig) -> dict[str, Any]:
+    schema = config_schema(entry, cfg)
+    notes = {**CORE_COLUMN_NOTES, **column_notes(entry)}
+    description = f"{cfg.task.value}: {cfg.description}"
+    if schema.features is None:
+        description += f" Core fields of the task schema: {TASK_FIELDS[cfg.task]}; columns are typed at normalize time."
+        features: Mapping[str, Any] = _common_only()
+    else:
+        features = schema.features
+        if schema.origin == "task-schema":
+            description += " Core columns of the task schema; the recipe adds the dataset's label columns."
+    fields = [_field(cfg.name, name, feature, notes, (name,)) for name, feature in features.items()]
+    for fld in fields:
+        if fld["name"] == "split":
+            fld["references"] = {"field": {"@id": f"{SPLITS_RECORD_SET}/name"}}
+    return {"@type": "cr:RecordSet", "@id": cfg.name, "name": cfg.name, "description": description, "field": fields}
+
+
+def _common_only() -> dict[str, Any]:
+    """Describe the three common columns without importing ``datasets``: every row has them."""
+    return {"source": _TextFeature(), "sample_id": _TextFeature(), "split": _TextFeature()}
+
+
+class _TextFeature:
+    _type = "Value"
+    dtype = "string"
+
+
+def _data_type(feature: Any) -> str:
+    kind = feature_kind(feature)
+    if kind == "Image":
+        return "sc:ImageObject"
+    if kind == "ClassLabel":
+        return "sc:Integer"
+    if kind == "Value":
+        dtype = str(feature.dtype)
+        if dtype.startswith(("int", "uint")):
+            return "sc:Integer"
+        if dtype.startswith("float"):
+            return "sc:Float"
+        if dtype == "bool":
+            return "sc:Boolean"
+        if dtype.startswith("timestamp"):
+            return "sc:DateTime"
+        if dtype.startswith("date"):
+            return "sc:Date"
+    return "sc:Text"
+
+
+def _field(record: str, name: str, feature: Any, notes: Mapping[str, str], path: tuple[str, ...]) -> dict[str, Any]:
+    """Return the Croissant field of one feature; lists become arrays, structs sub-fields."""
+    shape: list[int] = []
+    inner = feature
+    while feature_kind(inner) in ("List", "LargeList", "Sequence"):
+        length = getattr(inner, "length", -1)
+        shape.append(-1 if length in (None, -1) else int(length))
+        inner = inner.feature
+    source: dict[str, Any] = {"fileSet": {"@id": f"normalized/{record}"}, "extract": {"column": path[0]}}
+    if len(path) > 1:
+        source["transform"] = {"jsonPath": ".".join(path[1:])}
+    dotted = ".".join(path)
+    description = notes.get(dotted) or notes.get(name, "")
+    if feature_kind(inner) == "ClassLabel":
+        labels = ", ".join(f"{i} = {n}" for i, n in enumerate(inner.names))
+        description = (description + " " if description else "") + f"ClassLabel: {labels}."
+    fld: dict[str, Any] = {"@type": "cr:Field", "@id": f"{record}/{'/'.join(path)}", "name": name}
+    if description:
+        fld["description"] = description
+    if isinstance(inner, Mapping):
+        fld["subField"] = [_field(record, sub, f, notes, (*path, sub)) for sub, f in inner.items()]
+    else:
+        fld["dataType"] = _data_type(inner)
+        fld["source"] = source
+    if shape:
+        fld["isArray"] = True
+        fld["arrayShape"] = ",".join(str(n) for n in shape)
+    return fld
