@@ -56,7 +56,8 @@ class ErrorRecord:
 
     def to_exception(self) -> SampleError:
         """Return a ``SampleError`` equivalent to this record (for ``on_bad_item="fail"``)."""
-        return SampleError(self.path, self.stage, f"{self.type}: {self.message}")
+        reason = self.message if self.type == SampleError.__name__ else f"{self.type}: {self.message}"
+        return SampleError(self.path, self.stage, reason)
 
     def to_json(self) -> dict[str, str]:
         return {"path": self.path, "stage": self.stage, "type": self.type, "message": self.message}

@@ -108,7 +108,7 @@ def test_a_row_that_does_not_match_the_features_is_a_sample_error() -> None:
 def test_on_bad_item_fail_stops_at_the_first_failed_item() -> None:
     units = [ToyUnit("a", n=1), ToyUnit("b", n=1, fail="raise"), ToyUnit("c", n=1)]
     seen = []
-    with pytest.raises(SampleError, match="b: read: SampleError: truncated"):
+    with pytest.raises(SampleError, match="b: read: truncated"):
         for result in convert_units(units, convert_toy, ENCODER, on_bad_item="fail"):
             seen.append(result.name)
     assert seen == ["a"]
