@@ -1,7 +1,102 @@
-"""Commands of this job; see cli.py for how they are registered."""
+"""``medcat normalize``: a fetched dataset into a Hugging Face dataset folder."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: tuple[click.Command, ...] = ()
+from medcat_data.catalog.refs import parse_ref, resolve
+from medcat_data.catalog.registry import load_registry
+from medcat_data.cli_options import (
+    converter_options,
+    dest_option,
+    jobs_option,
+    json_option,
+    limit_option,
+    max_errors_option,
+    on_bad_item_option,
+    quiet_option,
+    source_option,
+)
+from medcat_data.cli_output import Output
+from medcat_data.converters.codecs.image import ImageOptions
+from medcat_data.converters.convert import MaxErrors
+from medcat_data.converters.normalize import NormalizeRequest, normalize
+from medcat_data.converters.recipes.base import RecipeOptions
+from medcat_data.converters.splits import DEFAULT_SEED
+from medcat_data.errors import ConvertError
+
+@click.command("normalize")
+@click.argument("ref", metavar="REF")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder; the dataset lands in OUT/<id>/.")
+@click.option("--config", "configs", multiple=True, help="Only this config (repeatable).")
+@jobs_option
+@limit_option
+@dest_option
+@source_option
+@converter_options
+@max_errors_option
+@on_bad_item_option
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seed of grouped splits.")
+@click.option("--split-by", default=None, metavar="COLUMN", help="Seeded grouped split on this column where upstream has none.")
+@quiet_option
+@json_option
+def normalize_cmd(
+    ref: str,
+    out: Path,
+    configs: tuple[str, ...],
+    jobs: int | None,
+    limit: int | None,
+    dest: Path | None,
+    source_name: str | None,
+    max_size: int | None,
+    bit_depth: str,
+    window: str,
+    frames: str,
+    max_errors: str | None,
+    on_bad_item: str,
+    seed: int,
+    split_by: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Normalize a fetched dataset into OUT/<id>/ (parquet, card, manifest, errors.jsonl)."""
+    output = Output(json_mode=as_json, quiet=quiet)
+    resolved = resolve(parse_ref(ref), load_registry())
+    options = RecipeOptions(
+        image=ImageOptions(window=window, bit_depth=int(bit_depth), max_size=max_size, frames=frames),  # type: ignore[arg-type]
+        limit=limit,
+        seed=seed,
+        split_by=split_by,
+    )
+    budget = MaxErrors.parse(max_errors) if max_errors is not None else MaxErrors()
+    request = NormalizeRequest(resolved, out, configs, source_name, dest, jobs or 1, options, on_bad_item)
+    result = normalize(request)
+    write = result.write
+    total_rows = sum(n for per in write.rows.values() for n in per.values())
+    summary = {
+        "dataset": resolved.entry.id,
+        "version": resolved.version,
+        "source": result.source,
+        "out": str(write.out_dir),
+        "rows": {c: dict(s) for c, s in write.rows.items()},
+        "errors": write.errors,
+        "not_fetched": result.not_fetched,
+        "skipped_up_to_date": write.skipped,
+        "seconds": round(write.seconds, 2),
+    }
+    if as_json:
+        output.result(summary)
+    else:
+        state = "up to date" if write.skipped else f"{total_rows} rows in {write.seconds:.1f} s"
+        output.print(f"{resolved.entry.id}: {state} -> {write.out_dir}")
+        for config, splits in write.rows.items():
+            output.print("  " + config + ": " + ", ".join(f"{s} {n}" for s, n in splits.items()))
+        if write.errors:
+            output.warn(f"{write.errors} item(s) failed; see {write.out_dir / 'errors.jsonl'}")
+    if budget.exceeded(write.errors, total_rows + write.errors):
+        raise ConvertError(f"{write.errors} item(s) failed (listed in {write.out_dir / 'errors.jsonl'}).")
+
+
+COMMANDS: tuple[click.Command, ...] = (normalize_cmd,)

@@ -1,0 +1,178 @@
+"""Normalize a fetched dataset: its recipe's work units through the executor into the writer.
+
+Reads the raw cache only (never the network). Before any work it checks what was fetched: nothing
+→ a ``UsageError`` naming the fetch command; missing or unverified files → the first ten of them
+and the verify command. Files left out on purpose by a partial fetch (``--only``/``--limit``)
+are "not fetched" (counted in the card), not errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medcat_data.catalog.refs import ResolvedDataset
+from medcat_data.catalog.schema import Source
+from medcat_data.converters.card import CardInfo
+from medcat_data.converters.executor import Progress, convert_units
+from medcat_data.converters.manifest import BuildKey, stat_inputs
+from medcat_data.converters.recipes.base import Plan, RecipeContext, RecipeOptions, config_names, require_recipe
+from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, write_dataset
+from medcat_data.errors import UsageError
+from medcat_data.paths import raw_dir
+
+log = logging.getLogger(__name__)
+
+FETCH_STATE_DIR = ".medcat"
+
+
+@dataclass(frozen=True)
+class NormalizeRequest:
+    """What to normalize, where from and where to."""
+
+    resolved: ResolvedDataset
+    out: Path
+    configs: Sequence[str] = ()
+    source: str | None = None
+    dest: Path | None = None
+    jobs: int = 1
+    options: RecipeOptions = field(default_factory=RecipeOptions)
+    on_bad_item: str = "record"
+
+
+@dataclass(frozen=True)
+class NormalizeResult:
+    """The writer's result plus what the plan left out."""
+
+    write: WriteResult
+    not_fetched: dict[str, int]
+    source: str
+
+    @property
+    def out_dir(self) -> Path:
+        return self.write.out_dir
+
+
+def pick_source(resolved: ResolvedDataset, name: str | None) -> Source:
+    """Return the requested main source, or the default one.
+
+    Raises:
+        UsageError: an unknown or companion source name.
+    """
+    entry = resolved.entry
+    try:
+        source = entry.source(name)
+    except KeyError:
+        names = ", ".join(s.name for s in entry.main_sources)
+        raise UsageError(f"{entry.id} has no source {name!r}; sources: {names}.") from None
+    if source.companion:
+        raise UsageError(f"{entry.id}: {name!r} is a companion source, fetched with the main one; pick a main source.")
+    return source
+
+
+def dataset_root(resolved: ResolvedDataset, dest: Path | None) -> Path:
+    """Return the raw cache folder of a dataset version (``--dest`` or the default)."""
+    return dest if dest is not None else raw_dir(resolved.entry.id, resolved.version)
+
+
+def _files_under(folder: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if d != FETCH_STATE_DIR)
+        for name in sorted(filenames):
+            if not name.endswith(".part"):
+                yield Path(dirpath) / name
+
+
+def build_context(request: NormalizeRequest) -> RecipeContext:
+    """Check the fetched state and return the context recipes read from.
+
+    Raises:
+        UsageError: nothing fetched, or fetched files missing/unverified.
+    """
+    from medcat_data.converters.fetch_state import check_fetched
+
+    resolved = request.resolved
+    source = pick_source(resolved, request.source)
+    root = dataset_root(resolved, request.dest)
+    available = check_fetched(resolved, source, root, explicit_source=request.source)
+    return RecipeContext(
+        dataset_id=resolved.entry.id,
+        version=resolved.version,
+        root=root,
+        source=source.name,
+        source_dir=root / source.subdir if source.subdir else root,
+        options=request.options,
+        companions={c.name: root / c.subdir if c.subdir else root for c in resolved.entry.companion_sources},
+        available=available,
+    )
+
+
+def normalize(request: NormalizeRequest, progress: Progress | None = None) -> NormalizeResult:
+    """Normalize a fetched dataset into ``request.out / <id>``.
+
+    Raises:
+        UsageError: no recipe, unknown config or source, or nothing/partially verified fetched.
+        ConvertError: unrecoverable writer problems (never a single bad item).
+    """
+    entry = request.resolved.entry
+    template = "physionet" if entry.id.startswith("physionet-") else None
+    recipe = require_recipe(entry.id, template)
+    ctx = build_context(request)
+    names = config_names(recipe, request.configs)
+    specs, plans = [], {}
+    for name in names:
+        cfg = entry.config(name) if name in {c.name for c in entry.configs} else None
+        plan: Plan = recipe.plan(name, ctx)
+        plans[name] = plan
+        specs.append(
+            ConfigSpec(
+                name=name,
+                features=recipe.features(name, ctx),
+                task=cfg.task if cfg else None,
+                description=cfg.description if cfg else "",
+                splits=tuple(cfg.splits) if cfg else (),
+            )
+        )
+    not_fetched = {name: len(plan.not_fetched) for name, plan in plans.items() if plan.not_fetched}
+    notes = [f"{n} annotated item(s) of config {c} were not fetched (partial fetch) and are left out." for c, n in not_fetched.items()]
+    card_notes = getattr(recipe, "card_notes", None)
+    if card_notes is not None:
+        notes += list(card_notes(ctx))
+    spec = DatasetSpec(
+        source=ctx.source_tag,
+        configs=tuple(specs),
+        card=CardInfo.from_entry(
+            entry,
+            how_made=f"`medcat normalize {request.resolved.ref}` from the `{ctx.source}` source.",
+            notes=notes,
+        ),
+    )
+    inputs = stat_inputs(
+        (path.relative_to(ctx.root).as_posix(), path)
+        for folder in dict.fromkeys([ctx.source_dir, *ctx.companions.values()])
+        if folder.exists()
+        for path in _files_under(folder)
+        if ctx.available is None or path.relative_to(ctx.root).as_posix() in ctx.available
+    )
+    options: dict[str, Any] = {
+        "configs": names,
+        "source": ctx.source,
+        "recipe": request.options.as_json(),
+        "not_fetched": not_fetched,
+    }
+    key = BuildKey(inputs=inputs, options=options)
+    units = [unit for name in names for unit in plans[name].units]
+    results = convert_units(
+        units,
+        recipe.convert_unit,
+        spec.encoder(),
+        jobs=request.jobs,
+        on_bad_item=request.on_bad_item,  # type: ignore[arg-type]
+        progress=progress,
+    )
+    write = write_dataset(request.out / entry.id, spec, key, results)
+    return NormalizeResult(write=write, not_fetched=not_fetched, source=ctx.source)
