@@ -4,8 +4,8 @@
 interpretation and transfer syntax that something installed here can encode: native little
 endian (implicit and explicit), explicit big endian, deflated, RLE Lossless (pydicom),
 JPEG 2000 lossless and lossy (pylibjpeg-openjpeg), JPEG-LS (pyjpegls, when installed), JPEG
-baseline 8-bit (Pillow, wrapped here) and JPEG lossless process 14 (a small encoder in
-``mirror/synth/ljpeg.py``). Other syntaxes raise ``UnsupportedFormatError`` naming what is
+baseline 8-bit (Pillow, wrapped here), and JPEG Extended 12-bit and JPEG Lossless process 14
+(small encoders in ``mirror/synth/jpeg.py``). Other syntaxes raise ``UnsupportedFormatError`` naming what is
 missing. ``make_sr`` writes a structured report (no pixel data) and the ``write_*`` helpers
 make the broken cases a converter must survive.
 
@@ -33,6 +33,7 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEGBaseline8Bit,
+    JPEGExtended12Bit,
     JPEGLossless,
     JPEGLosslessSV1,
     JPEGLSNearLossless,
@@ -274,8 +275,15 @@ def _set_pixels(ds: Dataset, pixels: np.ndarray, transfer_syntax: UID) -> None:
     if transfer_syntax == JPEGBaseline8Bit:
         _set_encapsulated(ds, [_jpeg_baseline(ds, frame) for frame in _frames(ds, pixels)])
         return
+    if transfer_syntax == JPEGExtended12Bit:
+        from medcat_data.mirror.synth.jpeg import encode_extended_jpeg
+
+        if ds.BitsStored != 12 or ds.SamplesPerPixel != 1 or ds.PixelRepresentation:
+            raise UnsupportedFormatError("the synthetic JPEG Extended encoder writes unsigned 12-bit greyscale only")
+        _set_encapsulated(ds, [encode_extended_jpeg(frame) for frame in _frames(ds, pixels)])
+        return
     if transfer_syntax in (JPEGLossless, JPEGLosslessSV1):
-        from medcat_data.mirror.synth.ljpeg import encode_lossless_jpeg
+        from medcat_data.mirror.synth.jpeg import encode_lossless_jpeg
 
         predictor = 1 if transfer_syntax == JPEGLosslessSV1 else 6
         frames = [encode_lossless_jpeg(frame, ds.BitsStored, predictor) for frame in _frames(ds, pixels)]
@@ -291,7 +299,8 @@ def _set_pixels(ds: Dataset, pixels: np.ndarray, transfer_syntax: UID) -> None:
         raise UnsupportedFormatError(
             f"no installed encoder for {transfer_syntax.name}: {'; '.join(encoder.missing_dependencies)}"
         )
-    kwargs: dict[str, Any] = {JPEG2000: {"j2k_cr": [20]}, JPEGLSNearLossless: {"jls_error": 2}}.get(transfer_syntax, {})
+    lossy_settings: dict[str, dict[str, Any]] = {JPEG2000: {"j2k_cr": [20]}, JPEGLSNearLossless: {"jls_error": 2}}
+    kwargs = lossy_settings.get(transfer_syntax, {})
     ds.compress(transfer_syntax, pixels, generate_instance_uid=False, **kwargs)
 
 
@@ -346,7 +355,7 @@ def _set_encapsulated(ds: Dataset, frames: list[bytes]) -> None:
     ds.PixelData = encapsulate(frames)
     ds["PixelData"].VR = "OB"
     ds["PixelData"].is_undefined_length = True
-    ds.LossyImageCompression = "01" if ds.file_meta.TransferSyntaxUID == JPEGBaseline8Bit else "00"
+    ds.LossyImageCompression = "01" if ds.file_meta.TransferSyntaxUID in (JPEGBaseline8Bit, JPEGExtended12Bit) else "00"
 
 
 def _save(ds: Dataset, path: Path) -> Path:

@@ -25,6 +25,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
+    JPEGExtended12Bit,
     JPEGLossless,
     JPEGLosslessSV1,
     JPEGLSLossless,
@@ -230,6 +231,13 @@ REFERENCES: tuple[Reference, ...] = (
         {(3, 3): 0, (3, 12): 255, (12, 3): 255, (12, 12): 0},
         tolerance=2,
     ),
+    Reference(
+        "jpeg-extended-12bit",
+        # DCT with a quantiser of ones: stored values come back within a level or two
+        {"pixels": MINMAX_PIXELS, "transfer_syntax": JPEGExtended12Bit},
+        MINMAX_EXPECTED,
+        tolerance=1,
+    ),
 )
 
 # Every syntax that can be encoded here, for the MONOCHROME2 and MONOCHROME1 min-max cases.
@@ -244,4 +252,4 @@ GREY_SYNTAXES: tuple[str, ...] = (
     JPEGLosslessSV1,
     JPEGLossless,
 )
-LOSSY_GREY_SYNTAXES: tuple[str, ...] = (JPEG2000, JPEGLSNearLossless)
+LOSSY_GREY_SYNTAXES: tuple[str, ...] = (JPEG2000, JPEGLSNearLossless, JPEGExtended12Bit)
