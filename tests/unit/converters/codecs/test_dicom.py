@@ -185,6 +185,13 @@ def test_files_without_an_image_are_read_errors_with_a_reason(case: str, reason:
     assert err.value.path == str(broken_dicoms[case])
 
 
+def test_every_broken_case_is_a_sample_error_never_a_crash(broken_dicoms: dict[str, Path]) -> None:
+    for name, path in broken_dicoms.items():
+        with pytest.raises(SampleError) as err:
+            decode_dicom(path, ImageOptions(frames="all"))
+        assert err.value.stage in ("read", "decode") and err.value.reason, name
+
+
 def test_truncated_pixel_data_is_a_decode_error_but_header_reads(broken_dicoms: dict[str, Path]) -> None:
     with pytest.raises(SampleError) as err:
         decode_dicom(broken_dicoms["truncated"], ImageOptions())
@@ -245,3 +252,10 @@ def test_transfer_syntax_without_any_decoder_is_unsupported(dicom_factory: Dicom
     with pytest.raises(SampleError) as err:
         decode_dicom(video, ImageOptions())
     assert err.value.stage == "decode" and "no pixel decoder" in err.value.reason
+
+
+def test_a_failing_preferred_plugin_falls_back_to_the_others(dicom_factory: DicomFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = dicom_factory("fallback", pixels=MINMAX_PIXELS, transfer_syntax=JPEG2000Lossless)
+    monkeypatch.setattr(dependencies, "choose_decoder", lambda uid: "no-such-plugin")
+    [image] = decode_dicom(path, ImageOptions())
+    assert_matches(pixels_of(image.data), MINMAX_EXPECTED)
