@@ -5,6 +5,7 @@ into ``docs/benchmarks.md`` (section "Convert")::
 
     python bench/convert.py                      # throughput, decoders, PNG encoders
     python bench/convert.py --rss                # adds peak RSS for 200 vs 2,000 images
+    python bench/convert.py --convert-rss        # adds `medcat convert` peak RSS, 200 vs 2,000 images
     python bench/convert.py --count 5 --size 512 # a quick smoke run
 
 Inputs are synthetic 12-bit DX radiographs (``mirror/synth/dicom.py``), uncompressed and JPEG 2000
@@ -93,8 +94,47 @@ def medcat_codec(path: Path) -> bytes:
 # `input_dir` into `out_dir` and returns the wall-clock seconds. While it returns None, the
 # end-to-end rows are left out of the report; never fill them with estimates.
 def run_medcat_convert(input_dir: Path, out_dir: Path, jobs: int) -> float | None:
-    """Run ``medcat convert input_dir --out out_dir --jobs N`` and return seconds (not wired yet)."""
-    return None
+    """Run ``medcat convert input_dir --out out_dir --jobs N`` in a fresh process; return wall seconds.
+
+    The output folder is removed first (an up-to-date output would make the run a no-op). The
+    time includes interpreter start-up and, for ``--jobs 2``, starting the worker pool: what a
+    user waits for.
+    """
+    import shutil
+
+    shutil.rmtree(out_dir, ignore_errors=True)
+    command = [sys.executable, "-m", "medcat_data", "convert", str(input_dir), "--out", str(out_dir)]
+    start = time.perf_counter()
+    subprocess.run([*command, "--jobs", str(jobs), "--window", "minmax", "--quiet"], check=True)
+    return time.perf_counter() - start
+
+
+def convert_input(paths: list[Path], folder: Path) -> Path:
+    """Return a folder holding exactly ``paths`` (as symlinks), the input of one ``medcat convert`` run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        link = folder / path.name
+        if not link.exists():
+            link.symlink_to(path.resolve())
+    return folder
+
+
+def convert_peak_rss(work: Path, syntax: str, count: int, size: int, jobs: int) -> tuple[float, float]:
+    """Run ``medcat convert`` over ``count`` images; return (peak RSS MiB of its largest process, seconds)."""
+    folder = convert_input(make_inputs(work, syntax, count, size), work / f"convert-rss-{syntax}-{count}")
+    code = (
+        "import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], check=True)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    out_dir = work / f"out-rss-{syntax}-{count}-j{jobs}"
+    command = [sys.executable, "-m", "medcat_data", "convert", str(folder), "--out", str(out_dir), "--jobs", str(jobs), "--quiet"]
+    import shutil
+
+    shutil.rmtree(out_dir, ignore_errors=True)
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code, *command], check=True, capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024, time.perf_counter() - start
 
 
 # ----------------------------------------------------------------------------------------------
@@ -239,6 +279,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048, help="rows = columns of the synthetic images")
     parser.add_argument("--rounds", type=int, default=3, help="repeat each timing, keep the best")
     parser.add_argument("--rss", action="store_true", help="also measure peak RSS for 200 vs 2,000 images")
+    parser.add_argument("--convert-rss", action="store_true", help="also measure `medcat convert` peak RSS, 200 vs 2,000 images")
     parser.add_argument("--work", type=Path, default=None, help="folder for the generated inputs (kept)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="medcat-bench-"))
@@ -259,7 +300,8 @@ def main() -> None:
             f"{'yes' if r['identical'] else 'NO'} |"
         )
         for jobs in (1, 2):
-            seconds = run_medcat_convert(paths[0].parent, work / f"out-{syntax}-j{jobs}", jobs)
+            folder = convert_input(paths, work / f"convert-{syntax}-{args.count}")
+            seconds = run_medcat_convert(folder, work / f"out-{syntax}-j{jobs}", jobs)
             if seconds is not None:
                 print(f"| {syntax}, `medcat convert --jobs {jobs}` | | {args.count / seconds:.2f} | | | | |")
 
@@ -282,6 +324,13 @@ def main() -> None:
         for syntax in SYNTAXES:
             small, large = peak_rss(work, syntax, 200, args.size), peak_rss(work, syntax, 2000, args.size)
             print(f"| {syntax} | {small:.0f} | {large:.0f} | {100 * (large / small - 1):+.1f}% |")
+    if args.convert_rss:
+        print("\nPeak RSS of `medcat convert` (largest process of the run), uncompressed input:\n")
+        print("| --jobs | 200 images MiB | 2,000 images MiB | growth | img/s at 2,000 |")
+        print("|---|---|---|---|---|")
+        for jobs in (1, 2):
+            (small, _), (large, seconds) = (convert_peak_rss(work, "uncompressed", n, args.size, jobs) for n in (200, 2000))
+            print(f"| {jobs} | {small:.0f} | {large:.0f} | {100 * (large / small - 1):+.1f}% | {2000 / seconds:.2f} |")
     if failed:
         raise SystemExit("medcat PNGs differ from the plain loop's pixels")
 

@@ -220,11 +220,12 @@ def _walk(paths: Sequence[Path], exclude: Sequence[Path]) -> list[Path]:
             here = Path(dirpath)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in skip)
             found.extend(here / f for f in sorted(filenames) if not f.startswith(".") and f not in _IGNORED_NAMES)
-    unique: dict[Path, Path] = {}
+    # Overlapping arguments (``a`` and ``a/b.png``) name a file once; two symlinks to one file
+    # are two inputs, as they are two entries of the user's folder.
+    unique: dict[str, Path] = {}
     for f in found:
-        resolved = f.resolve()
-        if resolved not in skip:
-            unique.setdefault(resolved, f)
+        if f.resolve() not in skip:
+            unique.setdefault(os.path.abspath(f), f)
     return list(unique.values())
 
 

@@ -4,6 +4,8 @@ Decoding is the codecs' job; this module only maps what they return onto the out
 ``image`` plus ``width``/``height``/``original_*``/``scale``/``frame_index``, the DICOM whitelist
 (``view_position`` becomes ``view``), the volume slice geometry, the label and the split. Every
 failure of a file is a ``SampleError`` with its reason; a file that is not an image says so.
+Runs in workers, so it must not import ``datasets`` (see ``units``); the features of these rows
+are declared in ``convert_features``.
 """
 
 from __future__ import annotations
@@ -14,15 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datasets import Features, Image, List, Nifti, Value
-
-from medcat_data.converters.codecs.dicom import DICOM_ATTRIBUTES, decode_dicom
+from medcat_data.converters.codecs.dicom import decode_dicom
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
 from medcat_data.converters.codecs.raster import load_raster
 from medcat_data.converters.codecs.volume import VolumeOptions, iter_volume_slices, load_volume_whole
 from medcat_data.converters.convert_inputs import FileUnit
 from medcat_data.converters.manifest import sha256_file
-from medcat_data.converters.schemas import image_classification_features, with_extras
 from medcat_data.converters.units import InputHash, Row
 from medcat_data.errors import MedcatError, SampleError
 
@@ -31,18 +30,10 @@ log = logging.getLogger(__name__)
 IMAGES_CONFIG = "default"
 VOLUMES_CONFIG = "volumes"
 
-# Types of the DICOM whitelist columns; names not listed here are strings.
-_DICOM_TYPES: Mapping[str, Any] = {
-    "rows": Value("int32"),
-    "columns": Value("int32"),
-    "bits_stored": Value("int32"),
-    "pixel_spacing": List(Value("float64")),
-    "frame_index": Value("int32"),
-}
 # DICOM attributes that fill a core column of the image-classification schema.
-_CORE_FROM_DICOM = {"modality": "modality", "laterality": "laterality", "view_position": "view"}
+CORE_FROM_DICOM: Mapping[str, str] = {"modality": "modality", "laterality": "laterality", "view_position": "view"}
 
-__all__ = ["IMAGES_CONFIG", "VOLUMES_CONFIG", "UnitOptions", "convert_file", "image_features", "volume_features"]
+__all__ = ["CORE_FROM_DICOM", "IMAGES_CONFIG", "VOLUMES_CONFIG", "UnitOptions", "convert_file"]
 
 
 @dataclass(frozen=True)
@@ -52,57 +43,6 @@ class UnitOptions:
     image: ImageOptions
     volume: VolumeOptions
     hash_inputs: bool = True
-
-
-def image_features(label_names: tuple[str, ...], *, dicom: bool, volumes: bool, masks: bool) -> Features:
-    """Return the features of the ``default`` (2D images) config for what the inputs hold.
-
-    Always: image-classification core (``label`` when there are labels) plus ``width``,
-    ``height``, ``original_width``, ``original_height``, ``scale``, ``frame_index``. With DICOM
-    inputs: the whitelist attributes. With volume slices: ``plane``, ``slice_index``,
-    ``pixel_spacing`` and, when masks were found, ``mask``.
-    """
-    extras: dict[str, Any] = {
-        "width": Value("int32"),
-        "height": Value("int32"),
-        "original_width": Value("int32"),
-        "original_height": Value("int32"),
-        "scale": Value("float32"),
-        "frame_index": Value("int32"),
-    }
-    if dicom:
-        for name in DICOM_ATTRIBUTES:
-            if name not in _CORE_FROM_DICOM and name not in extras:
-                extras[name] = _DICOM_TYPES.get(name, Value("string"))
-    if volumes:
-        extras.update({"plane": Value("string"), "slice_index": Value("int32")})
-        extras.setdefault("pixel_spacing", List(Value("float64")))
-        if masks:
-            extras["mask"] = Image()
-    labels = {"label": list(label_names)} if label_names else None
-    return image_classification_features(labels, extras)
-
-
-def volume_features(label_names: tuple[str, ...], *, masks: bool) -> Features:
-    """Return the features of the ``volumes`` config (``--volume whole``): one row per volume.
-
-    ``volume`` is canonical RAS+ NIfTI (gzip) decoded by ``datasets`` with nibabel; ``affine`` is
-    the original voxel-to-RAS+ matrix, ``spacing`` in mm along the canonical axes.
-    """
-    core: dict[str, Any] = {"volume": Nifti()}
-    if masks:
-        core["mask"] = Nifti()
-    if label_names:
-        core["label"] = image_classification_features({"label": list(label_names)})["label"]
-    core.update(
-        {
-            "shape": List(Value("int32")),
-            "spacing": List(Value("float64")),
-            "orientation": Value("string"),
-            "affine": List(List(Value("float64"))),
-        }
-    )
-    return with_extras(core, None)
 
 
 def convert_file(unit: FileUnit, options: UnitOptions) -> Iterator[Row | SampleError | InputHash]:
@@ -154,7 +94,7 @@ def _image_row(unit: FileUnit, image: EncodedImage, **extra: Any) -> Row:
     if unit.label is not None:
         values["label"] = unit.label
     for name, value in image.attributes.items():
-        column = _CORE_FROM_DICOM.get(name, name)
+        column = CORE_FROM_DICOM.get(name, name)
         if column not in values or values[column] is None:
             values[column] = value
     values.update(extra)

@@ -1,10 +1,11 @@
 """Values that travel between a recipe, the executor and the writer: rows, error records, unit results.
 
 A *work unit* is whatever a recipe lists first and converts on its own (a study, a file, a
-JSONL shard). Converting a unit yields ``Row``s and ``SampleError``s; the executor turns them
-into a ``UnitResult`` whose rows are already encoded as Arrow record batches (encoding happens in
-the worker process, so it runs in parallel). Everything here is picklable and holds no open
-handle. This module never reads or writes files.
+JSONL shard). Converting a unit yields ``Row``s and ``SampleError``s in a worker; the executor
+encodes the rows in the parent into a ``UnitResult`` of Arrow record batches. Workers never
+import ``datasets`` (it costs more than half of a worker's start-up), so this module imports it
+only for type checking. Everything here is picklable and holds no open handle. This module never
+reads or writes files.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-from datasets import Features
 
 from medcat_data.errors import SampleError
+
+if TYPE_CHECKING:
+    from datasets import Features
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +99,7 @@ class UnitResult:
 class RowEncoder:
     """Encode ``Row``s into Arrow record batches with each config's ``Features``.
 
-    Picklable, so a process pool can encode in the workers. ``source`` fills the ``source``
-    column of rows that do not set it.
+    Used in the parent process. ``source`` fills the ``source`` column of rows that do not set it.
     """
 
     source: str
