@@ -8,7 +8,7 @@ PNG writing. The encoder here writes PNG itself (IHDR, one IDAT, IEND) with zlib
 choice of row filter and deflate strategy decides both speed and size and Pillow only exposes
 part of it: every row uses the PNG "Sub" filter (computed on the whole array with numpy) and
 deflate runs at level 1 with the ``Z_RLE`` strategy. Measured on 2048x2048 radiographs this is
-about 15x faster than Pillow's default settings at a similar size; see ``docs/benchmarks.md``.
+about 20x faster than Pillow's default settings at no larger size; see ``docs/benchmarks.md``.
 The pixels are lossless whatever the settings: any PNG decoder returns exactly the array given.
 """
 
