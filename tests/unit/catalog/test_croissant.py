@@ -1,0 +1,197 @@
+"""Croissant export: every entry validates with mlcroissant; files, record sets and fields say what they should."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mlcroissant as mlc
+import pytest
+from click.testing import CliRunner
+
+from medcat_data.catalog.croissant import CONFORMS_TO, croissant_metadata, croissant_text, encoding_format
+from medcat_data.catalog.registry import load_registry, parse_registry_text
+from medcat_data.catalog.schema import Entry
+from medcat_data.cli import main
+from tests.unit.catalog.entries import registry_yaml, valid_entry
+
+SHA = "ab" * 32
+MD5 = "cd" * 16
+
+
+def _entry(**changes: Any) -> Entry:
+    return parse_registry_text(registry_yaml(valid_entry(**changes)), "<test>")[0]
+
+
+def _validate(doc: dict[str, Any]) -> mlc.Dataset:
+    """Validate through a JSON round trip, as a consumer reading the file would."""
+    return mlc.Dataset(jsonld=json.loads(croissant_text(doc)))
+
+
+def _by_id(nodes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {n["@id"]: n for n in nodes}
+
+
+@pytest.mark.parametrize("dataset_id", load_registry().ids)
+def test_every_shipped_entry_validates_with_mlcroissant(dataset_id: str) -> None:
+    entry = load_registry().get(dataset_id)
+    dataset = _validate(croissant_metadata(entry))
+    assert not dataset.metadata.ctx.issues.errors
+    assert [rs.id for rs in dataset.metadata.record_sets][1:] == [c.name for c in entry.configs]
+
+
+def test_document_carries_the_dataset_level_properties() -> None:
+    entry = _entry(license={"spdx": "CC-BY-4.0", "name": "CC BY 4.0"}, versions=[{"version": "1.0.0", "date": "2020-01-02", "doi": "10.1/x"}])
+    doc = croissant_metadata(entry)
+    assert doc["@type"] == "sc:Dataset"
+    assert doc["conformsTo"] == CONFORMS_TO
+    assert doc["@context"]["cr"] == "http://mlcommons.org/croissant/"
+    assert doc["name"] == entry.name and doc["url"] == entry.homepage
+    assert doc["license"] == "https://spdx.org/licenses/CC-BY-4.0.html"
+    assert doc["citeAs"] == entry.citation.strip()
+    assert doc["version"] == "1.0.0" and doc["datePublished"] == "2020-01-02"
+    assert doc["sameAs"] == "https://doi.org/10.1/x"
+    assert doc["conditionsOfAccess"].startswith("credentialed: Ask the data office")
+
+
+def test_licence_without_spdx_is_its_url() -> None:
+    assert croissant_metadata(_entry())["license"] == "https://data.example.org/license"
+
+
+def test_pinned_files_are_file_objects_with_their_hash_and_the_rest_a_file_set() -> None:
+    source = {
+        "name": "files",
+        "kind": "urls",
+        "files": [
+            {"url": "https://h.example.org/d/a.zip", "path": "a.zip", "sha256": SHA, "size": 10},
+            {"url": "https://h.example.org/d/b.csv", "path": "b.csv", "md5": MD5},
+            {"url": "https://h.example.org/d/sub/c.json", "path": "c.json"},
+        ],
+    }
+    doc = croissant_metadata(_entry(sources=[source]))
+    nodes = _by_id(doc["distribution"])
+    assert nodes["source/files/a.zip"] == {
+        "@type": "cr:FileObject",
+        "@id": "source/files/a.zip",
+        "name": "a.zip",
+        "contentUrl": "https://h.example.org/d/a.zip",
+        "encodingFormat": "application/zip",
+        "contentSize": "10 B",
+        "sha256": SHA,
+    }
+    assert nodes["source/files/b.csv"]["md5"] == MD5 and "sha256" not in nodes["source/files/b.csv"]
+    rest = nodes["source/files"]
+    assert rest["@type"] == "cr:FileSet" and rest["includes"] == "c.json"
+    assert rest["encodingFormat"] == "application/json"
+    assert rest["contentUrl"] == "https://h.example.org/d/sub/"
+    assert "trust-on-first-use" in rest["description"] or "pinned" in rest["description"]
+    _validate(doc)
+
+
+def test_a_fully_pinned_url_source_has_no_file_set() -> None:
+    source = {"name": "files", "kind": "urls", "files": [{"url": "https://h.example.org/a.zip", "path": "a.zip", "sha256": SHA}]}
+    ids = [n["@id"] for n in croissant_metadata(_entry(sources=[source]))["distribution"]]
+    assert ids == ["source/files/a.zip", "normalized/labels"]
+
+
+@pytest.mark.parametrize(
+    ("source", "content_url", "includes", "media_type"),
+    [
+        ({"name": "p", "kind": "physionet", "slug": "demo", "version": "1.0"}, "https://physionet.org/files/demo/1.0/", "**", "application/octet-stream"),
+        ({"name": "k", "kind": "kaggle", "owner": "o", "slug": "s"}, "https://www.kaggle.com/api/v1/datasets/download/o/s", "s.zip", "application/zip"),
+        ({"name": "g", "kind": "gdrive", "file_id": "F1", "filename": "d.zip", "subdir": "g"}, "https://drive.google.com/uc?id=F1", "g/d.zip", "application/zip"),
+        ({"name": "h", "kind": "hf", "repo_id": "o/r", "revision": "abc", "allow_patterns": ["*.json"]}, "https://huggingface.co/datasets/o/r/tree/abc", "*.json", "application/json"),
+    ],
+)
+def test_unpinned_sources_are_file_sets_at_their_host(source: dict[str, Any], content_url: str, includes: str, media_type: str) -> None:
+    doc = croissant_metadata(_entry(sources=[source]))
+    file_set = _by_id(doc["distribution"])[f"source/{source['name']}"]
+    assert (file_set["contentUrl"], file_set["includes"], file_set["encodingFormat"]) == (content_url, includes, media_type)
+    _validate(doc)
+
+
+def test_each_config_is_a_record_set_reading_the_normalized_parquet() -> None:
+    entry = _entry(
+        tasks=["text-qa", "object-detection"],
+        configs=[
+            {"name": "exam", "task": "text-qa", "splits": ["train", "test"], "description": "Questions."},
+            {"name": "boxes", "task": "object-detection", "splits": ["train"], "description": "Boxes."},
+        ],
+    )
+    doc = croissant_metadata(entry)
+    distribution = _by_id(doc["distribution"])
+    assert distribution["normalized/exam"]["includes"] == "exam/*.parquet"
+    assert distribution["normalized/exam"]["encodingFormat"] == "application/x-parquet"
+    record_sets = _by_id(doc["recordSet"])
+    splits = record_sets["medcat-splits"]
+    assert splits["dataType"] == "cr:Split"
+    assert splits["data"] == [
+        {"medcat-splits/name": "train", "medcat-splits/url": "cr:TrainingSplit"},
+        {"medcat-splits/name": "test", "medcat-splits/url": "cr:TestSplit"},
+    ]
+    fields = _by_id(record_sets["exam"]["field"])
+    assert fields["exam/question"]["dataType"] == "sc:Text"
+    assert fields["exam/question"]["source"] == {"fileSet": {"@id": "normalized/exam"}, "extract": {"column": "question"}}
+    assert fields["exam/answer_idx"]["dataType"] == "sc:Integer"
+    options = fields["exam/options"]
+    assert options["isArray"] is True and options["arrayShape"] == "-1"
+    key = _by_id(options["subField"])["exam/options/key"]
+    assert key["source"]["transform"] == {"jsonPath": "key"} and key["dataType"] == "sc:Text"
+    assert fields["exam/split"]["references"] == {"field": {"@id": "medcat-splits/name"}}
+    boxes = record_sets["boxes"]
+    assert "Core fields of the task schema" in boxes["description"]
+    assert [f["name"] for f in boxes["field"]] == ["source", "sample_id", "split"]
+    _validate(doc)
+
+
+def test_class_labels_are_integers_named_in_the_description() -> None:
+    entry = _entry(tasks=["variant-calling"], configs=[{"name": "v", "task": "variant-calling", "splits": ["test"], "description": "Variants."}])
+    fields = _by_id(_by_id(croissant_metadata(entry)["recordSet"])["v"]["field"])
+    genotype = fields["v/genotype_class"]
+    assert genotype["dataType"] == "sc:Integer"
+    assert genotype["description"].endswith("ClassLabel: 0 = hom-ref, 1 = het, 2 = hom-alt.")
+    assert fields["v/in_confident_region"]["dataType"] == "sc:Boolean"
+    assert fields["v/pos"]["dataType"] == "sc:Integer"
+
+
+def test_images_are_image_objects_and_image_lists_arrays() -> None:
+    entry = _entry(tasks=["vqa"], configs=[{"name": "q", "task": "vqa", "splits": ["test"], "description": "VQA."}])
+    fields = _by_id(_by_id(croissant_metadata(entry)["recordSet"])["q"]["field"])
+    assert fields["q/images"]["dataType"] == "sc:ImageObject" and fields["q/images"]["isArray"] is True
+
+
+def test_an_entry_without_configs_has_no_record_set() -> None:
+    doc = croissant_metadata(_entry(configs=[]))
+    assert "recordSet" not in doc
+    _validate(doc)
+
+
+def test_mlcroissant_rejects_a_broken_reference_so_validation_is_not_vacuous() -> None:
+    doc = json.loads(croissant_text(croissant_metadata(_entry())))
+    doc["recordSet"][1]["field"][0]["source"]["fileSet"]["@id"] = "normalized/nothing"
+    with pytest.raises(mlc.ValidationError, match="normalized/nothing"):
+        mlc.Dataset(jsonld=doc)
+
+
+def test_output_is_deterministic_text() -> None:
+    entry = load_registry().get("vindr-mammo")
+    assert croissant_text(croissant_metadata(entry)) == croissant_text(croissant_metadata(entry))
+
+
+@pytest.mark.parametrize(("name", "media_type"), [("x.csv.gz", "text/csv"), ("a/b.DICOM", "application/dicom"), ("r.tar.gz", "application/x-tar"), ("README", "application/octet-stream")])
+def test_encoding_format_reads_the_longest_suffix(name: str, media_type: str) -> None:
+    assert encoding_format(name) == media_type
+
+
+def test_info_croissant_prints_the_document_of_the_entry() -> None:
+    result = CliRunner().invoke(main, ["info", "vindr-mammo", "--croissant"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == json.loads(croissant_text(croissant_metadata(load_registry().get("vindr-mammo"))))
+
+
+def test_info_croissant_of_any_physionet_project_points_at_its_files() -> None:
+    result = CliRunner().invoke(main, ["info", "physionet:ptb-xl@1.0.3", "--croissant"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert _by_id(doc["distribution"])["source/physionet"]["contentUrl"] == "https://physionet.org/files/ptb-xl/1.0.3/"
+    _validate(doc)
