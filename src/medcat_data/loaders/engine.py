@@ -1,0 +1,577 @@
+"""Run a fetch: plan, then move, verify and commit every file with a pool of worker threads.
+
+For each file: skip it when the manifest and the file on disk agree (no rehash); claim it so
+that no other worker or process touches it; stream it into a part file with retries and resume;
+verify size, hash or magic bytes; rename it to its final path; journal it in the manifest; and
+extract it when the registry says so. A mismatch is retried once from zero; a second mismatch
+moves the bytes to ``.medcat/quarantine/``. Never decodes content; never prints.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import posixpath
+import random
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from medcat_data.catalog.refs import ResolvedDataset
+from medcat_data.errors import AccessDeniedError, ChecksumMismatchError, FetchError, MedcatError, redact
+from medcat_data.loaders import archives
+from medcat_data.loaders.cache import DestLayout, PartFile
+from medcat_data.loaders.credentials import ensure_license_accepted
+from medcat_data.loaders.locks import ClaimTable
+from medcat_data.loaders.manifest import ExtractRecord, FileRecord, Manifest, now_iso
+from medcat_data.loaders.options import FetchOptions
+from medcat_data.loaders.plan import STRONG, RemoteFile, dataset_dest, select_files, select_sources
+from medcat_data.loaders.progress import NullProgress, Progress
+from medcat_data.loaders.transports import (
+    Channel,
+    Denied,
+    SecretBook,
+    Transient,
+    Transport,
+    TransportContext,
+    Unavailable,
+    make_transport,
+)
+from medcat_data.loaders.verify import Mismatch, check_file, hash_file, read_magic
+
+log = logging.getLogger(__name__)
+
+Status = Literal["downloaded", "present", "failed", "quarantined"]
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one selected file."""
+
+    path: str
+    status: Status
+    verified_by: str | None = None
+    reason: str | None = None
+    bytes_transferred: int = 0
+    extracted: bool = False
+
+
+@dataclass
+class FetchReport:
+    """The summary of a fetch; ``ok`` only when every selected file is present and verified."""
+
+    dataset_id: str
+    version: str
+    dest: Path
+    dry_run: bool = False
+    selected: int = 0
+    downloaded: int = 0
+    present: int = 0
+    failed: list[FileOutcome] = field(default_factory=list)
+    verification: Counter[str] = field(default_factory=Counter)
+    bytes_transferred: int = 0
+    extracted: int = 0
+    seconds: float = 0.0
+    planned: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def trust_on_first_use(self) -> int:
+        """Files with no upstream hash: checked by size (and magic bytes) and recorded."""
+        return self.verification["tofu"] + self.verification["magic"]
+
+    @property
+    def unverified(self) -> int:
+        return self.verification["unverified"]
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether every selected file is present and verified."""
+        if self.dry_run:
+            return True
+        return not self.failed and not self.unverified and self.downloaded + self.present == self.selected
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready summary (no URLs, no credentials)."""
+        data: dict[str, Any] = {
+            "dataset": self.dataset_id,
+            "version": self.version,
+            "dest": str(self.dest),
+            "ok": self.ok,
+            "dry_run": self.dry_run,
+            "selected": self.selected,
+            "downloaded": self.downloaded,
+            "present": self.present,
+            "failed": [{"path": f.path, "status": f.status, "reason": f.reason} for f in self.failed],
+            "trust_on_first_use": self.trust_on_first_use,
+            "unverified": self.unverified,
+            "verification": dict(sorted(self.verification.items())),
+            "bytes_transferred": self.bytes_transferred,
+            "extracted_archives": self.extracted,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.dry_run:
+            data["files"] = self.planned
+        return data
+
+
+class _Deferred(Exception):
+    """Another worker or process holds the file; come back later."""
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class Engine:
+    """One fetch of one resolved dataset; use ``run()`` once."""
+
+    def __init__(self, resolved: ResolvedDataset, options: FetchOptions, progress: Progress | None = None) -> None:
+        self.resolved = resolved
+        self.entry = resolved.entry
+        self.options = options
+        self.progress: Progress = progress or NullProgress()
+        self.dest = dataset_dest(resolved, options)
+        self.layout = DestLayout(self.dest)
+        self.secrets = SecretBook()
+        self.ctx = TransportContext(self.entry, resolved.version, self.dest, options, self.secrets, self.progress)
+        self.report = FetchReport(self.entry.id, resolved.version, self.dest, dry_run=options.dry_run)
+        self._rng = random.Random()
+        self._stop = threading.Event()
+        self._fatal: BaseException | None = None
+        self._lock = threading.Lock()
+        self._transports: dict[str, Transport] = {}
+        self.manifest: Manifest
+        self.claims: ClaimTable
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self) -> FetchReport:
+        """Plan and fetch; return the report.
+
+        Raises:
+            LicenseNotAcceptedError: the licence needs ``--accept-license``.
+            AccessDeniedError: the server refused access (401/403).
+            FetchError: the source cannot be listed (index missing, unsupported kind).
+        """
+        started = time.monotonic()
+        ensure_license_accepted(self.entry, self.options.accept_license)
+        sources = select_sources(self.resolved, self.options.source)
+        for source in sources:
+            self._transports[source.name] = make_transport(source, self.ctx)
+        self.layout.ensure_dir(self.layout.meta)
+        self.manifest = Manifest.open(self.layout.meta, self.entry.id, self.resolved.version)  # type: ignore[assignment]
+        self.claims = ClaimTable(self.layout.meta)
+        try:
+            with self.claims.whole_folder():
+                files = self._plan()
+                self.report.selected = len(files)
+                if self.options.dry_run:
+                    self._dry_run(files)
+                else:
+                    self._fetch_all(files)
+        except MedcatError as err:
+            _scrub_error(err, self.secrets)
+            raise
+        finally:
+            self._finish()
+            self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def _plan(self) -> list[RemoteFile]:
+        files: list[RemoteFile] = []
+        for name, transport in self._transports.items():
+            channel = transport.open_channel()
+            try:
+                listed = transport.list_files(functools.partial(self._fetch_index, transport, channel))
+            except Denied as err:
+                raise self._denied(transport, err) from None
+            finally:
+                channel.close()
+            log.info("%s: source %s lists %d files", self.entry.id, name, len(listed))
+            files.extend(listed)
+        return select_files(files, self.options.only, self.options.limit)
+
+    def _fetch_index(self, transport: Transport, channel: Channel, remote: RemoteFile) -> Path:
+        with self.claims.hold(remote.path, poll_s=self.options.lock_poll_s):
+            self.manifest.refresh()
+            outcome = self._process_claimed(remote, channel, index=True)
+        if outcome.status not in ("downloaded", "present"):
+            raise FetchError(
+                f"{self.entry.id}: cannot list source {remote.source!r}: its index {remote.path} "
+                f"could not be fetched ({outcome.reason}). Run the fetch again; if it repeats, check "
+                "the source in the registry."
+            )
+        return self.layout.final(remote.path)
+
+    def _fetch_all(self, files: list[RemoteFile]) -> None:
+        known = sum(f.size or 0 for f in files) if all(f.size is not None for f in files) else None
+        self.progress.start(known, len(files))
+        queue: deque[tuple[RemoteFile, float]] = deque((f, 0.0) for f in files)
+        state = _QueueState(len(files))
+        workers = [
+            threading.Thread(target=self._worker, args=(queue, state), name=f"medcat-fetch-{i}", daemon=True)
+            for i in range(min(self.options.workers, max(1, len(files))))
+        ]
+        for w in workers:
+            w.start()
+        try:
+            for w in workers:
+                while w.is_alive():
+                    w.join(timeout=0.5)
+        except KeyboardInterrupt:
+            self._stop.set()
+            raise
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _worker(self, queue: deque[tuple[RemoteFile, float]], state: _QueueState) -> None:
+        channels: dict[str, Channel] = {}
+        try:
+            while not self._stop.is_set():
+                item = state.take(queue, self._stop)
+                if item is None:
+                    return
+                remote, not_before = item
+                wait = not_before - time.monotonic()
+                if wait > 0:
+                    time.sleep(min(wait, self.options.lock_poll_s))
+                channel = channels.get(remote.source)
+                if channel is None:
+                    channel = channels[remote.source] = self._transports[remote.source].open_channel()
+                try:
+                    outcome = self._process(remote, channel, deferred=not_before > 0)
+                except _Deferred:
+                    state.put_back(queue, (remote, time.monotonic() + self.options.lock_poll_s))
+                    continue
+                except Denied as err:
+                    self._abort(self._denied(self._transports[remote.source], err))
+                    return
+                except _Interrupted:
+                    return
+                except MedcatError as err:
+                    outcome = FileOutcome(remote.path, "failed", reason=self.secrets.scrub(str(err)))
+                except Exception as err:  # a bug or an OS error on one file: report it, go on
+                    log.debug("unexpected error on %s", remote.path, exc_info=True)
+                    outcome = FileOutcome(remote.path, "failed", reason=self.secrets.scrub(f"{type(err).__name__}: {err}"))
+                self._count(outcome)
+                state.done()
+        finally:
+            for channel in channels.values():
+                channel.close()
+
+    def _abort(self, err: BaseException) -> None:
+        with self._lock:
+            if self._fatal is None:
+                self._fatal = err
+        self._stop.set()
+
+    def _count(self, outcome: FileOutcome) -> None:
+        with self._lock:
+            r = self.report
+            if outcome.status == "downloaded":
+                r.downloaded += 1
+            elif outcome.status == "present":
+                r.present += 1
+            else:
+                r.failed.append(outcome)
+            if outcome.verified_by and outcome.status in ("downloaded", "present"):
+                r.verification[outcome.verified_by] += 1
+            r.bytes_transferred += outcome.bytes_transferred
+            if outcome.extracted:
+                r.extracted += 1
+        self.progress.file_done(outcome.path, outcome.status)
+
+    # -- one file ----------------------------------------------------------------------------
+
+    def _present(self, remote: RemoteFile, final: Path) -> str | None:
+        """Return the manifest's verification source when the file is there as recorded."""
+        if self.options.force:
+            return None
+        record = self.manifest.get(remote.path)
+        if record is None or record.status != "ok":
+            return None
+        if remote.hash and record.hash and record.algorithm == remote.algorithm and record.hash != remote.hash.lower():
+            return None  # upstream published a new hash: fetch again
+        try:
+            if os.stat(final).st_size != record.size:
+                return None
+        except FileNotFoundError:
+            return None
+        return record.verified_by
+
+    def _process(self, remote: RemoteFile, channel: Channel, *, deferred: bool = False) -> FileOutcome:
+        final = self.layout.final(remote.path)
+        verified_by = self._present(remote, final)
+        if verified_by is not None and not (remote.extract and self._needs_extraction(remote)):
+            return FileOutcome(remote.path, "present", verified_by)
+        if not self.claims.try_claim(remote.path):
+            raise _Deferred
+        try:
+            if deferred:
+                self.manifest.refresh()
+            return self._process_claimed(remote, channel)
+        finally:
+            self.claims.release(remote.path)
+
+    def _process_claimed(self, remote: RemoteFile, channel: Channel, *, index: bool = False) -> FileOutcome:
+        final = self.layout.final(remote.path)
+        verified_by = self._present(remote, final)
+        if verified_by is None:
+            verified_by = self._adopt(remote, final)
+        if verified_by is not None:
+            outcome = FileOutcome(remote.path, "present", verified_by)
+        else:
+            outcome = self._transfer(remote, channel, final)
+        if remote.extract and outcome.status in ("downloaded", "present"):
+            outcome = self._extract(remote, final, outcome)
+        return outcome
+
+    def _adopt(self, remote: RemoteFile, final: Path) -> str | None:
+        """Accept a file already at its final path that the manifest does not know (its
+        journal line was lost when a fetch was killed), when it matches the expected hash."""
+        if self.options.force or not self.options.hash_while_streaming:
+            return None
+        try:
+            size = os.stat(final).st_size
+        except FileNotFoundError:
+            return None
+        if remote.size is not None and size != remote.size:
+            return None
+        if remote.hash is None:
+            return None
+        digest = hash_file(final, remote.algorithm, size)
+        if digest != remote.hash.lower():
+            return None
+        self._record(remote, size, digest, remote.verified_by)
+        log.debug("%s: already present and matches its hash", remote.path)
+        return remote.verified_by
+
+    def _new_part(self, remote: RemoteFile) -> PartFile:
+        hashing = self.options.hash_while_streaming
+        return PartFile(
+            self.layout,
+            remote.path,
+            remote.url,
+            algorithm=remote.algorithm if hashing else None,
+            expected_size=remote.size,
+            expected_hash=remote.hash if hashing else None,
+            progress=self.progress,
+        )
+
+    def _transfer(self, remote: RemoteFile, channel: Channel, final: Path) -> FileOutcome:
+        resume = not self.options.force
+        transferred = 0
+        for attempt in (1, 2):
+            part = self._new_part(remote)
+            start = part.open(resume=resume)
+            try:
+                self._download(remote, channel, part)
+            except Unavailable as err:
+                part.discard()
+                return FileOutcome(remote.path, "failed", reason=self.secrets.scrub(err.reason), bytes_transferred=transferred)
+            except _TransferFailed as err:
+                part.close()
+                return FileOutcome(remote.path, "failed", reason=str(err), bytes_transferred=transferred + part.offset - start)
+            except BaseException:
+                part.close()
+                raise
+            transferred += part.offset - start
+            mismatch = self._check(remote, part)
+            if mismatch is None:
+                digest = part.digest()
+                verified_by = remote.verified_by if self.options.hash_while_streaming else "unverified"
+                part.commit(final)
+                self._record(remote, part.offset, digest, verified_by)
+                return FileOutcome(remote.path, "downloaded", verified_by, bytes_transferred=transferred)
+            if attempt == 1:
+                log.warning("%s: %s; fetching it again from scratch", remote.path, mismatch)
+                part.discard()
+                resume = False
+                continue
+            kept = part.quarantine()
+            reason = self._mismatch_text(remote, mismatch, kept)
+            log.error("%s", reason)
+            return FileOutcome(remote.path, "quarantined", reason=reason, bytes_transferred=transferred)
+        raise AssertionError("unreachable")
+
+    def _download(self, remote: RemoteFile, channel: Channel, part: PartFile) -> None:
+        policy = self.options.retry
+        for attempt in range(policy.attempts):
+            if self._stop.is_set():
+                raise _Interrupted
+            try:
+                channel.download(remote, part)
+                if part.total is not None and part.offset != part.total:
+                    raise Transient(f"got {part.offset} of {part.total} bytes")
+                return
+            except Transient as err:
+                if attempt + 1 >= policy.attempts:
+                    raise _TransferFailed(
+                        f"gave up after {policy.attempts} attempts ({self.secrets.scrub(err.reason)}); "
+                        "run the fetch again to resume"
+                    ) from None
+                delay = policy.delay_s(attempt, err.retry_after_s, self._rng)
+                log.info(
+                    "%s: %s; retry %d/%d in %.1f s",
+                    remote.path, self.secrets.scrub(err.reason), attempt + 1, policy.attempts - 1, delay,
+                )
+                if self._stop.wait(delay):
+                    raise _Interrupted from None
+
+    def _check(self, remote: RemoteFile, part: PartFile) -> Mismatch | None:
+        head = None
+        if remote.magic is not None:
+            end = remote.magic_offset + len(remote.magic)
+            head = part.head[remote.magic_offset:end] if end <= len(part.head) else part.read_at(remote.magic_offset, len(remote.magic))
+        return check_file(
+            size=part.offset,
+            digest=part.digest(),
+            expected_size=remote.size,
+            expected_hash=remote.hash if self.options.hash_while_streaming else None,
+            magic=remote.magic,
+            head=head,
+        )
+
+    def _mismatch_text(self, remote: RemoteFile, mismatch: Mismatch, kept: Path) -> str:
+        if mismatch.what == "hash":
+            return str(
+                ChecksumMismatchError(self.entry.id, remote.path, remote.algorithm, mismatch.expected, mismatch.actual, kept)
+            )
+        return (
+            f"{self.entry.id}: {remote.path} failed verification twice: {mismatch}. The bytes are kept at "
+            f"{kept}. Run the fetch again; if it repeats, upstream changed."
+        )
+
+    def _record(self, remote: RemoteFile, size: int, digest: str | None, verified_by: str) -> None:
+        self.manifest.record(
+            remote.path,
+            FileRecord(
+                size=size,
+                hash=digest,
+                algorithm=remote.algorithm,
+                verified_by=verified_by,
+                url=redact(remote.url),
+                fetched_at=now_iso(),
+            ),
+        )
+
+    # -- archives ----------------------------------------------------------------------------
+
+    def _needs_extraction(self, remote: RemoteFile) -> bool:
+        record = self.manifest.extraction(remote.path)
+        return record is None or record.archive_hash != self.manifest.hash_of(remote.path)
+
+    def _extract(self, remote: RemoteFile, final: Path, outcome: FileOutcome) -> FileOutcome:
+        if not self._needs_extraction(remote):
+            return outcome
+        staging = self.layout.partial / f"{self.layout.key(remote.path)}.extract"
+        try:
+            members = archives.extract(final, final.parent, staging, label=remote.path)
+        except FetchError as err:
+            return FileOutcome(remote.path, "failed", outcome.verified_by, reason=str(err), bytes_transferred=outcome.bytes_transferred)
+        folder = posixpath.dirname(remote.path)
+        self.manifest.record_extraction(
+            ExtractRecord(
+                archive=remote.path,
+                archive_hash=self.manifest.hash_of(remote.path),
+                members=tuple((posixpath.join(folder, m) if folder else m, s) for m, s in members),
+                extracted_at=now_iso(),
+            )
+        )
+        return FileOutcome(remote.path, outcome.status, outcome.verified_by, bytes_transferred=outcome.bytes_transferred, extracted=True)
+
+    # -- dry run and wrap-up -----------------------------------------------------------------
+
+    def _dry_run(self, files: list[RemoteFile]) -> None:
+        for remote in files:
+            final = self.layout.final(remote.path)
+            if self._present(remote, final) is not None:
+                state, have = "present", self.manifest.size_of(remote.path) or 0
+                self.report.present += 1
+            else:
+                part = self.layout.part(remote.path)
+                have = part.stat().st_size if part.exists() else 0
+                state = "partial" if have else "missing"
+            self.report.planned.append(
+                {"path": remote.path, "state": state, "size": remote.size, "have_bytes": have, "verified_by": remote.verified_by}
+            )
+
+    def _finish(self) -> None:
+        if getattr(self, "manifest", None) is None:
+            return
+        try:
+            for outcome in self.report.failed:
+                record = self.manifest.get(outcome.path)
+                if record is None or record.status != "ok":
+                    self.manifest.record(
+                        outcome.path,
+                        FileRecord(
+                            size=-1, hash=None, algorithm="sha256", verified_by="none", url="",
+                            fetched_at=now_iso(), status="failed", reason=outcome.reason,
+                        ),
+                    )
+            self.manifest.compact()
+        except OSError as err:
+            log.warning("could not write the manifest in %s: %s", self.layout.meta, err.strerror)
+        finally:
+            self.manifest.close()
+            self.claims.close()
+            strong = sum(self.report.verification[k] for k in STRONG)
+            if self.report.trust_on_first_use:
+                log.warning(
+                    "%s: %d file(s) have no upstream checksum; they were checked by size%s and their sha256 "
+                    "recorded (trust on first use)",
+                    self.entry.id, self.report.trust_on_first_use,
+                    " and magic bytes" if self.report.verification["magic"] else "",
+                )
+            log.info("%s: %d file(s) verified against upstream checksums", self.entry.id, strong)
+
+    def _denied(self, transport: Transport, err: Denied) -> AccessDeniedError:
+        return AccessDeniedError(self.entry.id, self.secrets.scrub(err.url), err.status, self.secrets.scrub(transport.access_help()))
+
+
+class _TransferFailed(Exception):
+    pass
+
+
+class _QueueState:
+    """Counts unfinished files so that idle workers know whether to wait or to stop."""
+
+    def __init__(self, total: int) -> None:
+        self.remaining = total
+        self.cond = threading.Condition()
+
+    def take(self, queue: deque[tuple[RemoteFile, float]], stop: threading.Event) -> tuple[RemoteFile, float] | None:
+        with self.cond:
+            while True:
+                if queue:
+                    return queue.popleft()
+                if self.remaining <= 0 or stop.is_set():
+                    return None
+                self.cond.wait(0.2)
+
+    def put_back(self, queue: deque[tuple[RemoteFile, float]], item: tuple[RemoteFile, float]) -> None:
+        with self.cond:
+            queue.append(item)
+            self.cond.notify()
+
+    def done(self) -> None:
+        with self.cond:
+            self.remaining -= 1
+            if self.remaining <= 0:
+                self.cond.notify_all()
+
+
+def _scrub_error(err: MedcatError, secrets: SecretBook) -> None:
+    """Remove every known secret from an error's message (it may quote a server's words)."""
+    err.message = secrets.scrub(err.message)
+    err.args = (err.message,)
+
+
+def fetch_dataset(resolved: ResolvedDataset, options: FetchOptions, progress: Progress | None = None) -> FetchReport:
+    """Fetch a resolved dataset into its folder; see ``Engine``."""
+    return Engine(resolved, options, progress).run()

@@ -1,0 +1,217 @@
+"""Progress reporting of a fetch: a small Protocol and three implementations (rich, plain, null).
+
+The engine calls ``start`` once, ``advance`` from any worker thread as bytes arrive, and
+``file_done`` per file. Implementations must be thread-safe and cheap: ``advance`` is called for
+every received chunk. Nothing here knows about HTTP or files on disk; no implementation ever
+sees a URL or a credential, only relative paths and counts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Literal, Protocol, TextIO, runtime_checkable
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress as RichProgressBar,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TransferSpeedColumn,
+)
+from rich.text import Text
+
+FileStatus = Literal["downloaded", "present", "failed", "quarantined", "deferred"]
+
+
+@runtime_checkable
+class Progress(Protocol):
+    """What the engine tells about a running fetch."""
+
+    def start(self, total_bytes: int | None, total_files: int) -> None:
+        """Announce the work: bytes to transfer (``None`` when unknown) and files to process."""
+
+    def advance(self, n_bytes: int) -> None:
+        """Count ``n_bytes`` more bytes received (called from worker threads)."""
+
+    def file_done(self, path: str, status: FileStatus) -> None:
+        """Count one file as finished with ``status``."""
+
+    def close(self) -> None:
+        """Stop rendering; called once, also after errors."""
+
+
+class NullProgress:
+    """Report nothing (``--quiet``, ``--json`` and library use)."""
+
+    def start(self, total_bytes: int | None, total_files: int) -> None:
+        pass
+
+    def advance(self, n_bytes: int) -> None:
+        pass
+
+    def file_done(self, path: str, status: FileStatus) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Counters:
+    """Thread-safe totals shared by the rendering implementations."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total_bytes: int | None = None
+        self.total_files = 0
+        self.done_bytes = 0
+        self.done_files = 0
+        self.failed_files = 0
+        self.started = time.monotonic()
+        self.running = False
+
+    def start(self, total_bytes: int | None, total_files: int) -> None:
+        with self._lock:
+            self.total_bytes = total_bytes
+            self.total_files = total_files
+            self.started = time.monotonic()
+            self.running = True
+
+    def advance(self, n_bytes: int) -> None:
+        with self._lock:
+            self.done_bytes += n_bytes
+
+    def file_done(self, path: str, status: FileStatus) -> None:
+        with self._lock:
+            self.done_files += 1
+            if status in ("failed", "quarantined"):
+                self.failed_files += 1
+
+    def eta_s(self) -> float | None:
+        """Estimate seconds left from bytes when their total is known, else from files."""
+        elapsed = time.monotonic() - self.started
+        if elapsed <= 0:
+            return None
+        if self.total_bytes and self.done_bytes:
+            rate = self.done_bytes / elapsed
+            return max(0.0, (self.total_bytes - self.done_bytes) / rate)
+        if self.total_files and self.done_files:
+            return max(0.0, (self.total_files - self.done_files) * elapsed / self.done_files)
+        return None
+
+
+def human_bytes(n: float) -> str:
+    """Format a byte count with binary-free SI units as most download tools do (``12.3 MB``)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-:--:--"
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class PlainProgress(_Counters):
+    """Write one summary line every ``interval_s`` seconds (logs, CI, pipes)."""
+
+    def __init__(self, stream: TextIO, interval_s: float = 5.0, label: str = "fetch") -> None:
+        super().__init__()
+        self.stream = stream
+        self.interval_s = interval_s
+        self.label = label
+        self._last = time.monotonic()
+
+    def start(self, total_bytes: int | None, total_files: int) -> None:
+        super().start(total_bytes, total_files)
+        self._last = time.monotonic()
+
+    def advance(self, n_bytes: int) -> None:
+        super().advance(n_bytes)
+        self._maybe_print()
+
+    def file_done(self, path: str, status: FileStatus) -> None:
+        super().file_done(path, status)
+        self._maybe_print()
+
+    def _maybe_print(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.running or (not force and now - self._last < self.interval_s):
+            return
+        self._last = now
+        self.stream.write(self.line() + "\n")
+        self.stream.flush()
+
+    def line(self) -> str:
+        """Return the current summary line."""
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        total = f"/{human_bytes(self.total_bytes)}" if self.total_bytes else ""
+        failed = f", {self.failed_files} failed" if self.failed_files else ""
+        return (
+            f"{self.label}: {self.done_files}/{self.total_files} files{failed}, "
+            f"{human_bytes(self.done_bytes)}{total}, {human_bytes(self.done_bytes / elapsed)}/s, "
+            f"ETA {_clock(self.eta_s())}"
+        )
+
+    def close(self) -> None:
+        if self.total_files or self.done_files:
+            self._maybe_print(force=True)
+
+
+class _FilesColumn(ProgressColumn):
+    def __init__(self, counters: _Counters) -> None:
+        super().__init__()
+        self.counters = counters
+
+    def render(self, task: Task) -> Text:
+        c = self.counters
+        failed = f" ({c.failed_files} failed)" if c.failed_files else ""
+        return Text(f"{c.done_files}/{c.total_files} files{failed}", style="cyan")
+
+
+class _EtaColumn(ProgressColumn):
+    def __init__(self, counters: _Counters) -> None:
+        super().__init__()
+        self.counters = counters
+
+    def render(self, task: Task) -> Text:
+        return Text(f"ETA {_clock(self.counters.eta_s())}", style="yellow")
+
+
+class RichProgress(_Counters):
+    """A live bar on a terminal: bytes, rate, ETA and files done/total."""
+
+    def __init__(self, console: Console, label: str = "fetch") -> None:
+        super().__init__()
+        self._bar = RichProgressBar(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            _EtaColumn(self),
+            _FilesColumn(self),
+            console=console,
+            transient=False,
+            refresh_per_second=5,
+        )
+        self._task = self._bar.add_task(label, total=None, start=False)
+
+    def start(self, total_bytes: int | None, total_files: int) -> None:
+        super().start(total_bytes, total_files)
+        self._bar.update(self._task, total=total_bytes)
+        self._bar.start_task(self._task)
+        self._bar.start()
+
+    def advance(self, n_bytes: int) -> None:
+        super().advance(n_bytes)
+        self._bar.update(self._task, advance=n_bytes)
+
+    def close(self) -> None:
+        self._bar.stop()
