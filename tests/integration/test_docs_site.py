@@ -193,7 +193,7 @@ def test_check_fails_after_a_registry_edit_adds_an_entry(tmp_path: Path) -> None
     assert "missing: datasets/new-hospital-set.md" in result.output
     assert "missing: croissant/new-hospital-set.json" in result.output
     assert "stale: README.md" in result.output
-    assert "medcat docs build --markdown-dir" in result.output
+    assert "Regenerate them with `medcat docs build`" in result.output
 
 
 def test_check_fails_after_a_shipped_entry_changes() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,8 +23,10 @@ def docs() -> None:
 @click.option("--markdown-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The Markdown mirror folder (default: docs/catalog of the medcat repository).")
 @click.option("--check", is_flag=True, help="Only compare the Markdown mirror with the registry; exit 1 when stale.")
+@click.option("--samples", is_flag=True,
+              help="Run every replica through fetch and normalize to add label counts and a sample row to the site.")
 @json_option
-def build_cmd(out_dir: Path | None, markdown_dir: Path | None, check: bool, as_json: bool) -> None:
+def build_cmd(out_dir: Path | None, markdown_dir: Path | None, check: bool, samples: bool, as_json: bool) -> None:
     """Build the catalog site (--out) and rewrite the Markdown mirror, or --check that it is current.
 
     \b
@@ -32,21 +35,22 @@ def build_cmd(out_dir: Path | None, markdown_dir: Path | None, check: bool, as_j
     medcat docs build --check              exit 1 listing stale, missing and extra pages
     """
     out = Output(json_mode=as_json)
-    catalog = build.collect()
-    report: dict[str, object] = {}
+    plain = build.collect()
+    report: dict[str, Any] = {}
     if out_dir is not None:
-        report["site"] = {"dir": str(out_dir), "files": len(build.build_site(out_dir, catalog))}
-        out.info(f"site: {report['site']['files']} files in {out_dir}; open {out_dir / 'index.html'}")  # type: ignore[index]
+        files = build.build_site(out_dir, build.collect(samples=True) if samples else plain)
+        report["site"] = {"dir": str(out_dir), "files": len(files)}
+        out.info(f"site: {len(files)} files in {out_dir}; open {out_dir / 'index.html'}")
+    diff = None
     if check or markdown_dir is not None or out_dir is None:
         folder = markdown_dir if markdown_dir is not None else build.default_markdown_dir()
-        diff = build.check_mirror(folder, catalog) if check else build.write_mirror(folder, catalog)
+        diff = build.check_mirror(folder, plain) if check else build.write_mirror(folder, plain)
         report["markdown"] = {"dir": str(folder), "checked": check, "stale": diff.stale, "missing": diff.missing, "extra": diff.extra}
-        if check and not diff.ok:
-            raise build.StaleMirrorError(folder, diff)
-        changed = len(diff.stale) + len(diff.missing) + len(diff.extra)
-        out.info(f"markdown: {folder} {'is current' if diff.ok else ('updated, ' + str(changed) + ' file(s) changed')}")
+        out.info(f"markdown: {folder} " + ("is current" if diff.ok else "was stale" if check else "updated"))
     if as_json:
         out.result(report)
+    if check and diff is not None and not diff.ok:
+        raise build.StaleMirrorError(folder, diff)
 
 
 COMMANDS: tuple[click.Command, ...] = (docs,)

@@ -70,14 +70,19 @@ class StaleMirrorError(MedcatError):
         lines = [f"the catalog pages in {self.folder} are out of date with the registry:"]
         for label, paths in (("stale", self.diff.stale), ("missing", self.diff.missing), ("extra", self.diff.extra)):
             lines += [f"  {label}: {p}" for p in paths]
-        lines.append(f"Regenerate them with `medcat docs build --markdown-dir {self.folder}` and commit the result.")
+        command = "medcat docs build" + ("" if self.folder == _default_or_none() else f" --markdown-dir {self.folder}")
+        lines.append(f"Regenerate them with `{command}` and commit the result.")
         return "\n".join(lines)
 
 
-def collect(registry: Registry | None = None) -> Catalog:
-    """Compute the page data of every entry, the index rows and the schema sections."""
+def collect(registry: Registry | None = None, samples: bool = False) -> Catalog:
+    """Compute the page data of every entry, the index rows and the schema sections.
+
+    ``samples`` runs each replica through fetch and normalize (``hooks.normalized_facts``) for
+    label counts and a sample row; the Markdown mirror is always collected without them.
+    """
     reg = registry if registry is not None else load_registry()
-    pages = tuple(dataset_page(entry, reg) for entry in reg)
+    pages = tuple(dataset_page(entry, reg, samples) for entry in reg)
     return Catalog(pages, index_rows(reg), schema_sections(reg), hooks.labels_markdown())
 
 
@@ -153,6 +158,13 @@ def write_mirror(folder: Path, catalog: Catalog) -> MirrorDiff:
     for path in diff.extra:
         (folder / path).unlink()
     return diff
+
+
+def _default_or_none() -> Path | None:
+    try:
+        return default_markdown_dir()
+    except UsageError:
+        return None
 
 
 def default_markdown_dir() -> Path:

@@ -1,20 +1,20 @@
 """Find what the catalog pages can show beyond the registry: recipe features, replica trees, samples.
 
-The one place the catalog imports the modules that other parts of medcat provide, each optional:
+The one place the catalog reaches into the parts of medcat that describe data rather than hold it,
+each optional and looked up by the entry's id:
 
-* ``medcat_data.converters.recipes.<module>`` -- the normalized features of a config, from a
-  ``features(config) -> datasets.Features`` function or a ``FEATURES`` mapping; samples and label
-  counts from ``iter_samples(raw_dir, config)``;
-* ``medcat_data.converters.schemas`` -- the task schemas (``TASK_BUILDERS``), used when the recipe
-  declares nothing;
-* ``medcat_data.mirror.replicas.<module>`` -- ``build(root, seed)`` writes the miniature upstream
-  tree; its file listing becomes the page's layout section;
-* ``medcat_data.converters.vocab.docs`` -- ``render_markdown()``, the label harmonization tables.
+* the recipe (``converters/recipes/<module>.py``) declares a config's features
+  (``features(config, ctx)``); without one, the task schema's core columns are shown
+  (``converters/schemas.py``, ``TASK_BUILDERS``);
+* the replica builder (``mirror/replicas/<module>.py``, ``build(root, seed=...)``) writes the
+  miniature upstream tree; its file listing becomes the page's layout section;
+* with ``samples=True`` the real chain runs on the replica (``medcat_data.demo``: loopback mirror,
+  fetch, verify, normalize) and the normalized dataset gives label counts and a sample row;
+* ``converters/vocab/docs.py`` renders the label harmonization tables.
 
-A module that does not exist yet means "nothing to show" and its section is left out; a module that
-exists but fails is a bug and raises. Replicas are built once per process into a temporary
-directory with ``REPLICA_SEED`` so that pages are byte-identical between runs. Never touches the
-network and never writes outside its temporary directory.
+A part that does not exist yet means "nothing to show". Replicas are built with ``REPLICA_SEED``
+into temporary folders, once per process, so pages are byte-identical between runs. Never reaches
+beyond loopback and never writes outside its temporary folders.
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ import io
 import logging
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from medcat_data.catalog.schema import Entry, NormalizedConfig, PhysioNetSource, Task, module_name
+from medcat_data.catalog.schema import Entry, NormalizedConfig, Task, module_name
+from medcat_data.errors import MedcatError
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,16 @@ RECIPES_PACKAGE = "medcat_data.converters.recipes"
 REPLICAS_PACKAGE = "medcat_data.mirror.replicas"
 SCHEMAS_MODULE = "medcat_data.converters.schemas"
 VOCAB_DOCS_MODULE = "medcat_data.converters.vocab.docs"
+RECIPE_BASE_MODULE = "medcat_data.converters.recipes.base"
+DEMO_MODULE = "medcat_data.demo"
 
 REPLICA_SEED = 0
 """Seed of every replica the catalog builds; fixed so that the generated pages never change by chance."""
 
 THUMBNAIL_MAX_SIDE_PX = 256
-SAMPLE_TEXT_MAX_CHARS = 300
+SAMPLE_TEXT_MAX_CHARS = 200
 
-FeaturesOrigin = Literal["recipe", "task-schema", "core-fields"]
+FeaturesOrigin = Literal["normalized", "recipe", "task-schema", "core-fields"]
 
 
 def optional_module(name: str) -> ModuleType | None:
@@ -64,7 +67,8 @@ def optional_module(name: str) -> ModuleType | None:
 
 def recipe_module(entry: Entry) -> ModuleType | None:
     """Return the recipe module of an entry, or None while it has none."""
-    return optional_module(f"{RECIPES_PACKAGE}.{module_name(entry.id)}")
+    module = optional_module(f"{RECIPES_PACKAGE}.{module_name(entry.id)}")
+    return module if module is not None and callable(getattr(module, "features", None)) else None
 
 
 def replica_module(entry: Entry) -> ModuleType | None:
@@ -75,11 +79,10 @@ def replica_module(entry: Entry) -> ModuleType | None:
 
 @dataclass(frozen=True)
 class ConfigSchema:
-    """The features one normalized config has, and where that knowledge came from.
+    """The features of one normalized config and where that knowledge came from.
 
-    ``features`` is None when neither the recipe nor the task schema can say without the data
-    (e.g. ``tabular``, whose columns are inferred at normalize time); pages then show the core
-    fields of the task in words.
+    ``features`` is None when nothing can say without the data (e.g. ``tabular``, whose columns
+    are typed at normalize time); pages then show the task's core fields in words.
     """
 
     features: Any | None
@@ -87,17 +90,35 @@ class ConfigSchema:
 
 
 def config_schema(entry: Entry, config: NormalizedConfig) -> ConfigSchema:
-    """Return the features of a config: the recipe's, else its task schema's core columns."""
-    recipe = recipe_module(entry)
-    if recipe is not None:
-        declared = getattr(recipe, "features", None)
-        if callable(declared):
-            return ConfigSchema(declared(config.name), "recipe")
-        table = getattr(recipe, "FEATURES", None)
-        if isinstance(table, Mapping) and config.name in table:
-            return ConfigSchema(table[config.name], "recipe")
+    """Return the features of a config: the recipe's declaration, else its task schema's core columns."""
+    declared = _recipe_features(entry, config.name)
+    if declared is not None:
+        return ConfigSchema(declared, "recipe")
     features = task_features(config.task)
     return ConfigSchema(features, "task-schema" if features is not None else "core-fields")
+
+
+def _recipe_features(entry: Entry, config: str) -> Any | None:
+    """Ask the recipe for a config's features with nothing fetched; None when it needs the data."""
+    recipe = recipe_module(entry)
+    base = optional_module(RECIPE_BASE_MODULE)
+    if recipe is None or base is None or config not in getattr(recipe, "CONFIGS", (config,)):
+        return None
+    source = entry.main_sources[0]
+    with tempfile.TemporaryDirectory(prefix="medcat-catalog-empty-") as empty:
+        root = Path(empty)
+        ctx = base.RecipeContext(
+            dataset_id=entry.id,
+            version=entry.default_version,
+            root=root,
+            source=source.name,
+            source_dir=root / source.subdir if source.subdir else root,
+        )
+        try:
+            return recipe.features(config, ctx)
+        except (MedcatError, OSError, LookupError, ValueError) as err:
+            log.info("%s/%s: the recipe needs the data to declare features (%s); showing the task schema", entry.id, config, err)
+            return None
 
 
 def task_features(task: Task) -> Any | None:
@@ -112,13 +133,11 @@ def task_features(task: Task) -> Any | None:
 
 def _callable_without_arguments(func: Any) -> bool:
     params = inspect.signature(func).parameters.values()
-    return all(
-        p.default is not inspect.Parameter.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params
-    )
+    return all(p.default is not inspect.Parameter.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
 
 
 def column_notes(entry: Entry) -> Mapping[str, str]:
-    """Return column descriptions a recipe or the schemas module declare (``COLUMN_DESCRIPTIONS``)."""
+    """Return column descriptions the schemas module or the recipe declare (``COLUMN_DESCRIPTIONS``)."""
     notes: dict[str, str] = {}
     for module in (optional_module(SCHEMAS_MODULE), recipe_module(entry)):
         declared = getattr(module, "COLUMN_DESCRIPTIONS", None) if module is not None else None
@@ -134,6 +153,25 @@ def labels_markdown() -> str | None:
     return render() if callable(render) else None
 
 
+def replica_files(entry: Entry) -> tuple[tuple[str, int], ...] | None:
+    """Return ``(relative path, size in bytes)`` of the entry's replica tree, or None without a replica."""
+    if replica_module(entry) is None:
+        return None
+    return _replica_files_cached(entry.id)
+
+
+@lru_cache(maxsize=None)
+def _replica_files_cached(dataset_id: str) -> tuple[tuple[str, int], ...]:
+    builder = optional_module(f"{REPLICAS_PACKAGE}.{module_name(dataset_id)}")
+    assert builder is not None
+    with tempfile.TemporaryDirectory(prefix=f"medcat-catalog-{dataset_id}-") as tmp:
+        root = Path(tmp)
+        builder.build(root, seed=REPLICA_SEED)
+        return tuple(
+            (p.relative_to(root).as_posix(), p.stat().st_size) for p in sorted(root.rglob("*")) if p.is_file()
+        )
+
+
 @dataclass(frozen=True)
 class SampleView:
     """One normalized row shown on a page: short text cells and an optional PNG thumbnail."""
@@ -143,115 +181,84 @@ class SampleView:
 
 
 @dataclass(frozen=True)
-class ReplicaFacts:
-    """What a built replica tells the catalog: its files, and per config label counts and a sample."""
+class NormalizedFacts:
+    """What one normalized config of the replica shows: its features, label counts and first row."""
 
-    files: tuple[tuple[str, int], ...]
-    label_counts: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
-    samples: Mapping[str, SampleView] = field(default_factory=dict)
+    features: Any
+    label_counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    sample: SampleView | None = None
 
 
-def replica_facts(entry: Entry) -> ReplicaFacts | None:
-    """Build the entry's replica once per process and return its facts, or None without a replica."""
-    if replica_module(entry) is None:
-        return None
-    return _replica_facts_cached(entry.id, entry.model_dump_json())
+def normalized_facts(entry: Entry) -> Mapping[str, NormalizedFacts]:
+    """Run the real chain on the entry's replica and return per config its normalized facts.
+
+    Empty when the entry has no recipe or no replica yet, or its demo run fails (logged as a
+    warning: the page then simply has no sample).
+    """
+    if recipe_module(entry) is None or replica_module(entry) is None or optional_module(DEMO_MODULE) is None:
+        return {}
+    return _normalized_facts_cached(entry.id)
 
 
 @lru_cache(maxsize=None)
-def _replica_facts_cached(dataset_id: str, entry_json: str) -> ReplicaFacts:
-    entry = Entry.model_validate_json(entry_json)
-    builder = replica_module(entry)
-    assert builder is not None
+def _normalized_facts_cached(dataset_id: str) -> Mapping[str, NormalizedFacts]:
+    demo = importlib.import_module(DEMO_MODULE)
     with tempfile.TemporaryDirectory(prefix=f"medcat-catalog-{dataset_id}-") as tmp:
-        root = Path(tmp)
-        returned = builder.build(root, REPLICA_SEED)
-        files = tuple(
-            (p.relative_to(root).as_posix(), p.stat().st_size) for p in sorted(root.rglob("*")) if p.is_file()
-        )
-        raw_dir = _raw_dir(entry, root, returned)
-        recipe = recipe_module(entry)
-        if raw_dir is None or recipe is None or not callable(getattr(recipe, "iter_samples", None)):
-            return ReplicaFacts(files)
-        counts: dict[str, dict[str, dict[str, int]]] = {}
-        samples: dict[str, SampleView] = {}
-        for cfg in entry.configs:
-            schema = config_schema(entry, cfg)
-            rows = (_as_row(s) for s in recipe.iter_samples(raw_dir, cfg.name))
-            cfg_counts, sample = _read_rows(rows, schema.features)
-            if cfg_counts:
-                counts[cfg.name] = cfg_counts
-            if sample is not None:
-                samples[cfg.name] = sample
-        return ReplicaFacts(files, counts, samples)
+        rows = demo.run_demo(out=Path(tmp), only=[dataset_id])
+        ok = [r for r in rows if r.status == "ok" and r.out_dir]
+        if not ok:
+            log.warning("%s: no sample for the catalog, the replica run failed: %s", dataset_id, [r.status for r in rows])
+            return {}
+        return read_normalized(Path(ok[0].out_dir))
 
 
-def _raw_dir(entry: Entry, root: Path, returned: object) -> Path | None:
-    """Return where the replica holds the raw-cache-shaped files a recipe reads.
+def read_normalized(out_dir: Path) -> dict[str, NormalizedFacts]:
+    """Read every config of a normalized dataset folder: features, label counts over all splits, first row."""
+    import datasets
 
-    A builder that returns a path names it; otherwise a PhysioNet source's files sit under
-    ``files/<slug>/<version>/`` as on the real host. Other layouts give no samples.
-    """
-    if isinstance(returned, (str, Path)):
-        return Path(returned)
-    source = entry.main_sources[0]
-    if isinstance(source, PhysioNetSource):
-        candidate = root / "files" / source.slug / (source.version or entry.default_version)
-        return candidate if candidate.is_dir() else None
-    return None
+    facts: dict[str, NormalizedFacts] = {}
+    for config in datasets.get_dataset_config_names(str(out_dir)):
+        splits = datasets.load_dataset(str(out_dir), config)
+        names = [s for s in ("train", "validation", "test") if s in splits] + sorted(set(splits) - {"train", "validation", "test"})
+        features = splits[names[0]].features
+        labels = label_columns(features)
+        counters: dict[str, Counter[str]] = {col: Counter() for col in labels}
+        for split in names:
+            for col in labels:
+                for value in splits[split][col]:
+                    for item in value if isinstance(value, list) else [value]:
+                        if item is not None:
+                            counters[col][labels[col][item]] += 1
+        counts = {col: {name: counters[col][name] for name in labels[col] if counters[col][name]} for col in labels}
+        first = next((splits[s][0] for s in names if len(splits[s])), None)
+        sample = sample_view(first, labels) if first is not None else None
+        facts[config] = NormalizedFacts(features, {c: t for c, t in counts.items() if t}, sample)
+    return facts
 
 
-def _as_row(sample: object) -> Mapping[str, Any]:
-    if isinstance(sample, Mapping):
-        return sample
-    for attr in ("row", "values", "columns"):
-        value = getattr(sample, attr, None)
-        if isinstance(value, Mapping):
-            return value
-    raise TypeError(f"cannot read a row from recipe sample of type {type(sample).__name__}")
-
-
-def _label_columns(features: Any) -> dict[str, list[str]]:
-    """Return ``column -> class names`` of the ClassLabel (or list of ClassLabel) columns."""
+def label_columns(features: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Return ``column -> class names`` of the top-level ClassLabel (or list of ClassLabel) columns."""
     out: dict[str, list[str]] = {}
-    for name, feature in (features or {}).items():
+    for name, feature in features.items():
         inner = getattr(feature, "feature", feature)
-        names = getattr(inner, "names", None)
-        if isinstance(names, list) and type(inner).__name__ == "ClassLabel":
-            out[name] = names
+        if type(inner).__name__ == "ClassLabel":
+            out[name] = list(inner.names)
     return out
 
 
-def _read_rows(
-    rows: Iterable[Mapping[str, Any]], features: Any
-) -> tuple[dict[str, dict[str, int]], SampleView | None]:
-    """Count label values over every row and keep the first row as the sample."""
-    label_columns = _label_columns(features)
-    counters: dict[str, Counter[str]] = {col: Counter() for col in label_columns}
-    sample: SampleView | None = None
-    for row in rows:
-        if sample is None:
-            sample = _sample_view(row)
-        for col, names in label_columns.items():
-            value = row.get(col)
-            for item in value if isinstance(value, list) else [value]:
-                if item is None:
-                    continue
-                counters[col][names[item] if isinstance(item, int) else str(item)] += 1
-    counts = {col: {label: c[label] for label in label_columns[col] if c[label]} for col, c in counters.items()}
-    return {col: table for col, table in counts.items() if table}, sample
-
-
-def _sample_view(row: Mapping[str, Any]) -> SampleView:
+def sample_view(row: Mapping[str, Any], labels: Mapping[str, list[str]]) -> SampleView:
+    """Render one decoded row: label indices as names, long text shortened, the first image as a thumbnail."""
     cells: list[tuple[str, str]] = []
     thumbnail = None
     for name, value in row.items():
-        image = _as_image(value)
-        if image is not None:
-            if thumbnail is None:
-                thumbnail = _thumbnail_png(image)
-            cells.append((name, f"image {image.width}x{image.height}"))
+        images = [v for v in (value if isinstance(value, list) else [value]) if _is_image(v)]
+        if images:
+            thumbnail = thumbnail or _thumbnail_png(images[0])
+            cells.append((name, ", ".join(f"image {im.width}x{im.height}" for im in images)))
             continue
+        if name in labels:
+            names = labels[name]
+            value = [names[v] for v in value] if isinstance(value, list) else (names[value] if value is not None else None)
         text = str(value)
         if len(text) > SAMPLE_TEXT_MAX_CHARS:
             text = text[: SAMPLE_TEXT_MAX_CHARS - 1] + "…"
@@ -259,25 +266,27 @@ def _sample_view(row: Mapping[str, Any]) -> SampleView:
     return SampleView(tuple(cells), thumbnail)
 
 
-def _as_image(value: object) -> Any | None:
-    """Return a PIL image for image-like cell values (PIL image, encoded bytes, HF image dict)."""
+def _is_image(value: object) -> bool:
     from PIL import Image
 
-    if isinstance(value, Image.Image):
-        return value
-    data = value.get("bytes") if isinstance(value, Mapping) else value
-    if isinstance(data, (bytes, bytearray)) and data[:8] in (b"\x89PNG\r\n\x1a\n",) or (
-        isinstance(data, (bytes, bytearray)) and data[:3] == b"\xff\xd8\xff"
-    ):
-        return Image.open(io.BytesIO(bytes(data)))
-    return None
+    return isinstance(value, Image.Image)
 
 
 def _thumbnail_png(image: Any) -> bytes:
+    """Return a small 8-bit PNG of an image; 16-bit and float greyscale are stretched to their own range."""
+    from PIL import Image
+
     thumb = image.copy()
+    if thumb.mode.startswith(("I", "F")):
+        import numpy as np
+
+        pixels = np.asarray(thumb, dtype=np.float64)
+        low, high = float(pixels.min()), float(pixels.max())
+        scaled = (pixels - low) * (255.0 / (high - low)) if high > low else np.zeros_like(pixels)
+        thumb = Image.fromarray(scaled.astype(np.uint8), mode="L")
+    elif thumb.mode not in ("L", "RGB", "RGBA"):
+        thumb = thumb.convert("RGB")
     thumb.thumbnail((THUMBNAIL_MAX_SIDE_PX, THUMBNAIL_MAX_SIDE_PX))
-    if thumb.mode not in ("L", "RGB", "RGBA"):
-        thumb = thumb.convert("L" if thumb.mode.startswith(("I", "F")) else "RGB")
     buf = io.BytesIO()
-    thumb.save(buf, format="PNG", optimize=False)
+    thumb.save(buf, format="PNG")
     return buf.getvalue()

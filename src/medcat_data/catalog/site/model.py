@@ -76,7 +76,8 @@ class DatasetPage:
     @property
     def size_summary(self) -> str:
         """Return the size in one line: bytes, files and samples that are known."""
-        return ", ".join(value if what == "bytes" else f"{value} {what}" for what, value in self.size_rows if what != "note")
+        known = [(what, value) for what, value in self.size_rows if what != "note" and value != "unknown"]
+        return ", ".join(value if what == "bytes" else f"{value} {what}" for what, value in known) or "unknown"
 
     @property
     def access_meaning(self) -> str:
@@ -159,10 +160,17 @@ def _render_tree(node: Mapping[str, Any], depth: int, max_files: int, lines: lis
         _render_tree(node[name], depth + 1, max_files, lines)
 
 
-def config_view(entry: Entry, cfg: NormalizedConfig, resolved: ResolvedDataset, facts: hooks.ReplicaFacts | None) -> ConfigView:
-    """Return the page data of one config, with replica label counts and sample when there are any."""
-    schema = hooks.config_schema(entry, cfg)
-    columns = tuple(column_rows(schema.features, hooks.column_notes(entry))) if schema.features is not None else ()
+def config_view(
+    entry: Entry, cfg: NormalizedConfig, resolved: ResolvedDataset, normalized: hooks.NormalizedFacts | None
+) -> ConfigView:
+    """Return the page data of one config; the replica's normalized dataset wins when there is one."""
+    origin: hooks.FeaturesOrigin
+    if normalized is not None:
+        features, origin = normalized.features, "normalized"
+    else:
+        schema = hooks.config_schema(entry, cfg)
+        features, origin = schema.features, schema.origin
+    columns = tuple(column_rows(features, hooks.column_notes(entry))) if features is not None else ()
     splits = ", ".join(cfg.splits)
     if cfg.split_method != "official":
         splits += f" ({cfg.split_method} split)"
@@ -174,23 +182,24 @@ def config_view(entry: Entry, cfg: NormalizedConfig, resolved: ResolvedDataset, 
         splits=splits,
         description=cfg.description,
         core_fields=describe.TASK_FIELDS[cfg.task],
-        origin=schema.origin,
+        origin=origin,
         columns=columns,
-        label_counts=facts.label_counts.get(cfg.name, {}) if facts else {},
-        sample=facts.samples.get(cfg.name) if facts else None,
+        label_counts=normalized.label_counts if normalized else {},
+        sample=normalized.sample if normalized else None,
         normalize=describe.normalize_command(resolved, cfg.name),
     )
 
 
-def dataset_page(entry: Entry, registry: Registry) -> DatasetPage:
-    """Return the page data of one entry."""
+def dataset_page(entry: Entry, registry: Registry, samples: bool = False) -> DatasetPage:
+    """Return the page data of one entry; ``samples`` runs the replica chain for counts and a sample row."""
     resolved = resolve_for_page(entry, registry)
-    facts = hooks.replica_facts(entry)
+    files = hooks.replica_files(entry)
     tree = summary = None
-    if facts is not None:
-        tree = tree_lines(facts.files)
-        total = sum(size for _, size in facts.files)
-        summary = f"{len(facts.files)} files, {query.human_bytes(total)} (replica built with seed {hooks.REPLICA_SEED})"
+    if files is not None:
+        tree = tree_lines(files)
+        total = sum(size for _, size in files)
+        summary = f"{len(files)} files, {query.human_bytes(total)}, built with seed {hooks.REPLICA_SEED}"
+    normalized = hooks.normalized_facts(entry) if samples else {}
     return DatasetPage(
         entry=entry,
         reference=str(resolved.ref),
@@ -199,7 +208,7 @@ def dataset_page(entry: Entry, registry: Registry) -> DatasetPage:
         size_rows=size_rows(entry),
         replica_tree=tree,
         replica_summary=summary,
-        configs=tuple(config_view(entry, cfg, resolved, facts) for cfg in entry.configs),
+        configs=tuple(config_view(entry, cfg, resolved, normalized.get(cfg.name)) for cfg in entry.configs),
         croissant=croissant_metadata(entry),
     )
 
