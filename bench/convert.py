@@ -105,7 +105,7 @@ def run_medcat_convert(input_dir: Path, out_dir: Path, jobs: int) -> float | Non
     shutil.rmtree(out_dir, ignore_errors=True)
     command = [sys.executable, "-m", "medcat_data", "convert", str(input_dir), "--out", str(out_dir)]
     start = time.perf_counter()
-    subprocess.run([*command, "--jobs", str(jobs), "--window", "minmax", "--quiet"], check=True)
+    subprocess.run([*command, "--jobs", str(jobs), "--window", "minmax", "--quiet"], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 

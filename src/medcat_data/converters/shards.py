@@ -37,7 +37,7 @@ class SplitSink:
         self._shards: list[Path] = []
         self.rows = 0
         self.bytes = 0
-        self._leaves = _non_binary_leaves(schema)
+        self._leaves, self._binary = _leaves(schema)
 
     def add(self, batch: pa.RecordBatch) -> None:
         offset = 0
@@ -74,7 +74,9 @@ class SplitSink:
         if not self._buffer_rows:
             return
         rows, nbytes = self._buffer_rows, self._buffer_bytes
-        table = pa.Table.from_batches(self._buffer, schema=self.schema).combine_chunks()
+        # Not combined into one chunk: that copy costs more than the write. Chunks are the units'
+        # batches, equal for every --jobs, so the bytes stay deterministic.
+        table = pa.Table.from_batches(self._buffer, schema=self.schema)
         self._buffer, self._buffer_rows, self._buffer_bytes = [], 0, 0
         if self._writer is not None and self._shard_rows and (
             self._shard_rows + rows > self.options.max_shard_rows
@@ -96,7 +98,10 @@ class SplitSink:
         self._writer = pq.ParquetWriter(
             path,
             self.schema,
-            compression=self.options.compression,
+            compression={
+                **{leaf: self.options.compression for leaf in self._leaves},
+                **{leaf: self.options.binary_compression for leaf in self._binary},
+            },
             use_dictionary=self._leaves,
             write_statistics=self._leaves,
             store_schema=True,
@@ -110,13 +115,15 @@ class SplitSink:
             self._writer = None
 
 
-def _non_binary_leaves(schema: pa.Schema) -> list[str]:
-    """Return the parquet leaf column paths that are not binary.
+def _leaves(schema: pa.Schema) -> tuple[list[str], list[str]]:
+    """Return the parquet leaf column paths split into (non-binary, binary).
 
-    Dictionary encoding and min/max statistics are useless on image bytes and the statistics
-    would bloat every footer with two images per row group, so only other leaves get them.
+    Binary leaves hold encoded images and volumes: dictionary encoding and min/max statistics
+    are useless on them (the statistics would put two images per row group into every footer),
+    and they get their own compression (none by default: they are compressed already).
     """
-    leaves: list[str] = []
+    other: list[str] = []
+    binary: list[str] = []
 
     def walk(prefix: str, typ: pa.DataType) -> None:
         if pa.types.is_struct(typ):
@@ -125,9 +132,11 @@ def _non_binary_leaves(schema: pa.Schema) -> list[str]:
                 walk(f"{prefix}.{child.name}", child.type)
         elif pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
             walk(f"{prefix}.list.element", typ.value_type)
-        elif not (pa.types.is_binary(typ) or pa.types.is_large_binary(typ)):
-            leaves.append(prefix)
+        elif pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+            binary.append(prefix)
+        else:
+            other.append(prefix)
 
     for fld in schema:
         walk(fld.name, fld.type)
-    return leaves
+    return other, binary

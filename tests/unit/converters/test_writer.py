@@ -119,14 +119,23 @@ def test_shards_are_bounded_by_bytes(tmp_path: Path) -> None:
     assert [pq.ParquetFile(p).metadata.num_rows for p in train] == [3, 3, 3, 3, 3, 1]
 
 
-def test_the_same_rows_give_byte_identical_parquet_however_they_were_batched(tmp_path: Path) -> None:
+def test_the_same_rows_in_the_same_batches_give_byte_identical_parquet(tmp_path: Path) -> None:
     rows = _rows(30)
-    _write(tmp_path / "a", rows, options=WriterOptions(row_group_rows=4))
-    with DatasetWriter(tmp_path / "b", _spec(), BuildKey((), {"max_size": None}), WriterOptions(row_group_rows=4)) as writer:
-        for row in rows:
-            writer.add_rows([row])
-        writer.close()
+    for name in ("a", "b"):
+        with DatasetWriter(tmp_path / name, _spec(), BuildKey((), {}), WriterOptions(row_group_rows=4)) as writer:
+            for i in range(0, 30, 7):
+                writer.add_rows(rows[i : i + 7])
+            writer.close()
     assert _parquet_bytes(tmp_path / "a") == _parquet_bytes(tmp_path / "b")
+
+
+def test_image_bytes_are_stored_uncompressed_and_other_columns_compressed(tmp_path: Path) -> None:
+    out = tmp_path / "toy"
+    _write(out, _rows(3))
+    meta = pq.ParquetFile(next((out / "default").glob("train-*.parquet"))).metadata
+    columns = {meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i) for i in range(meta.num_columns)}
+    assert columns["image.bytes"].compression == "UNCOMPRESSED"
+    assert columns["sample_id"].compression == "SNAPPY"
 
 
 def test_features_are_stored_in_the_huggingface_schema_metadata(tmp_path: Path) -> None:
@@ -308,3 +317,46 @@ def test_temp_folders_of_killed_runs_are_cleaned_up(tmp_path: Path) -> None:
     stale.mkdir()
     _write(tmp_path / "toy", _rows(1))
     assert not stale.exists()
+
+
+def _task_rows() -> dict[str, tuple[ConfigSpec, dict[str, object]]]:
+    from medcat_data.converters import schemas
+
+    img = {"bytes": _png(3), "path": None}
+    return {
+        "det": (
+            ConfigSpec("det", schemas.object_detection_features(["mass", "calc"], {"birads": ClassLabel(names=["3", "4"])}), Task.OBJECT_DETECTION),
+            {"image": img, "objects": {"bbox": [[1, 2, 3, 4]], "category": ["calc"], "birads": ["4"]}, "width": 8, "height": 8, "scale": 1.0},
+        ),
+        "rep": (
+            ConfigSpec("rep", schemas.report_generation_features({"Edema": ["negative", "positive"]}), Task.REPORT_GENERATION),
+            {"images": [img, img], "views": ["PA", "LL"], "findings": "f", "impression": "", "labels": {"Edema": "positive"}},
+        ),
+        "vqa": (
+            ConfigSpec("vqa", schemas.vqa_features(), Task.VQA),
+            {"images": [img], "question": "q?", "answer": "no", "answer_type": "closed", "options": ["yes", "no"], "answer_idx": 1},
+        ),
+        "qa": (
+            ConfigSpec("qa", schemas.text_qa_features(), Task.TEXT_QA),
+            {"question": "q?", "options": [{"key": "A", "text": "t"}], "answer_idx": 0, "answer": "t"},
+        ),
+        "fig": (
+            ConfigSpec("fig", schemas.image_text_features(), Task.IMAGE_TEXT),
+            {"image": img, "caption": "c", "inline_mentions": ["see Fig. 1"], "article_id": "PMC1", "figure_label": "Fig. 1", "license": "CC BY"},
+        ),
+        "var": (
+            ConfigSpec("var", schemas.variant_calling_features(), Task.VARIANT_CALLING),
+            {"chrom": "chr1", "pos": 5, "ref": "A", "alt": ["T"], "genotype": "0/1", "genotype_class": "het", "in_confident_region": True, "stratifications": []},
+        ),
+    }
+
+
+@pytest.mark.parametrize("config", ["det", "rep", "vqa", "qa", "fig", "var"])
+def test_every_task_schema_is_written_and_loads_back_with_equal_features(tmp_path: Path, config: str) -> None:
+    spec, values = _task_rows()[config]
+    with DatasetWriter(tmp_path / "d", _spec(spec), BuildKey((), {})) as writer:
+        writer.add_rows([Row(config, "train", {**values, "sample_id": "s1"})])
+        writer.close()
+    ds = datasets.load_dataset(str(tmp_path / "d"), config, split="train")
+    assert ds.features == spec.features
+    assert ds[0]["sample_id"] == "s1" and ds[0]["source"] == "toy@1.0"
