@@ -8,6 +8,7 @@ replica yet are reported as ``no recipe yet``, not as failures.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -110,8 +111,7 @@ def run_one(
     default_source: bool,
 ) -> DemoRow:
     """Fetch, verify, normalize and load one dataset source from the running mirror."""
-    from medcat_data.loaders import fetch_dataset, verify_dataset
-    from medcat_data.loaders.options import FetchOptions
+    from medcat_data.loaders import FetchOptions, fetch, verify
 
     row = DemoRow(dataset=resolved.entry.id, source=replica.source)
     start = time.perf_counter()
@@ -119,14 +119,14 @@ def run_one(
     try:
         with _environment(dict(replica.env)):
             options = FetchOptions(mirror=server.url, accept_license=True, source=replica.source, jobs=4)
-            report = fetch_dataset(resolved, options)
-            row.files, row.size_bytes = report.files_total, report.bytes_total
+            report = fetch(resolved, options)
+            row.files, row.size_bytes = report.selected, report.bytes_transferred
             if not report.ok:
-                raise MedcatError(report.summary())
+                raise MedcatError(json.dumps(report.to_dict()["failed"])[:500])
             stage = "verify"
-            verdict = verify_dataset(resolved, source=replica.source)
+            verdict = verify(resolved)
             if not verdict.ok:
-                raise MedcatError(verdict.summary())
+                raise MedcatError(json.dumps(verdict.to_dict())[:500])
         stage = "normalize"
         target = out_root if default_source else out_root / f".sources/{replica.source}"
         result = normalize(
@@ -178,11 +178,7 @@ def run_demo(
                     if on_row is not None:
                         on_row(row)
     finally:
-        shutil.rmtree(work / "home", ignore_errors=True)
-        if out is None:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     return rows
 
 
