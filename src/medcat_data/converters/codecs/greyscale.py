@@ -64,9 +64,22 @@ def grey_to_display(pixels: np.ndarray, params: Dataset, options: ImageOptions) 
         return _map_values(pixels, None, params, options.window, out_dtype)
     index = pixels.view(unsigned)
     domain = np.arange(2 ** (8 * unsigned.itemsize), dtype=unsigned).view(pixels.dtype)
-    counts = np.bincount(index.ravel(), minlength=domain.size)
-    lut = _map_values(domain, counts, params, options.window, out_dtype)
+    lut = _map_values(domain, _domain_weights(pixels, index, domain, params, options.window), params, options.window, out_dtype)
     return np.take(lut, index)
+
+
+def _domain_weights(pixels: np.ndarray, index: np.ndarray, domain: np.ndarray, params: Dataset, window: str) -> np.ndarray:
+    """Return how often each domain value occurs, or a 0/1 mask of ``[min, max]`` when that suffices.
+
+    A histogram is needed for percentiles and for a Modality LUT Sequence (not monotonic in
+    general). Otherwise the modality transform is linear, so the extremes of the image's modality
+    values are those of its stored extremes, and two cheap reductions replace a histogram pass
+    (and its 8-bytes-per-pixel temporary).
+    """
+    if window == "percentile" or params.get("ModalityLUTSequence"):
+        return np.bincount(index.ravel(), minlength=domain.size)
+    low, high = pixels.min(), pixels.max()
+    return ((domain >= low) & (domain <= high)).astype(np.int64)
 
 
 def _with_defaults(params: Dataset, pixels: np.ndarray) -> Dataset:
