@@ -140,7 +140,8 @@ def _extract_zip(path: Path, staging: Path, budget: _Budget) -> Iterator[tuple[s
         for info in infos:
             rel = _member_path(budget.archive, info.filename)
             mode = info.external_attr >> 16
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            # Zips made on Windows (or by writestr) carry permission bits without a file type.
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK):
                 raise UnsafeArchiveError(f"{budget.archive}: member {info.filename!r} is a device or FIFO; refusing to extract.")
             if stat.S_ISLNK(mode):
                 _check_link(budget.archive, rel, zf.read(info).decode("utf-8", "replace"))

@@ -77,6 +77,7 @@ class _Counters:
         with self._lock:
             self.total_bytes = total_bytes
             self.total_files = total_files
+            self.done_bytes = 0  # bytes of index files fetched while planning are not counted
             self.started = time.monotonic()
             self.running = True
 

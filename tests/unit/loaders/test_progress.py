@@ -1,0 +1,28 @@
+"""Progress: plain lines are periodic and carry counts only."""
+
+from __future__ import annotations
+
+import io
+
+from medcat_data.loaders.progress import PlainProgress, human_bytes
+
+
+def test_plain_progress_prints_files_bytes_rate_and_eta() -> None:
+    out = io.StringIO()
+    progress = PlainProgress(out, interval_s=0.0)
+    progress.advance(10)  # before start: nothing printed
+    assert out.getvalue() == ""
+    progress.start(2000, 2)
+    progress.advance(1000)
+    progress.file_done("a", "downloaded")
+    progress.file_done("b", "failed")
+    progress.close()
+    last = out.getvalue().strip().splitlines()[-1]
+    assert last.startswith("fetch: 2/2 files, 1 failed, ")
+    assert "/2.0 kB" in last and "/s, ETA" in last
+
+
+def test_human_bytes() -> None:
+    assert human_bytes(999) == "999 B"
+    assert human_bytes(1500) == "1.5 kB"
+    assert human_bytes(2_500_000_000) == "2.5 GB"
