@@ -1,0 +1,448 @@
+"""Any PhysioNet project: every ``*.csv`` / ``*.csv.gz`` table -> a tabular config of its own.
+
+The registry declares one config, ``tables``; it expands at normalize time into one config per
+table, named after its path (``hosp/admissions.csv.gz`` -> ``hosp_admissions``, a top-level
+``x.csv`` -> ``x``; lower case, ``-`` and other odd characters -> ``_``). ``configs(ctx)`` lists
+them; ``features``/``plan`` accept those names (``tables`` itself is never built).
+
+Types are inferred in a first streaming pass over each table: a column is ``bool`` when every
+value is ``True``/``False``, ``int64`` when every value is an integer, ``float64`` when numbers mix,
+else ``string``. An empty cell is null. A conflict widens the type (int64 -> float64 -> string, bool
+with anything else -> string); no row is ever dropped for its values. Integers written with a
+leading zero (``007``) are strings, so identifiers keep their digits.
+
+Rows are streamed in a second pass. A work unit is a table, or a run of rows of a large
+uncompressed table (read from a byte offset the first pass recorded). ``sample_id`` is
+``<config>:<row number>`` (1-based data rows, ragged rows counted), so it is stable. A ragged row
+(wrong field count) is a ``SampleError`` naming file and line; the run goes on.
+
+``--split-by COLUMN`` assigns the distinct non-empty values of COLUMN, over every table holding it,
+to train/validation/test with the seeded grouped split, so one subject is in one split in every
+table; rows with an empty value and tables without the column go to ``train``. Without it
+everything is ``train``. WFDB records (``RECORDS``, ``.hea``/``.dat``) are listed in the card,
+not normalized. Options: ``limit`` keeps the first N data rows of each table.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from datasets import Features, Value
+
+from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.schemas import common_features, tabular_features
+from medcat_data.converters.splits import grouped_split
+from medcat_data.converters.units import Row
+from medcat_data.errors import SampleError, UsageError
+
+__all__ = [
+    "CHUNK_ROWS",
+    "CONFIGS",
+    "DATASET_ID",
+    "TABLES_CONFIG",
+    "TableUnit",
+    "card_notes",
+    "configs",
+    "convert_unit",
+    "features",
+    "plan",
+]
+
+DATASET_ID = "physionet"
+TABLES_CONFIG = "tables"
+CONFIGS: tuple[str, ...] = (TABLES_CONFIG,)
+"""The registry's one declared config; it expands into ``configs(ctx)``."""
+
+CHUNK_ROWS = 200_000
+"""Rows per work unit of an uncompressed table (gzip tables are one unit: they cannot seek)."""
+
+SKIP_DIRS = frozenset({".medcat"})
+_INT = re.compile(r"[+-]?(0|[1-9][0-9]*)")
+_ZERO_PADDED = re.compile(r"[+-]?0[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_BOOLS = {"True": True, "False": False}
+_INT64 = (-(2**63), 2**63 - 1)
+
+# Kinds ordered for widening; "null" = no value seen yet.
+_ORDER = {"null": 0, "int64": 1, "float64": 2, "string": 3}
+
+
+def _value_kind(text: str) -> str:
+    if text in _BOOLS:
+        return "bool"
+    if _ZERO_PADDED.fullmatch(text):
+        return "string"
+    if _INT.fullmatch(text):
+        return "int64" if _INT64[0] <= int(text) <= _INT64[1] else "float64"
+    if _FLOAT.fullmatch(text):
+        return "float64"
+    return "string"
+
+
+def _widen(current: str, kind: str) -> str:
+    if current == "null" or current == kind:
+        return kind
+    if "bool" in (current, kind) or "string" in (current, kind):
+        return "string"
+    return current if _ORDER[current] >= _ORDER[kind] else kind
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Where a run of rows starts in an uncompressed table."""
+
+    offset: int
+    first_row: int
+    first_line: int
+
+
+@dataclass
+class TableScan:
+    """What the first pass learnt about one table."""
+
+    config: str
+    path: Path
+    rel: str
+    header: list[str]
+    columns: list[str]
+    kinds: list[str]
+    rows: int = 0
+    ragged: int = 0
+    chunks: list[Chunk] = field(default_factory=list)
+    groups: set[str] = field(default_factory=set)
+
+    def dtype(self, index: int) -> str:
+        kind = self.kinds[index]
+        return "string" if kind == "null" else kind
+
+
+@dataclass(frozen=True)
+class TableUnit:
+    """Rows ``[first_row, first_row + max_rows)`` of one table (``max_rows`` None = to the end)."""
+
+    config: str
+    path: Path
+    rel: str
+    source_tag: str
+    columns: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    offset: int = 0
+    first_row: int = 1
+    first_line: int = 2
+    max_rows: int | None = None
+    split_column: int | None = None
+    assignment: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.config}@{self.first_row}"
+
+
+# ------------------------------------------------------------------------------------- discovery
+
+
+def config_name(rel: str) -> str:
+    """Return the config of a table path: ``hosp/admissions.csv.gz`` -> ``hosp_admissions``."""
+    stem = re.sub(r"\.csv(\.gz)?$", "", rel, flags=re.IGNORECASE)
+    name = re.sub(r"[^a-z0-9_]+", "_", stem.lower().replace("/", "_").replace("-", "_")).strip("_")
+    return name or "table"
+
+
+def find_tables(ctx: RecipeContext) -> dict[str, tuple[Path, str]]:
+    """Return ``config -> (path, path relative to the source folder)`` for every fetched table."""
+    found: dict[str, tuple[Path, str]] = {}
+    base = ctx.source_dir
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        for filename in sorted(filenames):
+            lower = filename.lower()
+            if not (lower.endswith(".csv") or lower.endswith(".csv.gz")):
+                continue
+            path = Path(dirpath) / filename
+            if not ctx.has(path):
+                continue
+            rel = path.relative_to(base).as_posix()
+            name = config_name(rel)
+            if name == TABLES_CONFIG:
+                name = "tables_"
+            unique, n = name, 2
+            while unique in found:
+                unique, n = f"{name}_{n}", n + 1
+            found[unique] = (path, rel)
+    return found
+
+
+def configs(ctx: RecipeContext) -> list[str]:
+    """Return the configs ``tables`` expands into for this fetch: one per CSV table, sorted."""
+    return sorted(find_tables(ctx))
+
+
+# ------------------------------------------------------------------------------------- reading
+
+
+class _LineCounter:
+    """Iterate text lines of a binary stream, counting the bytes consumed (for chunk offsets)."""
+
+    def __init__(self, raw: IO[bytes], offset: int = 0) -> None:
+        self.raw = raw
+        self.position = offset
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.raw:
+            self.position += len(line)
+            yield line.decode("utf-8", errors="replace")
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def _clean_columns(header: list[str]) -> list[str]:
+    common = set(common_features())
+    out: list[str] = []
+    for i, name in enumerate(header):
+        name = name.strip()
+        if i == 0:
+            name = name.lstrip("\ufeff")
+        if not name:
+            name = f"column_{i + 1}"
+        if name in common:
+            name = f"upstream_{name}"
+        unique, n = name, 2
+        while unique in out:
+            unique, n = f"{name}_{n}", n + 1
+        out.append(unique)
+    return out
+
+
+def scan_table(config: str, path: Path, rel: str, *, split_by: str | None, limit: int | None) -> TableScan:
+    """First pass: header, column kinds, row count, chunk offsets and (with ``split_by``) the groups.
+
+    Raises:
+        SampleError: the table has no header line.
+    """
+    with _open_binary(path) as raw:
+        lines = _LineCounter(raw)
+        reader = csv.reader(iter(lines))
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise SampleError(rel, "parse", "empty table: no header line") from None
+        columns = _clean_columns(header)
+        scan = TableScan(config, path, rel, header, columns, ["null"] * len(header))
+        split_index = header.index(split_by) if split_by and split_by in header else None
+        compressed = path.name.lower().endswith(".gz")
+        start_pos, start_line = lines.position, reader.line_num + 1
+        for fields in reader:
+            if limit is not None and scan.rows >= limit:
+                break
+            scan.rows += 1
+            if not compressed and (scan.rows - 1) % CHUNK_ROWS == 0:
+                scan.chunks.append(Chunk(start_pos, scan.rows, start_line))
+            start_pos, start_line = lines.position, reader.line_num + 1
+            if len(fields) != len(header):
+                scan.ragged += 1
+                continue
+            for i, text in enumerate(fields):
+                if text != "":
+                    kind = scan.kinds[i]
+                    if kind != "string":
+                        scan.kinds[i] = _widen(kind, _value_kind(text))
+            if split_index is not None and fields[split_index] != "":
+                scan.groups.add(fields[split_index])
+    return scan
+
+
+def _parse(text: str, dtype: str) -> Any:
+    if text == "":
+        return None
+    if dtype == "int64":
+        return int(text)
+    if dtype == "float64":
+        return float(text)
+    if dtype == "bool":
+        return _BOOLS[text]
+    return text
+
+
+# ------------------------------------------------------------------------------------- protocol
+
+
+@dataclass(frozen=True)
+class _Survey:
+    tables: Mapping[str, TableScan]
+    assignment: Mapping[str, str]
+    split_description: Mapping[str, object] | None
+
+
+_SURVEYS: dict[tuple[Any, ...], _Survey] = {}
+
+
+def _survey(ctx: RecipeContext) -> _Survey:
+    """Scan every table once per context (plan/features/card_notes all need the scans)."""
+    opts = ctx.options
+    key = (str(ctx.source_dir), ctx.available, opts.split_by, opts.seed, opts.limit)
+    cached = _SURVEYS.get(key)
+    if cached is not None:
+        return cached
+    tables = {
+        name: scan_table(name, path, rel, split_by=opts.split_by, limit=opts.limit)
+        for name, (path, rel) in find_tables(ctx).items()
+    }
+    assignment: dict[str, str] = {}
+    description: Mapping[str, object] | None = None
+    if opts.split_by:
+        holders = [t for t in tables.values() if opts.split_by in t.header]
+        if not holders:
+            raise UsageError(
+                f"--split-by {opts.split_by!r}: no table has that column; tables: {', '.join(sorted(tables)) or 'none'}."
+            )
+        groups = sorted(set().union(*(t.groups for t in holders)))
+        split = grouped_split(groups, seed=opts.seed)
+        assignment = {str(g): s for g, s in split.assignment.items()}
+        description = {"column": opts.split_by, **split.describe()}
+    survey = _Survey(tables, assignment, description)
+    _SURVEYS[key] = survey
+    return survey
+
+
+def _table(config: str, ctx: RecipeContext) -> TableScan:
+    if config == TABLES_CONFIG:
+        raise UsageError(
+            f"{ctx.dataset_id}: config 'tables' expands into one config per CSV table; "
+            f"build those instead ({', '.join(configs(ctx)) or 'no table fetched'})."
+        )
+    tables = _survey(ctx).tables
+    try:
+        return tables[config]
+    except KeyError:
+        raise UsageError(
+            f"{ctx.dataset_id} has no table config {config!r}; configs: {', '.join(sorted(tables)) or 'none'}."
+        ) from None
+
+
+def features(config: str, ctx: RecipeContext) -> Features:
+    """Return the tabular features of one table config, with the inferred column types."""
+    table = _table(config, ctx)
+    return tabular_features({name: Value(table.dtype(i)) for i, name in enumerate(table.columns)})
+
+
+def plan(config: str, ctx: RecipeContext) -> Plan:
+    """Return the units of one table: the whole table, or runs of ``CHUNK_ROWS`` rows."""
+    table = _table(config, ctx)
+    survey = _survey(ctx)
+    split_by = ctx.options.split_by
+    split_column = table.header.index(split_by) if split_by and split_by in table.header else None
+    assignment = {g: survey.assignment[g] for g in table.groups} if split_column is not None else {}
+    whole = TableUnit(
+        config=config,
+        path=table.path,
+        rel=table.rel,
+        source_tag=ctx.source_tag,
+        columns=tuple(table.columns),
+        dtypes=tuple(table.dtype(i) for i in range(len(table.columns))),
+        max_rows=table.rows,
+        split_column=split_column,
+        assignment=assignment,
+    )
+    if not table.chunks:
+        return Plan(units=[whole])
+    units = []
+    for i, chunk in enumerate(table.chunks):
+        last = table.chunks[i + 1].first_row if i + 1 < len(table.chunks) else table.rows + 1
+        units.append(
+            replace(whole, offset=chunk.offset, first_row=chunk.first_row, first_line=chunk.first_line, max_rows=last - chunk.first_row)
+        )
+    return Plan(units=units)
+
+
+def convert_unit(unit: TableUnit) -> Iterator[Row | SampleError]:
+    """Yield the rows of one unit; a ragged row yields a ``SampleError`` naming file and line."""
+    width = len(unit.columns)
+    with _open_binary(unit.path) as raw:
+        if unit.offset:
+            raw.seek(unit.offset)
+        lines = _LineCounter(raw, unit.offset)
+        reader = csv.reader(iter(lines))
+        if unit.offset == 0:
+            next(reader, None)  # the header
+        number, line = unit.first_row, unit.first_line
+        for fields in reader:
+            if unit.max_rows is not None and number >= unit.first_row + unit.max_rows:
+                break
+            sample_id = f"{unit.config}:{number}"
+            if len(fields) != width:
+                yield SampleError(
+                    f"{unit.rel}:{line}",
+                    "parse",
+                    f"ragged row {sample_id}: {len(fields)} fields, the header has {width}",
+                )
+            else:
+                split = "train"
+                if unit.split_column is not None:
+                    split = unit.assignment.get(fields[unit.split_column], "train")
+                try:
+                    values = {name: _parse(text, dtype) for name, text, dtype in zip(unit.columns, fields, unit.dtypes)}
+                except (ValueError, KeyError) as err:  # only if the file changed since the first pass
+                    yield SampleError(f"{unit.rel}:{line}", "parse", f"{sample_id}: {err}")
+                else:
+                    values.update(source=unit.source_tag, sample_id=sample_id, split=split)
+                    yield Row(unit.config, split, values)
+            number += 1
+            line = reader.line_num + 1 + (unit.first_line - 1 if unit.offset else 0)
+
+
+def wfdb_records(ctx: RecipeContext) -> list[str]:
+    """Return the record names of every ``RECORDS`` file (paths relative to the source folder)."""
+    records: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(ctx.source_dir):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        if "RECORDS" not in filenames:
+            continue
+        folder = Path(dirpath)
+        if not ctx.has(folder / "RECORDS"):
+            continue
+        prefix = folder.relative_to(ctx.source_dir).as_posix()
+        text = (folder / "RECORDS").read_text(encoding="utf-8", errors="replace")
+        for name in text.splitlines():
+            name = name.strip()
+            if name:
+                records.append(name if prefix == "." else f"{prefix}/{name}")
+    return records
+
+
+def card_notes(ctx: RecipeContext) -> list[str]:
+    """Describe the tables (rows, inferred types), the split and the WFDB records left out."""
+    survey = _survey(ctx)
+    notes: list[str] = []
+    for name, table in sorted(survey.tables.items()):
+        types = ", ".join(f"{c}: {table.dtype(i)}" for i, c in enumerate(table.columns))
+        ragged = f"; {table.ragged} ragged row(s) in errors.jsonl" if table.ragged else ""
+        notes.append(f"Config `{name}` is `{table.rel}` ({table.rows} data rows{ragged}); inferred types: {types}.")
+    notes.append(
+        "Column types were inferred in a first pass: True/False -> bool, integers -> int64 (leading zeros "
+        "stay strings), other numbers -> float64, else string; a conflict widens the type; empty cells are null."
+    )
+    if survey.split_description:
+        notes.append(f"Split: seeded grouped split by column over every table holding it: {dict(survey.split_description)}; "
+                     "rows without a value and tables without the column are in train.")
+    else:
+        notes.append("No split column was given (--split-by): every row is in train.")
+    records = wfdb_records(ctx)
+    if records:
+        shown = ", ".join(records[:20]) + (f" and {len(records) - 20} more" if len(records) > 20 else "")
+        notes.append(
+            f"{len(records)} WFDB record(s) listed in RECORDS are not normalized (signals stay in the raw cache; "
+            f"read them with the wfdb package): {shown}."
+        )
+    return notes
+
