@@ -72,3 +72,30 @@ def payload(seed: int, size: int) -> bytes:
         block = hashlib.sha256(block).digest()
         out += block
     return bytes(out[:size])
+
+
+def use_registry(monkeypatch: Any, folder: Path, *entries: dict[str, Any]) -> Path:
+    """Write a registry of ``entries`` into ``folder`` and point ``MEDCAT_REGISTRY`` at it."""
+    from medcat_data.catalog import registry
+
+    path = write_registry(folder, *entries)
+    monkeypatch.setenv("MEDCAT_REGISTRY", str(path))
+    registry._load_cached.cache_clear()
+    return path
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run ``medcat ARGS`` in-process; return (exit code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from medcat_data.cli import main
+
+    result = CliRunner().invoke(main, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def dataset_id(slug: str) -> str:
+    """A registry id derived from a test's unique slug."""
+    return "ft-" + slug[:50].strip("-")

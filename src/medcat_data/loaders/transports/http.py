@@ -131,9 +131,6 @@ class Response:
     def header(self, name: str) -> str | None:
         return self.raw.getheader(name)
 
-    def readinto(self, buf: memoryview) -> int:
-        return self.raw.readinto(buf)
-
     def read(self, limit: int) -> bytes:
         return self.raw.read(limit)
 
@@ -151,8 +148,6 @@ class UrlChannel:
     def __init__(self, settings: HttpSettings) -> None:
         self.settings = settings
         self._conns: dict[Origin, http.client.HTTPConnection] = {}
-        self._buf = bytearray(BUFFER_BYTES)
-        self._view = memoryview(self._buf)
         self._auth_header = basic_auth_header(settings.auth) if settings.auth else None
         self._ssl: ssl.SSLContext | None = None
 
@@ -347,14 +342,12 @@ class UrlChannel:
         return total
 
     def _stream(self, resp: Response, part: PartFile) -> None:
-        view = self._view
-        readinto = resp.readinto
+        # read1 returns what one socket read brings (readinto would wait to fill the whole
+        # buffer): bytes reach the part file, and so a resume point, as they arrive.
+        read1 = resp.raw.read1
         write = part.write
-        while True:
-            n = readinto(view)
-            if not n:
-                break
-            write(view[:n])
+        while chunk := read1(BUFFER_BYTES):
+            write(chunk)
 
 
 class _ProxiedHTTPConnection(http.client.HTTPConnection):
