@@ -226,3 +226,24 @@ def test_croissant_file_of_the_site_is_the_embedded_document(tmp_path: Path) -> 
     page = files[f"datasets/{FAKE_ID}.html"].decode()
     embedded = page.split('<script type="application/ld+json">')[1].split("</script>")[0]
     assert json.loads(embedded) == doc
+
+
+def test_a_normalized_tabular_config_shows_each_table_it_expands_into(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "tables-set"
+    (root / "hosp_admissions").mkdir(parents=True)
+    rows = {"subject_id": [1, 2], "admission_type": ["URGENT", "ELECTIVE"], "source": ["t@1"] * 2, "sample_id": ["a", "b"], "split": ["train"] * 2}
+    datasets.Dataset.from_dict(rows).to_parquet(str(root / "hosp_admissions" / "train-00000-of-00001.parquet"))
+    (root / "README.md").write_text(
+        "---\nconfigs:\n- config_name: hosp_admissions\n  data_files:\n  - split: train\n    path: hosp_admissions/train-*.parquet\n---\n",
+        encoding="utf-8",
+    )
+    facts = hooks.read_normalized(root)
+    monkeypatch.setattr(hooks, "normalized_facts", lambda entry: facts)
+    entry = valid_entry(id="tables-set", tasks=["tabular"], configs=[{"name": "tables", "task": "tabular", "splits": ["train"], "description": "A config per CSV."}])
+    registry = merge([("<test>", parse_registry_text(registry_yaml(entry), "<test>"))])
+    page = dataset_page(registry.get("tables-set"), registry, samples=True)
+    assert [c.name for c in page.configs] == ["tables", "hosp_admissions"]
+    table = page.configs[1]
+    assert table.normalize == "medcat normalize tables-set --out data/ --config hosp_admissions"
+    assert [(c.name, c.hf_type) for c in table.columns][:2] == [("subject_id", "int64"), ("admission_type", "string")]
+    assert table.sample is not None and dict(table.sample.cells)["admission_type"] == "URGENT"

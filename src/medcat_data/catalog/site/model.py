@@ -200,6 +200,8 @@ def dataset_page(entry: Entry, registry: Registry, samples: bool = False) -> Dat
         total = sum(size for _, size in files)
         summary = f"{len(files)} files, {query.human_bytes(total)}, built with seed {hooks.REPLICA_SEED}"
     normalized = hooks.normalized_facts(entry) if samples else {}
+    configs = [config_view(entry, cfg, resolved, normalized.get(cfg.name)) for cfg in entry.configs]
+    configs += _table_views(entry, resolved, normalized)
     return DatasetPage(
         entry=entry,
         reference=str(resolved.ref),
@@ -208,9 +210,24 @@ def dataset_page(entry: Entry, registry: Registry, samples: bool = False) -> Dat
         size_rows=size_rows(entry),
         replica_tree=tree,
         replica_summary=summary,
-        configs=tuple(config_view(entry, cfg, resolved, normalized.get(cfg.name)) for cfg in entry.configs),
+        configs=tuple(configs),
         croissant=croissant_metadata(entry),
     )
+
+
+def _table_views(
+    entry: Entry, resolved: ResolvedDataset, normalized: Mapping[str, hooks.NormalizedFacts]
+) -> list[ConfigView]:
+    """Return the per-table configs a ``tabular`` config expands into when normalized (one per upstream table)."""
+    tabular = next((c for c in entry.configs if c.task is Task.TABULAR), None)
+    declared = {c.name for c in entry.configs}
+    if tabular is None:
+        return []
+    views = []
+    for name in sorted(set(normalized) - declared):
+        table = tabular.model_copy(update={"name": name, "description": f"One upstream table of `{tabular.name}`, typed at normalize time."})
+        views.append(config_view(entry, table, resolved, normalized[name]))
+    return views
 
 
 def index_rows(registry: Registry) -> tuple[IndexRow, ...]:
