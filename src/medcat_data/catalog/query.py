@@ -52,7 +52,7 @@ _FIELD_WEIGHTS = (("id", 8.0), ("name", 6.0), ("modalities", 4.0), ("tasks", 4.0
 def _field_text(entry: Entry, field: str) -> str:
     value: Any = getattr(entry, field)
     if isinstance(value, list):
-        return " ".join(getattr(v, "value", v) for v in value)
+        return " ".join(str(getattr(v, "value", v)) for v in value)
     return str(value)
 
 

@@ -114,7 +114,7 @@ def _describe_errors(exc: ValidationError, raw_entries: list[Any]) -> list[str]:
     problems = []
     for err in exc.errors():
         where = _format_loc(tuple(err["loc"]), raw_entries)
-        text = f"{where}: {_expected(err)}"
+        text = f"{where}: {_expected(dict(err))}"
         if err["type"] not in {"missing"} and "input" in err:
             got = err["input"]
             if not isinstance(got, (dict, list)):

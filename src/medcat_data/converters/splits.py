@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass
 
 from medcat_data.errors import UsageError
@@ -62,7 +63,7 @@ class GroupedSplit:
 def grouped_split(
     groups: Sequence[Hashable],
     *,
-    labels: Mapping[Hashable, Hashable] | None = None,
+    labels: Mapping[Any, Any] | None = None,
     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
     seed: int = DEFAULT_SEED,
 ) -> GroupedSplit:
