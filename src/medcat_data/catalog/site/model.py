@@ -133,14 +133,19 @@ def size_rows(entry: Entry) -> tuple[tuple[str, str], ...]:
 
 
 def tree_lines(files: Sequence[tuple[str, int]], max_files: int = TREE_MAX_FILES_PER_DIR) -> tuple[str, ...]:
-    """Render a file listing as an indented tree; a folder lists at most ``max_files`` files, then a count."""
+    """Render a file listing as an indented tree; a folder lists at most ``max_files`` files, then a count.
+
+    Sizes are left out on purpose: a replica's bytes are synthetic (the real sizes come from the
+    registry) and compressed ones vary with the zlib or JPEG 2000 encoder installed, which would
+    make the committed pages differ between machines.
+    """
     tree: dict[str, Any] = {}
-    for path, size in files:
+    for path, _size in files:
         node = tree
         *dirs, name = path.split("/")
         for d in dirs:
             node = node.setdefault(d + "/", {})
-        node[name] = size
+        node[name] = None
     lines: list[str] = []
     _render_tree(tree, 0, max_files, lines)
     return tuple(lines)
@@ -150,11 +155,9 @@ def _render_tree(node: Mapping[str, Any], depth: int, max_files: int, lines: lis
     pad = "    " * depth
     folders = sorted(k for k in node if k.endswith("/"))
     files = sorted(k for k in node if not k.endswith("/"))
-    for name in files[:max_files]:
-        lines.append(f"{pad}{name}  ({query.human_bytes(node[name])})")
+    lines.extend(f"{pad}{name}" for name in files[:max_files])
     if len(files) > max_files:
-        rest = files[max_files:]
-        lines.append(f"{pad}... {len(rest)} more files ({query.human_bytes(sum(node[n] for n in rest))})")
+        lines.append(f"{pad}... {len(files) - max_files} more files")
     for name in folders:
         lines.append(f"{pad}{name}")
         _render_tree(node[name], depth + 1, max_files, lines)
@@ -197,8 +200,7 @@ def dataset_page(entry: Entry, registry: Registry, samples: bool = False) -> Dat
     tree = summary = None
     if files is not None:
         tree = tree_lines(files)
-        total = sum(size for _, size in files)
-        summary = f"{len(files)} files, {query.human_bytes(total)}, built with seed {hooks.REPLICA_SEED}"
+        summary = f"{len(files)} files, built with seed {hooks.REPLICA_SEED}"
     normalized = hooks.normalized_facts(entry) if samples else {}
     configs = [config_view(entry, cfg, resolved, normalized.get(cfg.name)) for cfg in entry.configs]
     configs += _table_views(entry, resolved, normalized)
