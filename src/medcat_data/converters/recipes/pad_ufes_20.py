@@ -187,10 +187,11 @@ _SURVEYS: dict[tuple[Any, ...], _Survey] = {}
 
 
 def _survey(ctx: RecipeContext) -> _Survey:
-    key = (str(ctx.source_dir), ctx.available, ctx.options.seed)
+    metadata = find_metadata(ctx)
+    stat = metadata.stat()
+    key = (str(ctx.source_dir), ctx.available, ctx.options.seed, stat.st_size, stat.st_mtime_ns)
     cached = _SURVEYS.get(key)
     if cached is None:
-        metadata = find_metadata(ctx)
         rows, ragged = read_metadata(metadata)
         cached = _Survey(metadata, rows, ragged, index_images(ctx), _patient_split(rows, ctx.options.seed))
         _SURVEYS[key] = cached

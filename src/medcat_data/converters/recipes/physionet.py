@@ -290,13 +290,15 @@ _SURVEYS: dict[tuple[Any, ...], _Survey] = {}
 def _survey(ctx: RecipeContext) -> _Survey:
     """Scan every table once per context (plan/features/card_notes all need the scans)."""
     opts = ctx.options
-    key = (str(ctx.source_dir), ctx.available, opts.split_by, opts.seed, opts.limit)
+    found = find_tables(ctx)
+    stats = tuple((name, path.stat().st_size, path.stat().st_mtime_ns) for name, (path, _) in found.items())
+    key = (str(ctx.source_dir), ctx.available, opts.split_by, opts.seed, opts.limit, stats)
     cached = _SURVEYS.get(key)
     if cached is not None:
         return cached
     tables = {
         name: scan_table(name, path, rel, split_by=opts.split_by, limit=opts.limit)
-        for name, (path, rel) in find_tables(ctx).items()
+        for name, (path, rel) in found.items()
     }
     assignment: dict[str, str] = {}
     description: Mapping[str, object] | None = None
