@@ -111,6 +111,26 @@ def build_context(request: NormalizeRequest) -> RecipeContext:
     )
 
 
+def _config_names(recipe: Any, ctx: RecipeContext, wanted: Sequence[str]) -> list[str]:
+    """Return the configs to build; a recipe may expand them per fetch with ``configs(ctx)``.
+
+    Raises:
+        UsageError: a requested config the recipe does not produce for this fetch.
+    """
+    dynamic = getattr(recipe, "configs", None)
+    if dynamic is None:
+        return config_names(recipe, wanted)
+    produced = list(dynamic(ctx))
+    if not wanted or set(wanted) <= set(recipe.CONFIGS):
+        return produced
+    unknown = [c for c in wanted if c not in produced]
+    if unknown:
+        raise UsageError(
+            f"{recipe.DATASET_ID}: no config {', '.join(map(repr, unknown))} in this fetch; configs: {', '.join(produced)}."
+        )
+    return list(wanted)
+
+
 def normalize(request: NormalizeRequest, progress: Progress | None = None) -> NormalizeResult:
     """Normalize a fetched dataset into ``request.out / <id>``.
 
@@ -122,10 +142,12 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
     template = "physionet" if entry.id.startswith("physionet-") else None
     recipe = require_recipe(entry.id, template)
     ctx = build_context(request)
-    names = config_names(recipe, request.configs)
+    names = _config_names(recipe, ctx, request.configs)
     specs, plans = [], {}
+    declared = {c.name: c for c in entry.configs}
     for name in names:
-        cfg = entry.config(name) if name in {c.name for c in entry.configs} else None
+        # A recipe with dynamic configs (one per upstream table) declares them as one registry config.
+        cfg = declared.get(name) or (entry.configs[0] if len(entry.configs) == 1 else None)
         plan: Plan = recipe.plan(name, ctx)
         plans[name] = plan
         specs.append(
