@@ -33,6 +33,7 @@ _TEMPLATE_REFS = {"physionet": "physionet:SLUG@VERSION", "hf": "hf:OWNER/NAME@RE
 """How a template entry is referenced, by the kind of its source (placeholders in capitals)."""
 
 TREE_MAX_FILES_PER_DIR = 6
+_SPLIT_METHOD = {"official": "", "grouped": " (seeded, patient-grouped split)", "none": " (everything in one split)"}
 
 
 @dataclass(frozen=True)
@@ -174,9 +175,7 @@ def config_view(
         schema = hooks.config_schema(entry, cfg)
         features, origin = schema.features, schema.origin
     columns = tuple(column_rows(features, hooks.column_notes(entry))) if features is not None else ()
-    splits = ", ".join(cfg.splits)
-    if cfg.split_method != "official":
-        splits += f" ({cfg.split_method} split)"
+    splits = ", ".join(cfg.splits) + _SPLIT_METHOD[cfg.split_method]
     if cfg.upstream_splits:
         splits += "; upstream " + ", ".join(f"{k} -> {v}" for k, v in cfg.upstream_splits.items())
     return ConfigView(
@@ -189,8 +188,13 @@ def config_view(
         columns=columns,
         label_counts=normalized.label_counts if normalized else {},
         sample=normalized.sample if normalized else None,
-        normalize=describe.normalize_command(resolved, cfg.name),
+        normalize=describe.normalize_command(resolved, None if _expands(entry, cfg) else cfg.name),
     )
+
+
+def _expands(entry: Entry, cfg: NormalizedConfig) -> bool:
+    """Return whether a config is a declared ``tabular`` one, which normalize expands into one config per table."""
+    return cfg.task is Task.TABULAR and any(c.name == cfg.name for c in entry.configs)
 
 
 def dataset_page(entry: Entry, registry: Registry, samples: bool = False) -> DatasetPage:
