@@ -15,13 +15,13 @@ from medcat_data.demo import DemoRow, check_only, demo_failed, run_demo
 
 
 def _rows_text(row: DemoRow) -> str:
-    return "; ".join(f"{cfg}: " + " ".join(f"{s}={n}" for s, n in splits.items()) for cfg, splits in row.rows.items())
+    return "\n".join(f"{cfg}: " + " ".join(f"{s}={n}" for s, n in splits.items()) for cfg, splits in row.rows.items())
 
 
 def _table(rows: list[DemoRow]) -> Table:
     table = Table(title="medcat demo")
     for col in ("dataset", "source", "files", "bytes", "rows per split", "errors", "seconds", "status"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", ratio=3 if col in {"rows per split", "status"} else 1)
     for r in rows:
         style = "green" if r.status == "ok" else "dim" if r.ok else "red"
         table.add_row(

@@ -156,7 +156,8 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
                 features=recipe.features(name, ctx),
                 task=cfg.task if cfg else None,
                 description=cfg.description if cfg else "",
-                splits=tuple(cfg.splits) if cfg else (),
+                # A --split-by split makes train/validation/test where the registry declares one split.
+                splits=tuple(cfg.splits) if cfg and not request.options.split_by else (),
             )
         )
     not_fetched = {name: len(plan.not_fetched) for name, plan in plans.items() if plan.not_fetched}
