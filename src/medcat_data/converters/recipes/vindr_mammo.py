@@ -1,0 +1,306 @@
+"""VinDr-Mammo: breast-level BI-RADS and finding boxes -> image-classification / object-detection.
+
+Configs (fact sheet §3):
+
+* ``birads``: one row per ``breast-level_annotations.csv`` row (one image): ``birads`` (BI-RADS
+  0-6, shared with CBIS-DDSM), ``density`` (A-D), ``laterality`` and ``view``.
+* ``findings``: one row per image of ``finding_annotations.csv`` (its rows grouped by
+  ``image_id``): a ``No Finding`` image has no objects; every other row is one box, its
+  ``finding_categories`` read with ``ast.literal_eval`` and all kept (``category`` is the first,
+  ``categories`` the full list), an empty ``finding_birads`` is ``unassessed``. Boxes are scaled
+  by the codec's ``scale`` into output pixels and clipped to the image.
+
+The CSV ``height``/``width`` must equal the decoded Rows/Columns, else the image is a
+``SampleError``. ``patient_id`` is null (removed by the de-identification); ``study_id`` groups
+the four views and never crosses splits (the official split is per study). ``training`` is read
+as ``train`` through the registry's ``upstream_splits``. ``metadata.csv`` is not read (its header
+is unconfirmed). A work unit is one study; ``--limit`` keeps the first N studies.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datasets import Features, Value
+
+from medcat_data.converters.codecs.dicom import decode_dicom
+from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
+from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.schemas import MultiLabel, image_classification_features, label_feature, object_detection_features
+from medcat_data.converters.splits import map_upstream_split
+from medcat_data.converters.units import Row
+from medcat_data.converters.vocab.mammography import BIRADS, DENSITY, FINDING_BIRADS, LATERALITY, VIEW, VINDR_FINDINGS
+from medcat_data.errors import SampleError, UsageError
+
+__all__ = ["CONFIGS", "DATASET_ID", "StudyUnit", "card_notes", "convert_unit", "features", "plan"]
+
+DATASET_ID = "vindr-mammo"
+CONFIGS: tuple[str, ...] = ("birads", "findings")
+MODALITY = "MG"
+NO_FINDING = "No Finding"
+CSV_FILES = {"birads": "breast-level_annotations.csv", "findings": "finding_annotations.csv"}
+IDENTITY = ("study_id", "series_id", "image_id", "laterality", "view_position", "height", "width", "breast_birads", "breast_density", "split")
+BOX = ("finding_categories", "finding_birads", "xmin", "ymin", "xmax", "ymax")
+DEFAULT_UPSTREAM_SPLITS = {"training": "train", "test": "test"}
+
+Box = tuple[int, tuple[str, ...], str, tuple[str, str, str, str]]
+"""``(CSV line, categories, finding_birads, (xmin, ymin, xmax, ymax) as written)``."""
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One image of a study with its CSV identity and, for ``findings``, its box rows."""
+
+    line: int
+    path: str
+    """Relative to the dataset root (``images/<study>/<image>.dicom``)."""
+    values: tuple[tuple[str, str], ...]
+    split: str
+    boxes: tuple[Box, ...] = ()
+
+    def get(self, column: str) -> str:
+        return dict(self.values)[column]
+
+
+@dataclass(frozen=True)
+class StudyUnit:
+    """One study: its images, read with ``image`` options from ``root``."""
+
+    config: str
+    study_id: str
+    root: Path
+    csv_name: str
+    source_tag: str
+    image: ImageOptions
+    images: tuple[ImageItem, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.config}/{self.study_id}"
+
+
+# ------------------------------------------------------------------------------------- reading
+
+
+def _csv_path(config: str, ctx: RecipeContext) -> Path:
+    path = ctx.source_dir / CSV_FILES[config]
+    if not ctx.has(path):
+        raise UsageError(f"{DATASET_ID}: {CSV_FILES[config]} is missing under {ctx.source_dir}; run `medcat fetch {DATASET_ID}`.")
+    return path
+
+
+def _upstream_splits(config: str) -> Mapping[str, str]:
+    try:
+        from medcat_data.catalog.registry import load_registry
+
+        mapping = load_registry().get(DATASET_ID).config(config).upstream_splits
+    except Exception:  # a user registry without the entry: fall back to the shipped mapping
+        return DEFAULT_UPSTREAM_SPLITS
+    return {k: str(getattr(v, "value", v)) for k, v in mapping.items()} or DEFAULT_UPSTREAM_SPLITS
+
+
+def read_rows(path: Path, wanted: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line, row)`` of an annotation CSV (stripped values).
+
+    Raises:
+        UsageError: the header lacks an upstream column.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        missing = [c for c in wanted if c not in header]
+        if missing:
+            raise UsageError(f"{path.name}: missing upstream columns {missing}; header: {header}")
+        reader.fieldnames = header
+        line = reader.line_num + 1
+        for row in reader:
+            yield line, {k: (v or "").strip() for k, v in row.items() if k is not None}
+            line = reader.line_num + 1
+
+
+# ------------------------------------------------------------------------------------- protocol
+
+
+def features(config: str, ctx: RecipeContext) -> Features:
+    """Return the image-classification (``birads``) or object-detection (``findings``) schema."""
+    _check_config(config)
+    ids = {"series_id": Value("string"), "image_id": Value("string")}
+    if config == "birads":
+        return image_classification_features({"birads": BIRADS.labels, "density": DENSITY.labels}, ids)
+    return object_detection_features(
+        VINDR_FINDINGS.labels,
+        object_extras={"categories": label_feature(MultiLabel(VINDR_FINDINGS.labels)), "birads": label_feature(FINDING_BIRADS.labels)},
+        extras={"birads": label_feature(BIRADS.labels), "density": label_feature(DENSITY.labels), **ids},
+    )
+
+
+def plan(config: str, ctx: RecipeContext) -> Plan:
+    """Return one unit per study in CSV order; images whose DICOM was not fetched are ``not_fetched``."""
+    _check_config(config)
+    path = _csv_path(config, ctx)
+    mapping = _upstream_splits(config)
+    studies: dict[str, dict[str, ImageItem]] = {}
+    skipped: list[str] = []
+    split_errors: list[SampleError] = []
+    for line, row in read_rows(path, IDENTITY + (BOX if config == "findings" else ())):
+        study, image = row["study_id"], row["image_id"]
+        rel = f"images/{study}/{image}.dicom"
+        item = studies.setdefault(study, {}).get(image)
+        if item is None:
+            try:
+                split = map_upstream_split(row["split"], mapping, item=f"{path.name}:{line}")
+            except SampleError as err:
+                split_errors.append(err)
+                continue
+            item = ImageItem(line, rel, tuple((c, row[c]) for c in IDENTITY), split)
+        if config == "findings":
+            box: Box = (line, _categories(row["finding_categories"], f"{path.name}:{line}"), row["finding_birads"],
+                        (row["xmin"], row["ymin"], row["xmax"], row["ymax"]))
+            item = ImageItem(item.line, item.path, item.values, item.split, item.boxes + (box,))
+        studies[study][image] = item
+    units: list[Any] = []
+    for study, images in studies.items():
+        kept = []
+        for item in images.values():
+            if ctx.has(ctx.source_dir / item.path):
+                kept.append(item)
+            else:
+                skipped.append(item.path)
+        if kept:
+            units.append(StudyUnit(config, study, ctx.source_dir, path.name, ctx.source_tag, ctx.options.image, tuple(kept)))
+    if ctx.options.limit is not None:
+        units = units[: ctx.options.limit]
+    if split_errors:
+        units.append(_ErrorUnit(config, "", ctx.source_dir, path.name, ctx.source_tag, ctx.options.image, (), tuple(split_errors)))
+    return Plan(units=units, not_fetched=skipped)
+
+
+@dataclass(frozen=True)
+class _ErrorUnit(StudyUnit):
+    """Reports the rows found bad while planning."""
+
+    errors: tuple[SampleError, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.config}/errors"
+
+
+def convert_unit(unit: StudyUnit) -> Iterator[Row | SampleError]:
+    """Yield one row per image of the study; an undecodable image or a bad value is a ``SampleError``."""
+    if isinstance(unit, _ErrorUnit):
+        yield from unit.errors
+        return
+    for item in unit.images:
+        try:
+            yield _row(unit, item)
+        except SampleError as err:
+            yield err
+
+
+def _row(unit: StudyUnit, item: ImageItem) -> Row:
+    where = f"{unit.csv_name}:{item.line}"
+    image_id = item.get("image_id")
+    laterality = LATERALITY.map("vindr-mammo laterality", item.get("laterality"), item=where, column="laterality")
+    view = VIEW.map("vindr-mammo view_position", item.get("view_position"), item=where, column="view_position")
+    birads = BIRADS.map("vindr-mammo breast_birads", item.get("breast_birads"), item=where, column="breast_birads")
+    density = DENSITY.map("vindr-mammo breast_density", item.get("breast_density"), item=where, column="breast_density")
+    encoded = _decode(unit, item)
+    values: dict[str, Any] = {
+        "image": {"bytes": encoded.data, "path": f"{image_id}.png"},
+        "birads": birads,
+        "density": density,
+        "patient_id": None,
+        "study_id": item.get("study_id"),
+        "view": view,
+        "laterality": laterality,
+        "modality": MODALITY,
+        "source": unit.source_tag,
+        "sample_id": image_id,
+        "split": item.split,
+        "series_id": item.get("series_id"),
+        "image_id": image_id,
+    }
+    if unit.config == "findings":
+        values.update(
+            objects=_objects(unit.csv_name, item.boxes, encoded),
+            width=encoded.width,
+            height=encoded.height,
+            scale=encoded.scale,
+        )
+    return Row(unit.config, item.split, values)
+
+
+def _decode(unit: StudyUnit, item: ImageItem) -> EncodedImage:
+    try:
+        (encoded,) = decode_dicom(unit.root / item.path, unit.image)[:1]
+    except SampleError as err:
+        raise SampleError(item.path, err.stage, err.reason) from err
+    try:
+        height, width = int(item.get("height")), int(item.get("width"))
+    except ValueError:
+        raise SampleError(f"{unit.csv_name}:{item.line}", "parse", f"height/width {item.get('height')!r}/{item.get('width')!r} are not integers") from None
+    if (encoded.original_height, encoded.original_width) != (height, width):
+        raise SampleError(
+            item.path, "size",
+            f"CSV height x width {height} x {width} differs from the DICOM's Rows x Columns "
+            f"{encoded.original_height} x {encoded.original_width}; the boxes would be misplaced",
+        )
+    return encoded
+
+
+def _categories(text: str, where: str) -> tuple[str, ...]:
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise SampleError(where, "parse", f"finding_categories: {text!r} is not a list of names")
+    return tuple(v.strip() for v in value)
+
+
+def _objects(csv_name: str, boxes: tuple[Box, ...], encoded: EncodedImage) -> dict[str, list[Any]]:
+    objects: dict[str, list[Any]] = {"bbox": [], "category": [], "categories": [], "birads": []}
+    for line, categories, finding_birads, coords in boxes:
+        where = f"{csv_name}:{line}"
+        names = [VINDR_FINDINGS.map("vindr-mammo finding_categories", c, item=where, column="finding_categories")
+                 for c in categories if c != NO_FINDING]
+        if not names:
+            continue  # a No Finding row: no object
+        try:
+            x0, y0, x1, y1 = (float(c) for c in coords)
+        except ValueError:
+            raise SampleError(where, "parse", f"box {coords!r} of {list(categories)} is not four numbers") from None
+        s = encoded.scale
+        w, h = float(encoded.width), float(encoded.height)
+        box = [min(max(x0 * s, 0.0), w), min(max(y0 * s, 0.0), h), min(max(x1 * s, 0.0), w), min(max(y1 * s, 0.0), h)]
+        objects["bbox"].append(box)
+        objects["category"].append(names[0])
+        objects["categories"].append(names)
+        objects["birads"].append(
+            FINDING_BIRADS.map("vindr-mammo finding_birads", finding_birads, item=where, column="finding_birads")
+        )
+    return objects
+
+
+def _check_config(config: str) -> None:
+    if config not in CONFIGS:
+        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
+
+
+def card_notes(ctx: RecipeContext) -> list[str]:
+    """State the conventions a user of the output must know."""
+    return [
+        "Upstream split 'training' is 'train'; the split is per study (study_id never crosses splits).",
+        "patient_id is null: the de-identification removed it. study_id groups the four views of an exam.",
+        "findings: boxes are xyxy in output pixels (original coordinates times 'scale'), clipped to the image; "
+        "'category' is the first listed finding category and 'categories' all of them; an empty finding "
+        "BI-RADS is 'unassessed'; a 'No Finding' image has no objects.",
+        "BI-RADS labels are shared with CBIS-DDSM ('BI-RADS 0' ... 'BI-RADS 6'); density is A-D.",
+        "An image whose CSV height/width differ from its DICOM Rows/Columns is reported in errors.jsonl, not converted.",
+    ]
