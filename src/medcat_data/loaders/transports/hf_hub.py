@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from medcat_data import __version__
 from medcat_data.catalog.schema import HuggingFaceSource
 from medcat_data.errors import FetchError, UsageError
 from medcat_data.loaders.cache import PartFile
@@ -97,6 +98,8 @@ class HubChannel:
                 endpoint=self.t.endpoint,
                 token=self.t.token,
                 tqdm_class=self.t.tqdm_class,
+                library_name="medcat-data",
+                library_version=__version__,
             )
         except (OSError, ValueError) as err:
             raise _translate(err, remote.url) from None
