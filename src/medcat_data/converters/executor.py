@@ -11,7 +11,8 @@ depend on ``jobs``. At most ``max_in_flight`` units are pending at once, so memo
 
 Worker processes are started with ``spawn`` (safe with threads and on every platform): the
 ``convert_unit`` callable must be importable (a module-level function, or a ``functools.partial``
-of one with picklable arguments). This module schedules work only; it never writes output.
+of one with picklable arguments), and a script that calls this with ``jobs > 1`` needs the usual
+``if __name__ == "__main__":`` guard. This module schedules work only; it never writes output.
 """
 
 from __future__ import annotations
@@ -127,8 +128,8 @@ def convert_units(
     task = _ConvertTask(convert_unit)
     if progress is not None:
         progress.start(len(units))
-    for raw in run_units(list(enumerate(units)), task, jobs=jobs, max_in_flight=max_in_flight):
-        result = raw.encode(encoder)
+    for index, raw in enumerate(run_units(units, task, jobs=jobs, max_in_flight=max_in_flight)):
+        result = raw.encode(index, encoder)
         if progress is not None:
             progress.unit_done(result.name, result.items, len(result.errors))
         if on_bad_item == "fail" and result.errors:
@@ -142,12 +143,11 @@ def convert_units(
 class _RawResult:
     """A unit's output as the worker sends it back: rows not yet encoded."""
 
-    index: int
     name: str
     outputs: tuple[Row | ErrorRecord, ...]
     hashes: tuple[InputHash, ...]
 
-    def encode(self, encoder: RowEncoder) -> UnitResult:
+    def encode(self, index: int, encoder: RowEncoder) -> UnitResult:
         """Encode the rows in order; a row its features refuse becomes an error record."""
         encoded: list[tuple[str, str, dict[str, Any]]] = []
         errors: list[ErrorRecord] = []
@@ -160,7 +160,7 @@ class _RawResult:
             except SampleError as err:
                 errors.append(ErrorRecord.from_exception(err, self.name))
         return UnitResult(
-            index=self.index,
+            index=index,
             name=self.name,
             batches=tuple(encoder.batches(encoded)),
             errors=tuple(errors),
@@ -175,8 +175,7 @@ class _ConvertTask:
 
     convert_unit: ConvertUnit
 
-    def __call__(self, indexed: tuple[int, Any]) -> _RawResult:
-        index, unit = indexed
+    def __call__(self, unit: Any) -> _RawResult:
         name = unit_name(unit)
         outputs: list[Row | ErrorRecord] = []
         hashes: list[InputHash] = []
@@ -195,4 +194,4 @@ class _ConvertTask:
         except Exception as err:  # noqa: BLE001 - one bad unit must not end a 377k-unit run; recorded with its type
             log.debug("unit %s failed", name, exc_info=True)
             outputs.append(ErrorRecord.from_exception(err, name, stage="convert"))
-        return _RawResult(index=index, name=name, outputs=tuple(outputs), hashes=tuple(hashes))
+        return _RawResult(name=name, outputs=tuple(outputs), hashes=tuple(hashes))
