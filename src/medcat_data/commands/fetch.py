@@ -106,7 +106,8 @@ def _render_fetch(out: Output, report: FetchReport) -> None:
                 "sha256 recorded on first use."
             )
     for failure in report.failed[:_SHOWN_FAILURES]:
-        out.error(f"{failure.path}: {failure.reason}")
+        reason = failure.reason or failure.status
+        out.error(reason if failure.path in reason else f"{failure.path}: {reason}")
     if len(report.failed) > _SHOWN_FAILURES:
         out.error(f"... and {len(report.failed) - _SHOWN_FAILURES} more (see --json)")
 

@@ -386,6 +386,7 @@ class Engine:
                 verified_by = remote.verified_by if self.options.hash_while_streaming else "unverified"
                 part.commit(final)
                 self._record(remote, part.offset, digest, verified_by)
+                log.debug("%s: %d bytes, verified by %s", remote.path, part.offset, verified_by)
                 return FileOutcome(remote.path, "downloaded", verified_by, bytes_transferred=transferred)
             if attempt == 1:
                 log.warning("%s: %s; fetching it again from scratch", remote.path, mismatch)
@@ -394,7 +395,7 @@ class Engine:
                 continue
             kept = part.quarantine()
             reason = self._mismatch_text(remote, mismatch, kept)
-            log.error("%s", reason)
+            log.debug("%s: quarantined at %s", remote.path, kept)
             return FileOutcome(remote.path, "quarantined", reason=reason, bytes_transferred=transferred)
         raise AssertionError("unreachable")
 
