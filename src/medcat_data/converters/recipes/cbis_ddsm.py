@@ -1,0 +1,492 @@
+"""CBIS-DDSM: case-description CSVs + ROI crops/masks -> image-classification / object-detection.
+
+Configs (fact sheet §4), identical for the ``tcia`` and ``kaggle`` sources:
+
+* ``mass``, ``calc``: one row per CSV row (one abnormality): the cropped ROI image,
+  ``pathology`` (3 classes), ``birads`` (from ``assessment``; the BI-RADS labels VinDr-Mammo uses),
+  ``density`` (both column spellings, 1-4 -> A-D), ``subtlety`` and the two descriptors split on
+  ``-`` into lists (``N/A`` or empty -> null).
+* ``mass-roi``, ``calc-roi``: one row per full mammogram with a box per abnormality, computed from
+  its ROI mask resized nearest-neighbour to the output size (``bbox`` xyxy, end exclusive); each
+  object keeps its binarized mask, pathology, BI-RADS, subtlety and abnormality id.
+
+Files are found by SeriesInstanceUID, the third component of each CSV path (the CSV paths name
+folders nobody has on disk): through the NBIA retriever's ``metadata.csv`` (``Series UID`` ->
+``File Location``) for ``tcia``, through ``csv/dicom_info.csv`` (``SeriesInstanceUID`` ->
+``image_path`` with ``CBIS-DDSM/`` replaced by the local folder) for ``kaggle``. Which file of a
+crop/mask pair is the mask is decided by content: the mask is binary (and, where the mammogram is
+known, of its size); file names and series descriptions are not trusted. The last CSV field's
+quoted trailing newline is stripped. A row whose series is absent is a ``SampleError`` (in the
+``-roi`` config the whole mammogram is, so that no box goes silently missing).
+
+``sample_id`` comes from CSV identities only, so both sources give the same ids:
+``<Mass|Calc>-<Training|Test>_<patient_id>_<side>_<view>`` (the TCIA subject id of the image set)
+plus ``_<abnormality id>`` for the per-abnormality configs. The split is the official one from the
+CSV file name (``Training``/``Test``); ``patient_id`` is ``P_xxxxx``. A work unit is one full
+mammogram image set with its abnormality rows; ``--limit`` keeps the first N per config.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasets import Features, Image, List, Value
+
+from medcat_data.converters.codecs.dicom import decode_dicom
+from medcat_data.converters.codecs.image import EncodedImage, ImageOptions, encode_png
+from medcat_data.converters.codecs.raster import load_raster
+from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.schemas import image_classification_features, label_feature, object_detection_features
+from medcat_data.converters.splits import map_upstream_split
+from medcat_data.converters.units import Row
+from medcat_data.converters.vocab.mammography import BIRADS, CBIS_PATHOLOGY, DENSITY, LATERALITY, VIEW
+from medcat_data.errors import SampleError, UsageError
+
+__all__ = ["CONFIGS", "DATASET_ID", "ImageSetUnit", "card_notes", "convert_unit", "features", "plan"]
+
+DATASET_ID = "cbis-ddsm"
+CONFIGS: tuple[str, ...] = ("mass", "calc", "mass-roi", "calc-roi")
+MODALITY = "MG"
+CATEGORIES = ("mass", "calcification")
+DESCRIPTORS = {"mass": ("mass shape", "mass margins"), "calc": ("calc type", "calc distribution")}
+DENSITY_COLUMNS = ("breast_density", "breast density")
+CSV_SPLITS = {"train": "Training", "test": "Test"}
+DEFAULT_UPSTREAM_SPLITS = {"Training": "train", "Test": "test"}
+REQUIRED = (
+    "patient_id", "left or right breast", "image view", "abnormality id", "abnormality type", "assessment",
+    "pathology", "subtlety", "image file path", "cropped image file path", "ROI mask file path",
+)
+MISSING_DESCRIPTOR = ("", "N/A")
+STATE_DIR = ".medcat"
+
+
+@dataclass(frozen=True)
+class Abnormality:
+    """One CSV row: its line, values, id and the files of its crop/mask series (or why none)."""
+
+    line: int
+    values: tuple[tuple[str, str], ...]
+    sample_id: str
+    candidates: tuple[Path, ...]
+    missing: str | None = None
+
+    def get(self, column: str) -> str:
+        return dict(self.values)[column]
+
+
+@dataclass(frozen=True)
+class ImageSetUnit:
+    """One full mammogram image set (a TCIA subject) with its abnormality rows."""
+
+    config: str
+    kind: str
+    csv_name: str
+    split: str
+    set_id: str
+    study_id: str
+    full: tuple[Path, ...]
+    full_missing: str | None
+    abnormalities: tuple[Abnormality, ...]
+    source_tag: str
+    image: ImageOptions
+
+    @property
+    def name(self) -> str:
+        return f"{self.config}/{self.set_id}"
+
+
+# ------------------------------------------------------------------------------------- reading
+
+
+def _walk(ctx: RecipeContext, filename: str) -> Path | None:
+    """Return the shallowest fetched ``filename`` under the source folder."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(ctx.source_dir):
+        dirnames[:] = sorted(d for d in dirnames if d not in (STATE_DIR, "jpeg", "CBIS-DDSM"))
+        if filename in filenames:
+            found.append(Path(dirpath) / filename)
+    for path in sorted(found, key=lambda p: (len(p.parts), str(p))):
+        if ctx.has(path):
+            return path
+    return None
+
+
+def _series_uid(path: str) -> str:
+    parts = path.strip().replace("\\", "/").split("/")
+    return parts[2] if len(parts) >= 4 else ""
+
+
+def read_case_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line, row)`` with every value stripped (the quoted trailing newline included).
+
+    Raises:
+        UsageError: the header lacks an upstream column.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        header = [h.strip() for h in next(reader, [])]
+        missing = [c for c in REQUIRED if c not in header]
+        if missing or not any(c in header for c in DENSITY_COLUMNS):
+            raise UsageError(f"{path.name}: missing upstream columns {missing or list(DENSITY_COLUMNS)}; header: {header}")
+        line = reader.line_num + 1
+        for fields in reader:
+            if any(f.strip() for f in fields):
+                yield line, {h: f.strip() for h, f in zip(header, fields)}
+            line = reader.line_num + 1
+
+
+def index_series(ctx: RecipeContext) -> tuple[dict[str, tuple[Path, ...]], str]:
+    """Map SeriesInstanceUID -> its image files, from ``dicom_info.csv`` (kaggle) or NBIA ``metadata.csv``.
+
+    Raises:
+        UsageError: neither index was fetched.
+    """
+    order = ("dicom_info.csv", "metadata.csv") if ctx.source == "kaggle" else ("metadata.csv", "dicom_info.csv")
+    for name in order:
+        path = _walk(ctx, name)
+        if path is None:
+            continue
+        index: dict[str, list[Path]] = {}
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if name == "dicom_info.csv":
+                    series, image = (row.get("SeriesInstanceUID") or "").strip(), (row.get("image_path") or "").strip()
+                    if series and image:
+                        rel = image.split("/", 1)[1] if image.startswith("CBIS-DDSM/") else image
+                        index.setdefault(series, []).append(path.parent.parent / rel)
+                else:
+                    series, location = (row.get("Series UID") or "").strip(), (row.get("File Location") or "").strip()
+                    if series and location:
+                        folder = path.parent / location.removeprefix("./")
+                        index.setdefault(series, []).extend(sorted(folder.glob("*.dcm")) if folder.is_dir() else [])
+        return {k: tuple(sorted(set(v))) for k, v in index.items()}, f"{name} ({path.parent.name or '.'})"
+    raise UsageError(
+        f"{DATASET_ID}: no series index under {ctx.source_dir}: the tcia source needs the NBIA retriever's "
+        "metadata.csv, the kaggle source csv/dicom_info.csv."
+    )
+
+
+_INDEX: dict[tuple[Any, ...], tuple[dict[str, tuple[Path, ...]], str]] = {}
+
+
+def _index(ctx: RecipeContext) -> tuple[dict[str, tuple[Path, ...]], str]:
+    key = (str(ctx.source_dir), ctx.source, ctx.available)
+    if key not in _INDEX:
+        _INDEX[key] = index_series(ctx)
+    return _INDEX[key]
+
+
+def _upstream_splits(config: str) -> Mapping[str, str]:
+    try:
+        from medcat_data.catalog.registry import load_registry
+
+        mapping = load_registry().get(DATASET_ID).config(config).upstream_splits
+    except Exception:  # a user registry without the entry: fall back to the shipped mapping
+        return DEFAULT_UPSTREAM_SPLITS
+    return {k: str(getattr(v, "value", v)) for k, v in mapping.items()} or DEFAULT_UPSTREAM_SPLITS
+
+
+# ------------------------------------------------------------------------------------- protocol
+
+
+def features(config: str, ctx: RecipeContext) -> Features:
+    """Return the image-classification (``mass``, ``calc``) or object-detection (``-roi``) schema."""
+    _check_config(config)
+    kind = config.split("-")[0]
+    if not config.endswith("-roi"):
+        extras: dict[str, Any] = {
+            "abnormality_id": Value("int32"),
+            "abnormality_type": Value("string"),
+            "subtlety": Value("int32"),
+        }
+        for column in DESCRIPTORS[kind]:
+            extras[column.replace(" ", "_")] = List(Value("string"))
+        extras["image_set_id"] = Value("string")
+        return image_classification_features(
+            {"pathology": CBIS_PATHOLOGY.labels, "birads": BIRADS.labels, "density": DENSITY.labels}, extras
+        )
+    return object_detection_features(
+        CATEGORIES,
+        object_extras={
+            "abnormality_id": Value("int32"),
+            "pathology": label_feature(CBIS_PATHOLOGY.labels),
+            "birads": label_feature(BIRADS.labels),
+            "subtlety": Value("int32"),
+            "mask": Image(),
+        },
+        extras={"density": label_feature(DENSITY.labels)},
+    )
+
+
+def plan(config: str, ctx: RecipeContext) -> Plan:
+    """Return one unit per full-mammogram image set, train CSV first; unfetched files are ``not_fetched``."""
+    _check_config(config)
+    kind = config.split("-")[0]
+    roi = config.endswith("-roi")
+    index, _ = _index(ctx)
+    mapping = _upstream_splits(config)
+    units: list[ImageSetUnit] = []
+    not_fetched: list[str] = []
+    errors: list[SampleError] = []
+    for part, upstream in CSV_SPLITS.items():
+        name = f"{kind}_case_description_{part}_set.csv"
+        path = _walk(ctx, name)
+        if path is None:
+            raise UsageError(f"{DATASET_ID}: {name} is missing under {ctx.source_dir}; run `medcat fetch {DATASET_ID}`.")
+        try:
+            split = map_upstream_split(upstream, mapping, item=name)
+        except SampleError as err:
+            errors.append(err)
+            continue
+        prefix = f"{kind.capitalize()}-{upstream}"
+        sets: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        for line, row in read_case_csv(path):
+            set_id = f"{prefix}_{row['patient_id']}_{row['left or right breast']}_{row['image view']}"
+            sets.setdefault(set_id, []).append((line, row))
+        for set_id, rows in sets.items():
+            abns = []
+            skip = False
+            for line, row in rows:
+                series = dict.fromkeys(_series_uid(row[c]) for c in ("cropped image file path", "ROI mask file path"))
+                files, missing = _resolve(tuple(series), index, ctx)
+                sample_id = f"{set_id}_{row['abnormality id']}"
+                if files is None:
+                    not_fetched.append(sample_id)
+                    skip = True
+                    continue
+                abns.append(Abnormality(line, tuple(row.items()), sample_id, files, missing))
+            full_series = _series_uid(rows[0][1]["image file path"])
+            full: tuple[Path, ...] | None = ()
+            full_missing = None
+            if roi:
+                full, full_missing = _resolve((full_series,), index, ctx)
+                if full is None or skip:
+                    not_fetched.append(set_id)
+                    continue
+            if abns:
+                study = rows[0][1]["image file path"].replace("\\", "/").split("/")
+                units.append(ImageSetUnit(
+                    config, kind, name, split, set_id, study[1] if len(study) > 1 else "", full or (), full_missing,
+                    tuple(abns), ctx.source_tag, ctx.options.image,
+                ))
+    if ctx.options.limit is not None:
+        units = units[: ctx.options.limit]
+    planned: list[Any] = list(units)
+    if errors:
+        planned.append(_ErrorUnit(config, kind, "", "", "errors", "", (), None, (), ctx.source_tag, ctx.options.image, tuple(errors)))
+    return Plan(units=planned, not_fetched=not_fetched)
+
+
+def _resolve(series: tuple[str, ...], index: Mapping[str, tuple[Path, ...]], ctx: RecipeContext) -> tuple[tuple[Path, ...] | None, str | None]:
+    """Return ``(files, None)``, ``((), why)`` when a series is absent, or ``(None, None)`` when not fetched."""
+    absent = [s or "(no series in path)" for s in series if not index.get(s)]
+    if absent:
+        return (), f"series {', '.join(absent)} is absent from the series index"
+    files = tuple(p for s in series for p in index[s])
+    if not all(ctx.has(p) for p in files):
+        return None, None
+    return files, None
+
+
+@dataclass(frozen=True)
+class _ErrorUnit(ImageSetUnit):
+    """Reports the problems found while planning."""
+
+    errors: tuple[SampleError, ...] = ()
+
+
+def convert_unit(unit: ImageSetUnit) -> Iterator[Row | SampleError]:
+    """Yield the rows of one image set: a row per abnormality, or one detection row for ``-roi``."""
+    if isinstance(unit, _ErrorUnit):
+        yield from unit.errors
+        return
+    if unit.config.endswith("-roi"):
+        try:
+            yield _roi_row(unit)
+        except SampleError as err:
+            yield err
+        return
+    for abn in unit.abnormalities:
+        try:
+            yield _abnormality_row(unit, abn)
+        except SampleError as err:
+            yield err
+
+
+def _item(unit: ImageSetUnit, abn: Abnormality) -> str:
+    return f"{unit.csv_name}:{abn.line} {abn.sample_id}"
+
+
+def _labels(unit: ImageSetUnit, abn: Abnormality) -> dict[str, Any]:
+    item = _item(unit, abn)
+    density_column = next(c for c in DENSITY_COLUMNS if c in dict(abn.values))
+    values: dict[str, Any] = {
+        "pathology": CBIS_PATHOLOGY.map("cbis-ddsm pathology", abn.get("pathology"), item=item, column="pathology"),
+        "birads": BIRADS.map("cbis-ddsm assessment", abn.get("assessment"), item=item, column="assessment"),
+        "density": DENSITY.map("cbis-ddsm breast_density", abn.get(density_column), item=item, column=density_column),
+        "view": VIEW.map("cbis-ddsm image view", abn.get("image view"), item=item, column="image view"),
+        "laterality": LATERALITY.map("cbis-ddsm left or right breast", abn.get("left or right breast"), item=item, column="left or right breast"),
+    }
+    for column in ("abnormality id", "subtlety"):
+        try:
+            values[column.replace(" ", "_")] = int(abn.get(column))
+        except ValueError:
+            raise SampleError(item, "parse", f"{column}: {abn.get(column)!r} is not an integer") from None
+    return values
+
+
+def _abnormality_row(unit: ImageSetUnit, abn: Abnormality) -> Row:
+    item = _item(unit, abn)
+    values = _labels(unit, abn)
+    if abn.missing:
+        raise SampleError(item, "read", abn.missing)
+    (crop_path, crop), _ = _crop_and_mask(abn, unit.image, None, item)
+    if crop.scale != 1.0 and unit.image.resample != "nearest":
+        crop = _decode(crop_path, unit.image, item)  # decoded nearest-neighbour for the content test
+    for column in DESCRIPTORS[unit.kind]:
+        text = abn.get(column)
+        values[column.replace(" ", "_")] = None if text in MISSING_DESCRIPTOR else [p.strip() for p in text.split("-") if p.strip()]
+    values.update(
+        image={"bytes": crop.data, "path": f"{abn.sample_id}.{crop.format}"},
+        abnormality_type=abn.get("abnormality type"),
+        patient_id=abn.get("patient_id"),
+        study_id=unit.study_id,
+        modality=MODALITY,
+        source=unit.source_tag,
+        sample_id=abn.sample_id,
+        split=unit.split,
+        image_set_id=unit.set_id,
+    )
+    return Row(unit.config, unit.split, values)
+
+
+def _roi_row(unit: ImageSetUnit) -> Row:
+    first = unit.abnormalities[0]
+    set_item = f"{unit.csv_name}:{first.line} {unit.set_id}"
+    if unit.full_missing:
+        raise SampleError(set_item, "read", f"full mammogram: {unit.full_missing}")
+    for abn in unit.abnormalities:  # report a missing mask before decoding anything
+        if abn.missing:
+            raise SampleError(_item(unit, abn), "read", f"{abn.missing}; the mammogram {unit.set_id} is left out so no box goes missing")
+    if len(unit.full) != 1:
+        raise SampleError(set_item, "read", f"the full-mammogram series holds {len(unit.full)} files, expected 1")
+    full = _decode(unit.full[0], unit.image, set_item)
+    objects: dict[str, list[Any]] = {k: [] for k in ("bbox", "category", "abnormality_id", "pathology", "birads", "subtlety", "mask")}
+    density = None
+    for abn in unit.abnormalities:
+        item = _item(unit, abn)
+        labels = _labels(unit, abn)
+        density = density or labels["density"]
+        _, (mask, binary) = _crop_and_mask(abn, unit.image, (full.original_width, full.original_height), item)
+        if (mask.width, mask.height) != (full.width, full.height):
+            raise SampleError(item, "content", f"mask output size {mask.width}x{mask.height} differs from the mammogram's {full.width}x{full.height}")
+        ys, xs = np.nonzero(binary)
+        if not len(xs):
+            raise SampleError(item, "content", "the ROI mask is empty after resizing")
+        objects["bbox"].append([float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)])
+        objects["category"].append("mass" if unit.kind == "mass" else "calcification")
+        objects["abnormality_id"].append(labels["abnormality_id"])
+        objects["pathology"].append(labels["pathology"])
+        objects["birads"].append(labels["birads"])
+        objects["subtlety"].append(labels["subtlety"])
+        objects["mask"].append({"bytes": encode_png(np.where(binary, 255, 0).astype(np.uint8)), "path": f"{abn.sample_id}_mask.png"})
+    labels0 = _labels(unit, first)
+    values: dict[str, Any] = {
+        "image": {"bytes": full.data, "path": f"{unit.set_id}.{full.format}"},
+        "objects": objects,
+        "width": full.width,
+        "height": full.height,
+        "scale": full.scale,
+        "patient_id": first.get("patient_id"),
+        "study_id": unit.study_id,
+        "view": labels0["view"],
+        "laterality": labels0["laterality"],
+        "modality": MODALITY,
+        "source": unit.source_tag,
+        "sample_id": unit.set_id,
+        "split": unit.split,
+        "density": density,
+    }
+    return Row(unit.config, unit.split, values)
+
+
+# ------------------------------------------------------------------------------------- pixels
+
+
+def _decode(path: Path, options: ImageOptions, item: str) -> EncodedImage:
+    try:
+        if path.suffix.lower() in (".dcm", ".dicom"):
+            encoded = decode_dicom(path, options)[0]
+        else:
+            encoded = load_raster(path, options)
+    except SampleError as err:
+        raise SampleError(item, err.stage, f"{path.name}: {err.reason}") from err
+    return encoded
+
+
+def _grey(encoded: EncodedImage) -> np.ndarray:
+    from PIL import Image as PILImage
+
+    with PILImage.open(io.BytesIO(encoded.data)) as image:
+        return np.asarray(image.convert("L"))
+
+
+def _is_binary(pixels: np.ndarray) -> bool:
+    """A mask: almost every pixel near black or white (JPEG copies ring a little at edges), some white."""
+    if pixels.size == 0:
+        return False
+    between = np.count_nonzero((pixels > 32) & (pixels < 223)) / pixels.size
+    return bool(between < 0.02 and (pixels > 127).any())
+
+
+def _crop_and_mask(
+    abn: Abnormality, options: ImageOptions, full_size: tuple[int, int] | None, item: str
+) -> tuple[tuple[Path, EncodedImage], tuple[EncodedImage, np.ndarray]]:
+    """Tell crop from mask by content; return the crop and the mask with its binarized pixels."""
+    nearest = replace(options, resample="nearest")
+    masks: list[tuple[EncodedImage, np.ndarray]] = []
+    crops: list[tuple[Path, EncodedImage]] = []
+    for path in abn.candidates:
+        encoded = _decode(path, nearest, item)
+        pixels = _grey(encoded)
+        size_ok = full_size is None or (encoded.original_width, encoded.original_height) == full_size
+        if _is_binary(pixels) and size_ok:
+            masks.append((encoded, pixels > 127))
+        else:
+            crops.append((path, encoded))
+    if len(masks) != 1 or len(crops) != 1:
+        raise SampleError(
+            item, "content",
+            f"expected one binary full-size mask and one crop among {len(abn.candidates)} file(s) of the ROI "
+            f"series, found {len(masks)} mask(s) and {len(crops)} other image(s)",
+        )
+    return crops[0], masks[0]
+
+
+def _check_config(config: str) -> None:
+    if config not in CONFIGS:
+        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
+
+
+def card_notes(ctx: RecipeContext) -> list[str]:
+    """State how files were found and the label conventions."""
+    try:
+        _, index_name = _index(ctx)
+    except UsageError:
+        index_name = "(none found)"
+    return [
+        f"Files were resolved by SeriesInstanceUID (third component of the CSV paths) through {index_name}.",
+        "Crop and mask were told apart by content (the mask is binary and of the mammogram's size), not by file name.",
+        "Split: the official Training/Test of the CSV file names. patient_id is P_xxxxx; sample_id is the TCIA "
+        "subject id of the image set (plus _<abnormality id> for mass/calc), equal for the tcia and kaggle sources.",
+        "density maps the CBIS 1-4 (columns 'breast_density' for masses, 'breast density' for calcifications) onto A-D; "
+        "birads is the 'assessment' with the BI-RADS labels VinDr-Mammo uses.",
+        "-roi configs: boxes come from the ROI masks resized nearest-neighbour to the output size (xyxy, end exclusive).",
+    ]

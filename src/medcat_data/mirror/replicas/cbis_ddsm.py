@@ -1,0 +1,319 @@
+"""A synthetic CBIS-DDSM, served as its two sources (fact sheet §4).
+
+``tcia``: the four case-description CSVs at the registry's URL paths
+(``root/wp-content/uploads/<name>.csv``) and, next to them, what the NBIA Data Retriever writes
+(§4.3): ``metadata.csv`` with the generic NBIA header and a ``CBIS-DDSM/<Subject ID>/<date>-DDSM-<5>/
+<n>.000000-<series description>-<5>/1-<k>.dcm`` tree. The NBIA REST fetch does not exist yet, so
+the image tree is laid out as plain files under the same prefix as the CSVs.
+
+``kaggle``: ``root/kaggle/awsaf49/cbis-ddsm-breast-cancer-image-dataset.zip`` (§4.5) holding
+``csv/`` (the same four CSVs byte for byte, ``dicom_info.csv`` with ``image_path`` values starting
+``CBIS-DDSM/jpeg/`` and the three SeriesDescription strings, an approximate ``meta.csv``) and
+``jpeg/<SeriesInstanceUID>/<n>-<m>.jpg`` 8-bit JPEGs of the same pixels.
+
+CSVs follow §4.4: the two density spellings (``breast_density`` for masses, ``breast density`` for
+calcifications), the quoted trailing newline in ``ROI mask file path``, classic
+``<Subject>/<StudyUID>/<SeriesUID>/00000k.dcm`` paths. Crop and mask mostly share one series
+(which of ``000000``/``000001`` is the mask varies, as upstream); one abnormality has them in two
+series. Full mammograms are 16-bit (12 stored), masks 8-bit 0/255 at the mammogram's size, crops
+smaller; DICOMs alternate explicit VR little endian and JPEG 2000 lossless. Patients never cross
+the official train/test split; a patient can have masses and calcifications.
+
+Planted bad item (both sources): a mass training row whose crop/mask series is absent from the
+NBIA ``metadata.csv``, the tree, ``dicom_info.csv`` and ``jpeg/``. It is the only abnormality of
+its mammogram, so ``mass`` and ``mass-roi`` each report it once.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pydicom.uid import JPEG2000Lossless, ExplicitVRLittleEndian
+
+from medcat_data.mirror.replicas.base import REPLICA_PASSWORD, Protection, Replica
+from medcat_data.mirror.replicas.physionet import csv_bytes
+from medcat_data.mirror.synth.dicom import make_dicom
+
+DATASET_ID = "cbis-ddsm"
+TCIA_PREFIX = "wp-content/uploads"
+KAGGLE_ZIP = "kaggle/awsaf49/cbis-ddsm-breast-cancer-image-dataset.zip"
+UID_ROOT = "1.3.6.1.4.1.9590.100.1.2"
+
+MASS_HEADER = (
+    "patient_id", "breast_density", "left or right breast", "image view", "abnormality id", "abnormality type",
+    "mass shape", "mass margins", "assessment", "pathology", "subtlety", "image file path",
+    "cropped image file path", "ROI mask file path",
+)
+CALC_HEADER = (
+    "patient_id", "breast density", "left or right breast", "image view", "abnormality id", "abnormality type",
+    "calc type", "calc distribution", "assessment", "pathology", "subtlety", "image file path",
+    "cropped image file path", "ROI mask file path",
+)
+NBIA_HEADER = (
+    "Series UID", "Collection", "3rd Party Analysis", "Data Description URI", "Subject ID", "Study UID",
+    "Study Description", "Study Date", "Series Description", "Manufacturer", "Modality", "SOP Class Name",
+    "SOP Class UID", "Number of Images", "File Size", "File Location", "Download Timestamp",
+)
+DICOM_INFO_HEADER = (
+    "file_path", "image_path", "AccessionNumber", "BitsAllocated", "BitsStored", "BodyPartExamined", "Columns",
+    "ContentDate", "ContentTime", "Laterality", "Modality", "PatientBirthDate", "PatientID", "PatientSex",
+    "PhotometricInterpretation", "ReferringPhysicianName", "Rows", "SOPClassUID", "SOPInstanceUID",
+    "SeriesDescription", "SeriesInstanceUID", "SeriesNumber", "StudyDate", "StudyID", "StudyInstanceUID",
+    "StudyTime", "InstanceNumber",
+)
+META_HEADER = ("SeriesInstanceUID", "StudyInstanceUID", "PatientID", "SeriesDescription", "Number of Images")
+"""Approximate: the columns of the Kaggle ``meta.csv`` are unconfirmed; the recipe does not read it."""
+
+SC_CLASS = "1.2.840.10008.5.1.4.1.1.7"
+FULL, CROP, MASK = "full mammogram images", "cropped images", "ROI mask images"
+MASS_SHAPES = ("IRREGULAR", "LOBULATED", "OVAL", "ROUND", "ARCHITECTURAL_DISTORTION", "IRREGULAR-ARCHITECTURAL_DISTORTION", "LOBULATED-LYMPH_NODE")
+MASS_MARGINS = ("CIRCUMSCRIBED", "ILL_DEFINED", "MICROLOBULATED", "OBSCURED", "SPICULATED", "ILL_DEFINED-SPICULATED")
+CALC_TYPES = ("AMORPHOUS", "PLEOMORPHIC", "PUNCTATE", "FINE_LINEAR_BRANCHING", "ROUND_AND_REGULAR-LUCENT_CENTER-PUNCTATE", "LUCENT_CENTER")
+CALC_DISTRIBUTIONS = ("CLUSTERED", "LINEAR", "REGIONAL", "SEGMENTAL", "CLUSTERED-LINEAR")
+PATHOLOGIES = ("MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK")
+SETS = {("mass", "Training"): 4, ("mass", "Test"): 2, ("calc", "Training"): 4, ("calc", "Test"): 2}
+PATIENTS = {"Training": (1, 5, 8, 12), "Test": (20, 23, 27)}
+
+
+@dataclass
+class _Image:
+    """One DICOM/JPEG of the replica: its series, pixels and where it goes."""
+
+    subject: str
+    study: str
+    series: str
+    description: str
+    pixels: np.ndarray
+    instance: int = 1
+    series_number: int = 1
+
+
+@dataclass
+class _Tree:
+    images: list[_Image] = field(default_factory=list)
+    absent_series: set[str] = field(default_factory=set)
+
+
+def _uid(rng: random.Random) -> str:
+    return f"{UID_ROOT}.{rng.randrange(10**9, 10**10)}.{rng.randrange(10**5, 10**6)}.{rng.randrange(10**9, 10**10)}"
+
+
+def _mammogram(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    breast = np.exp(-(((x / width) ** 2) / 0.5 + (((y - height / 2) / height) ** 2) / 0.3))
+    image = 30 + 170 * breast + rng.normal(0, 6, (height, width))
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def _lesion(rng: random.Random, height: int, width: int) -> tuple[int, int, int, int]:
+    h, w = rng.randint(10, height // 3), rng.randint(10, width // 3)
+    y0, x0 = rng.randint(2, height - h - 2), rng.randint(2, width - w - 2)
+    return y0, x0, y0 + h, x0 + w
+
+
+def _mask(height: int, width: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    y0, x0, y1, x1 = box
+    y, x = np.mgrid[0:height, 0:width]
+    cy, cx, ry, rx = (y0 + y1 - 1) / 2, (x0 + x1 - 1) / 2, (y1 - y0) / 2, (x1 - x0) / 2
+    inside = ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 <= 1.0
+    return np.where(inside, 255, 0).astype(np.uint8)
+
+
+def _crop(full: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator) -> np.ndarray:
+    y0, x0, y1, x1 = box
+    region = full[max(0, y0 - 4) : y1 + 4, max(0, x0 - 4) : x1 + 4].astype(np.float64)
+    return np.clip(np.rint(region * 0.8 + 40 + rng.normal(0, 4, region.shape)), 1, 254).astype(np.uint8)
+
+
+def _case_rows(seed: int) -> tuple[dict[tuple[str, str], list[list[str]]], _Tree, dict[str, object]]:
+    """Return the CSV rows per (kind, split), the image tree and the bookkeeping for ``expected``."""
+    rng = random.Random(f"cbis-ddsm-{seed}")
+    pixels = np.random.default_rng(seed)
+    tree = _Tree()
+    tables: dict[tuple[str, str], list[list[str]]] = {}
+    counts: dict[str, dict[str, int]] = {c: {"train": 0, "test": 0} for c in ("mass", "calc", "mass-roi", "calc-roi")}
+    planted: str | None = None
+    split_shared_once = False
+    for (kind, split), n_sets in SETS.items():
+        prefix = f"{'Mass' if kind == 'mass' else 'Calc'}-{split}"
+        ours = "train" if split == "Training" else "test"
+        used: set[tuple[int, str, str]] = set()
+        sets: list[tuple[int, str, str]] = []
+        while len(sets) < n_sets:
+            key = (rng.choice(PATIENTS[split]), rng.choice(("LEFT", "RIGHT")), rng.choice(("CC", "MLO")))
+            if key not in used:
+                used.add(key)
+                sets.append(key)
+        rows: list[list[str]] = []
+        for index, (patient_no, side, view) in enumerate(sorted(sets)):
+            patient = f"P_{patient_no:05d}"
+            subject = f"{prefix}_{patient}_{side}_{view}"
+            height, width = rng.choice(((128, 96), (112, 88), (120, 100)))
+            full = _mammogram(pixels, height, width)
+            study, series = _uid(rng), _uid(rng)
+            tree.images.append(_Image(subject, study, series, FULL, full))
+            is_planted = planted is None and kind == "mass" and split == "Training" and index == n_sets - 1
+            n_abn = 1 if is_planted else (2 if index == 0 else 1)
+            density = str(rng.randint(1, 4))
+            ok_abn = 0
+            for abn in range(1, n_abn + 1):
+                box = _lesion(rng, height, width)
+                roi_subject = f"{subject}_{abn}"
+                roi_study = _uid(rng)
+                crop_series = _uid(rng)
+                separate = not split_shared_once and kind == "calc" and split == "Training"
+                mask_series = _uid(rng) if separate else crop_series
+                split_shared_once = split_shared_once or separate
+                mask_first = rng.random() < 0.5
+                crop_name, mask_name = ("000001.dcm", "000000.dcm") if mask_first and not separate else ("000000.dcm", "000001.dcm" if not separate else "000000.dcm")
+                if is_planted:
+                    tree.absent_series.add(crop_series)
+                    planted = roi_subject
+                else:
+                    ok_abn += 1
+                    crop = _Image(roi_subject, roi_study, crop_series, CROP, _crop(full, box, pixels), series_number=1)
+                    mask = _Image(roi_subject, roi_study, mask_series, MASK, _mask(height, width, box), series_number=2 if separate else 1)
+                    crop.instance, mask.instance = (2, 1) if mask_first and not separate else (1, 1 if separate else 2)
+                    tree.images.extend([crop, mask])
+                if kind == "mass":
+                    descriptors = [rng.choice(MASS_SHAPES), rng.choice(MASS_MARGINS)]
+                else:
+                    descriptors = [rng.choice(CALC_TYPES), rng.choice(CALC_DISTRIBUTIONS) if rng.random() < 0.85 else "N/A"]
+                pathology = rng.choice(PATHOLOGIES)
+                assessment = str(rng.choice((4, 5)) if pathology == "MALIGNANT" else rng.choice((0, 2, 3, 4)))
+                rows.append([
+                    patient, density, side, view, str(abn), "mass" if kind == "mass" else "calcification", *descriptors,
+                    assessment, pathology, str(rng.randint(1, 5)), f"{subject}/{study}/{series}/000000.dcm",
+                    f"{roi_subject}/{roi_study}/{crop_series}/{crop_name}",
+                    f"{roi_subject}/{roi_study}/{mask_series}/{mask_name}\n",
+                ])
+            counts[kind][ours] += ok_abn
+            counts[f"{kind}-roi"][ours] += 1 if ok_abn == n_abn else 0
+        tables[(kind, split)] = rows
+    assert planted is not None
+    return tables, tree, {"counts": counts, "planted": planted}
+
+
+def _csv_name(kind: str, split: str) -> str:
+    return f"{kind}_case_description_{'train' if split == 'Training' else 'test'}_set.csv"
+
+
+def _jpeg(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def _zip(members: list[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=(2021, 5, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _write_tcia(base: Path, tree: _Tree, csvs: dict[str, bytes]) -> None:
+    base.mkdir(parents=True, exist_ok=True)
+    for name, data in csvs.items():
+        (base / name).write_bytes(data)
+    series_rows: dict[str, list[object]] = {}
+    folders: dict[str, str] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for n, image in enumerate(tree.images):
+            study_dir = f"07-20-2016-DDSM-{image.study[-5:]}"
+            series_dir = f"{image.series_number}.000000-{image.description}-{image.series[-5:]}"
+            # A crop and mask sharing a series share its folder (named after the first of them).
+            rel = folders.setdefault(image.series, f"CBIS-DDSM/{image.subject}/{study_dir}/{series_dir}")
+            mask = image.description == MASK
+            stored = image.pixels if mask else image.pixels.astype(np.uint16) * 16
+            make_dicom(
+                base / rel / f"1-{image.instance}.dcm",
+                bits_stored=8 if mask else 12,
+                photometric="MONOCHROME2",
+                transfer_syntax=JPEG2000Lossless if n % 2 and min(stored.shape) >= 64 else ExplicitVRLittleEndian,
+                modality="OT",
+                pixels=stored,
+                tags={
+                    "Modality": "MG", "PatientID": image.subject, "StudyInstanceUID": image.study,
+                    "SeriesInstanceUID": image.series, "SeriesDescription": image.description,
+                    "InstanceNumber": image.instance, "BodyPartExamined": "BREAST", "SOPClassUID": SC_CLASS,
+                },
+                seed=n,
+            )
+            row = series_rows.get(image.series)
+            if row is None:
+                series_rows[image.series] = [
+                    image.series, "CBIS-DDSM", "NO", "https://doi.org/10.7937/K9/TCIA.2016.7O02S9CY", image.subject,
+                    image.study, "DDSM", "07-20-2016", image.description, "", "MG", "Secondary Capture Image Storage",
+                    SC_CLASS, 1, 0, f"./{rel}", "2024-01-01T00:00:00.000",
+                ]
+            else:
+                row[13] = int(row[13]) + 1  # type: ignore[call-overload]
+    for series, row in series_rows.items():
+        folder = base / str(row[15])
+        row[14] = f"{sum(p.stat().st_size for p in folder.glob('*.dcm')) / 1e6:.2f} MB"
+    (base / "metadata.csv").write_bytes(csv_bytes(NBIA_HEADER, list(series_rows.values())))
+
+
+def _write_kaggle(target: Path, tree: _Tree, csvs: dict[str, bytes], seed: int) -> None:
+    rng = random.Random(f"cbis-kaggle-{seed}")
+    members: list[tuple[str, bytes]] = [(f"csv/{name}", data) for name, data in csvs.items()]
+    info_rows, meta_rows, jpegs = [], [], []
+    suffix: dict[str, int] = {}
+    for image in tree.images:
+        number = suffix.setdefault(image.series, rng.randint(100, 300))
+        name = f"{image.instance}-{number}.jpg"
+        jpegs.append((f"jpeg/{image.series}/{name}", _jpeg(image.pixels)))
+        height, width = image.pixels.shape
+        info_rows.append([
+            f"CBIS-DDSM/dicom/{image.series}.{image.instance}.dcm", f"CBIS-DDSM/jpeg/{image.series}/{name}", "", 16, 16,
+            "BREAST", width, "20160720", "", "", "MG", "", image.subject, "", "MONOCHROME2", "", height, SC_CLASS,
+            f"{image.series}.{image.instance}", image.description, image.series, image.series_number, "20160720",
+            "DDSM", image.study, "", image.instance,
+        ])
+        meta_rows.append([image.series, image.study, image.subject, image.description, 1])
+    members.append(("csv/dicom_info.csv", csv_bytes(DICOM_INFO_HEADER, info_rows)))
+    members.append(("csv/meta.csv", csv_bytes(META_HEADER, meta_rows)))
+    members.extend(sorted(jpegs))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(_zip(members))
+
+
+def build(root: Path, *, seed: int = 0) -> list[Replica]:
+    """Write both sources under ``root`` and return their replicas with the expected counts."""
+    tables, tree, book = _case_rows(seed)
+    csvs = {
+        _csv_name(kind, split): csv_bytes(MASS_HEADER if kind == "mass" else CALC_HEADER, rows)
+        for (kind, split), rows in sorted(tables.items())
+    }
+    _write_tcia(root / TCIA_PREFIX, tree, csvs)
+    _write_kaggle(root / KAGGLE_ZIP, tree, csvs, seed)
+    counts: dict[str, dict[str, int]] = book["counts"]  # type: ignore[assignment]
+    planted = str(book["planted"])
+    expected = {
+        "configs": counts,
+        "errors": [{"path": planted, "stage": "read"}, {"path": planted, "stage": "read"}],
+    }
+    kaggle = Protection(prefix="/api/v1/", username="replica-user", password=REPLICA_PASSWORD, user_agents=None)
+    return [
+        Replica(dataset_id=DATASET_ID, source="tcia", expected=expected, group_columns=("patient_id",)),
+        Replica(
+            dataset_id=DATASET_ID,
+            source="kaggle",
+            protections=(kaggle,),
+            env={"KAGGLE_USERNAME": "replica-user", "KAGGLE_KEY": REPLICA_PASSWORD},
+            expected=expected,
+            group_columns=("patient_id",),
+        ),
+    ]
