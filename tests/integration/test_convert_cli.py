@@ -311,3 +311,12 @@ def test_files_and_folders_mix(pets: Path, tmp_path: Path) -> None:
     assert code == 0 and doc["rows"] == {"default": {"train": 4}}
     ids = datasets.load_dataset(str(tmp_path / "out"), split="train")["sample_id"]
     assert ids == ["loose/x.png", "pets/cat/c0.png", "pets/cat/c1.png", "pets/cat/c2.png"]
+
+
+def test_a_stray_text_file_does_not_stop_folder_labels_and_is_reported(pets: Path, tmp_path: Path) -> None:
+    (pets / "notes.txt").write_text("cats left, dogs right\n")
+    out = tmp_path / "out"
+    code, doc, _ = run(pets, "--out", out)
+    assert code == 1 and doc["rows"] == {"default": {"train": 6}}
+    assert datasets.load_dataset(str(out), split="train").features["label"] == ClassLabel(names=["cat", "dog"])
+    assert [e["path"] for e in _errors(out)] == ["notes.txt"]

@@ -79,7 +79,7 @@ class ConvertOptions:
             "max_size": img.max_size,
             "frames": img.frames,
             "output_format": img.output_format,
-            "volume": vol.mode if self.group_series else None,
+            "group_series": self.group_series,
             "volume_mode": vol.mode,
             "plane": vol.plane,
             "stride": vol.stride,

@@ -136,8 +136,8 @@ def discover(
     """Find every file under ``paths`` and turn it into units in sorted order.
 
     Labels come from ``labels`` when given, else from the parent folder name (the imagefolder
-    convention) when every file sits in a sub-folder directly below the root and there are at
-    least two such folders. Volume masks (in ``labels*``/``masks``/``segmentations`` folders)
+    convention) when every image file sits in a sub-folder directly below the root and there are
+    at least two such folders (other files, which only become errors, do not count). Volume masks (in ``labels*``/``masks``/``segmentations`` folders)
     are paired with their image and are not units themselves. With ``group_series``, DICOM files
     of one series with several files become one ``series`` unit.
 
@@ -153,7 +153,8 @@ def discover(
     masks = {name for name, path in named if kinds[name] == "volume" and is_mask_path(path)}
     series = _series(named, kinds) if group_series else {}
     in_series = {name for members in series.values() for name in members}
-    folder_labels = labels is None and _folder_labels_apply([n for n in kinds if n not in masks])
+    images = [n for n, kind in kinds.items() if n not in masks and kind != "other"]
+    folder_labels = labels is None and _folder_labels_apply(images)
     by_name = dict(named)
     units: list[FileUnit] = []
     for name, path in named:
