@@ -186,7 +186,7 @@ def discover(
 def _unit(
     name: str, path: Path, kind: Kind, split: str, labels: LabelTable | None, folder_labels: bool, root: Path, roots: Sequence[Path]
 ) -> FileUnit:
-    label, row_split = _label(name, labels, folder_labels)
+    label, row_split = _label(name, labels, folder_labels and kind != "other")
     mask = mask_name = None
     if kind == "volume":
         found = find_mask(path, *[r for r in roots if r.is_dir()])
@@ -198,7 +198,7 @@ def _unit(
 def _label(name: str, labels: LabelTable | None, folder_labels: bool) -> tuple[str | None, str | None]:
     if labels is not None:
         return labels.lookup(name)
-    if folder_labels:
+    if folder_labels and "/" in name:
         return name.split("/")[0], None
     return None, None
 
