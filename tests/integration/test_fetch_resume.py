@@ -152,3 +152,17 @@ def test_killed_fetch_resumes_without_downloading_any_file_from_zero(project, mi
     assert resumed.headers["range"] == f"bytes={partial}-" and resumed.status == 206
     for rel, data in files.items():
         assert (dest / rel).read_bytes() == data
+
+
+def test_one_worker_reuses_one_connection_for_every_file(project, mirror, mirror_slug, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from medcat_data.loaders.transports.http import HttpSettings, UrlChannel, origin_of
+
+    channel = UrlChannel(HttpSettings())
+    base = f"{mirror.url}/files/{mirror_slug}/1.0.0/"
+    assert channel.get_bytes(base + "a.txt") == b"small\n"
+    conn = channel._conns[origin_of(base)]
+    sock = conn.sock
+    assert channel.get_bytes(base + "data/other.bin") == payload(2, 50_000)
+    assert channel.get_bytes(base + "a.txt") == b"small\n"
+    assert channel._conns[origin_of(base)] is conn and conn.sock is sock and conn.requests == 3
+    channel.close()

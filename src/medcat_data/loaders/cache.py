@@ -48,20 +48,37 @@ def safe_relative(path: str) -> str:
     return norm
 
 
+def new_hasher(algorithm: str, size: int | None = None) -> Any:
+    """Return a hashlib object for ``algorithm``; ``git-sha1`` is git's blob id (needs ``size``)."""
+    if algorithm == "git-sha1":
+        return hashlib.sha1(b"blob %d\0" % (size or 0))
+    return hashlib.new(algorithm)
+
+
 class DestLayout:
-    """Paths inside one dataset folder; creates folders on demand and remembers which exist."""
+    """Paths inside one dataset folder; creates folders on demand and remembers which exist.
+
+    Hot paths use the ``*_str`` variants: thousands of small files make ``pathlib`` overhead
+    visible next to the transfer itself.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.meta = self.root / META_DIR
         self.partial = self.meta / "partial"
         self.quarantine_dir = self.meta / "quarantine"
+        self._root = os.fspath(self.root)
+        self._partial = os.fspath(self.partial)
         self._made: set[str] = set()
         self._lock = threading.Lock()
 
     def final(self, rel: str) -> Path:
         """Return the final path of a dataset-relative file."""
         return self.root / safe_relative(rel)
+
+    def final_str(self, rel: str) -> str:
+        """Return the final path of a dataset-relative file as a string (hot path)."""
+        return os.path.join(self._root, safe_relative(rel))
 
     @staticmethod
     def key(rel: str) -> str:
@@ -74,17 +91,22 @@ class DestLayout:
     def resume_record(self, rel: str) -> Path:
         return self.partial / f"{self.key(rel)}.json"
 
-    def ensure_dir(self, folder: Path) -> None:
+    def part_paths(self, rel: str) -> tuple[str, str, str]:
+        """Return (key, part path, resume-record path) as strings."""
+        key = self.key(rel)
+        return key, os.path.join(self._partial, key + ".part"), os.path.join(self._partial, key + ".json")
+
+    def ensure_dir(self, folder: Path | str) -> None:
         """Create ``folder`` (and parents) once per process."""
-        text = str(folder)
+        text = os.fspath(folder)
         if text in self._made:
             return
-        folder.mkdir(parents=True, exist_ok=True)
+        os.makedirs(text, exist_ok=True)
         with self._lock:
             self._made.add(text)
 
-    def ensure_parent(self, path: Path) -> None:
-        self.ensure_dir(path.parent)
+    def ensure_parent(self, path: Path | str) -> None:
+        self.ensure_dir(os.path.dirname(os.fspath(path)))
 
     def quarantine_path(self, rel: str) -> Path:
         """Return a fresh ``.medcat/quarantine/<rel>.bad`` path (numbered if taken)."""
@@ -118,8 +140,7 @@ class PartFile:
         self.layout = layout
         self.rel = rel
         self.url = url
-        self.path = layout.part(rel)
-        self.record_path = layout.resume_record(rel)
+        self.key, self.path, self.record_path = layout.part_paths(rel)
         self.algorithm = algorithm
         self.expected_size = expected_size
         self.expected_hash = expected_hash
@@ -139,12 +160,17 @@ class PartFile:
     def open(self, *, resume: bool) -> int:
         """Open the part, resuming earlier bytes when allowed; return the offset to request from."""
         self.layout.ensure_dir(self.layout.partial)
-        record = self._read_record()
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:  # the common case, a new part: no size to look up
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            size = 0
+        except FileExistsError:
+            fd = os.open(self.path, os.O_WRONLY)
+            size = os.fstat(fd).st_size
         self._fd = fd
         self._opened_at = time.monotonic()
         self._session_bytes = 0
-        size = os.fstat(fd).st_size
+        # A resume record only matters for earlier bytes; a fresh part costs no extra look-up.
+        record = self._read_record() if size else {}
         can_resume = (
             resume
             and size > 0
@@ -160,7 +186,8 @@ class PartFile:
             os.lseek(fd, size, os.SEEK_SET)
             log.debug("%s: resuming at byte %d", self.rel, size)
         else:
-            self._reset()
+            self._record_written = bool(record)  # a stale record is dropped by the reset
+            self._reset(truncate=size > 0)
         return self.offset
 
     def restart(self) -> None:
@@ -172,10 +199,11 @@ class PartFile:
             self.progress.advance(-self.offset)
         self._reset()
 
-    def _reset(self) -> None:
+    def _reset(self, truncate: bool = True) -> None:
         assert self._fd is not None
-        os.ftruncate(self._fd, 0)
-        os.lseek(self._fd, 0, os.SEEK_SET)
+        if truncate:
+            os.ftruncate(self._fd, 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
         self.offset = 0
         self.validator = None
         self.head = b""
@@ -193,12 +221,12 @@ class PartFile:
         self.close()
         for p in (self.path, self.record_path):
             try:
-                p.unlink()
+                os.unlink(p)
             except FileNotFoundError:
                 pass
         self._record_written = False
 
-    def commit(self, final: Path) -> None:
+    def commit(self, final: Path | str) -> None:
         """Move the verified part to its final path (atomic rename)."""
         self.close()
         self.layout.ensure_parent(final)
@@ -240,7 +268,7 @@ class PartFile:
         ):
             self._write_record()
 
-    def adopt(self, path: Path) -> None:
+    def adopt(self, path: Path | str) -> None:
         """Take over a file another client downloaded completely (the Hub client), hashing it.
 
         The file's bytes were already counted by that client's progress, so they are not
@@ -270,7 +298,7 @@ class PartFile:
 
     def read_at(self, offset: int, length: int) -> bytes:
         """Read bytes back from the part (magic checks beyond the first 64 bytes)."""
-        with self.path.open("rb", buffering=0) as fh:
+        with open(self.path, "rb", buffering=0) as fh:
             fh.seek(offset)
             return fh.read(length)
 
@@ -279,15 +307,13 @@ class PartFile:
     def _new_hasher(self) -> Any:
         if self.algorithm is None:
             return None
-        from medcat_data.loaders.verify import new_hasher
-
         return new_hasher(self.algorithm, self.expected_size)
 
     def _seed(self, size: int) -> None:
         """Feed the bytes already in the part to the hasher (and the head buffer)."""
         buf = bytearray(_SEED_CHUNK_BYTES)
         view = memoryview(buf)
-        with self.path.open("rb", buffering=0) as fh:
+        with open(self.path, "rb", buffering=0) as fh:
             done = 0
             while done < size:
                 n = fh.readinto(buf)
@@ -301,7 +327,8 @@ class PartFile:
 
     def _read_record(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.record_path.read_text(encoding="utf-8"))
+            with open(self.record_path, encoding="utf-8") as fh:
+                data = json.load(fh)
         except (FileNotFoundError, ValueError, OSError):
             return {}
         if not isinstance(data, dict) or data.get("path") != self.rel:
@@ -310,14 +337,15 @@ class PartFile:
 
     def _write_record(self) -> None:
         payload = {"path": self.rel, "url": redact(self.url), "validator": self.validator}
-        tmp = self.record_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(payload), encoding="utf-8")
+        tmp = self.record_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh)
         os.replace(tmp, self.record_path)
         self._record_written = True
 
     def _drop_record(self) -> None:
         try:
-            self.record_path.unlink()
+            os.unlink(self.record_path)
         except FileNotFoundError:
             pass
         self._record_written = False

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medcat_data.catalog.refs import ResolvedDataset
-from medcat_data.errors import AccessDeniedError, ChecksumMismatchError, FetchError, MedcatError, redact
+from medcat_data.errors import AccessDeniedError, ChecksumMismatchError, FetchError, MedcatError
 from medcat_data.loaders import archives
 from medcat_data.loaders.cache import DestLayout, PartFile
 from medcat_data.loaders.credentials import ensure_license_accepted
 from medcat_data.loaders.locks import ClaimTable
-from medcat_data.loaders.manifest import ExtractRecord, FileRecord, Manifest, now_iso
+from medcat_data.loaders.manifest import FLUSH_INTERVAL_S, ExtractRecord, FileRecord, Manifest, clean_url, now_iso
 from medcat_data.loaders.options import FetchOptions
 from medcat_data.loaders.plan import STRONG, RemoteFile, dataset_dest, select_files, select_sources
 from medcat_data.loaders.progress import NullProgress, Progress
@@ -197,8 +197,10 @@ class Engine:
 
     def _fetch_index(self, transport: Transport, channel: Channel, remote: RemoteFile) -> Path:
         with self.claims.hold(remote.path, poll_s=self.options.lock_poll_s):
-            self.manifest.refresh()
-            outcome = self._process_claimed(remote, channel, index=True)
+            final = self.layout.final_str(remote.path)
+            self._await_record(remote, final)
+            outcome = self._process_claimed(remote, channel, final)
+            self.manifest.flush()  # other processes planning from the same index see it at once
         if outcome.status not in ("downloaded", "present"):
             raise FetchError(
                 f"{self.entry.id}: cannot list source {remote.source!r}: its index {remote.path} "
@@ -287,7 +289,7 @@ class Engine:
 
     # -- one file ----------------------------------------------------------------------------
 
-    def _present(self, remote: RemoteFile, final: Path) -> str | None:
+    def _present(self, remote: RemoteFile, final: str) -> str | None:
         """Return the manifest's verification source when the file is there as recorded."""
         if self.options.force:
             return None
@@ -304,7 +306,7 @@ class Engine:
         return record.verified_by
 
     def _process(self, remote: RemoteFile, channel: Channel, *, deferred: bool = False) -> FileOutcome:
-        final = self.layout.final(remote.path)
+        final = self.layout.final_str(remote.path)
         verified_by = self._present(remote, final)
         if verified_by is not None and not (remote.extract and self._needs_extraction(remote)):
             return FileOutcome(remote.path, "present", verified_by)
@@ -312,13 +314,24 @@ class Engine:
             raise _Deferred
         try:
             if deferred:
-                self.manifest.refresh()
-            return self._process_claimed(remote, channel)
+                self._await_record(remote, final)
+            return self._process_claimed(remote, channel, final)
         finally:
             self.claims.release(remote.path)
 
-    def _process_claimed(self, remote: RemoteFile, channel: Channel, *, index: bool = False) -> FileOutcome:
-        final = self.layout.final(remote.path)
+    def _await_record(self, remote: RemoteFile, final: str) -> None:
+        """Pick up the record of a file another process just finished.
+
+        Journals are flushed at least every ``FLUSH_INTERVAL_S``; a file that is at its final
+        path but not yet in our view of the manifest, and that has no hash to re-check it by,
+        is given that long to appear instead of being downloaded again.
+        """
+        self.manifest.refresh()
+        if remote.hash is None and self._present(remote, final) is None and os.path.exists(final):
+            time.sleep(2 * FLUSH_INTERVAL_S)
+            self.manifest.refresh()
+
+    def _process_claimed(self, remote: RemoteFile, channel: Channel, final: str) -> FileOutcome:
         verified_by = self._present(remote, final)
         if verified_by is None:
             verified_by = self._adopt(remote, final)
@@ -330,7 +343,7 @@ class Engine:
             outcome = self._extract(remote, final, outcome)
         return outcome
 
-    def _adopt(self, remote: RemoteFile, final: Path) -> str | None:
+    def _adopt(self, remote: RemoteFile, final: str) -> str | None:
         """Accept a file already at its final path that the manifest does not know (its
         journal line was lost when a fetch was killed), when it matches the expected hash."""
         if self.options.force or not self.options.hash_while_streaming:
@@ -343,7 +356,7 @@ class Engine:
             return None
         if remote.hash is None:
             return None
-        digest = hash_file(final, remote.algorithm, size)
+        digest = hash_file(Path(final), remote.algorithm, size)
         if digest != remote.hash.lower():
             return None
         self._record(remote, size, digest, remote.verified_by)
@@ -362,7 +375,7 @@ class Engine:
             progress=self.progress,
         )
 
-    def _transfer(self, remote: RemoteFile, channel: Channel, final: Path) -> FileOutcome:
+    def _transfer(self, remote: RemoteFile, channel: Channel, final: str) -> FileOutcome:
         resume = not self.options.force
         transferred = 0
         for attempt in (1, 2):
@@ -455,7 +468,7 @@ class Engine:
                 hash=digest,
                 algorithm=remote.algorithm,
                 verified_by=verified_by,
-                url=redact(remote.url),
+                url=clean_url(remote.url),
                 fetched_at=now_iso(),
             ),
         )
@@ -466,12 +479,13 @@ class Engine:
         record = self.manifest.extraction(remote.path)
         return record is None or record.archive_hash != self.manifest.hash_of(remote.path)
 
-    def _extract(self, remote: RemoteFile, final: Path, outcome: FileOutcome) -> FileOutcome:
+    def _extract(self, remote: RemoteFile, final: str, outcome: FileOutcome) -> FileOutcome:
         if not self._needs_extraction(remote):
             return outcome
         staging = self.layout.partial / f"{self.layout.key(remote.path)}.extract"
+        archive = Path(final)
         try:
-            members = archives.extract(final, final.parent, staging, label=remote.path)
+            members = archives.extract(archive, archive.parent, staging, label=remote.path)
         except FetchError as err:
             return FileOutcome(remote.path, "failed", outcome.verified_by, reason=str(err), bytes_transferred=outcome.bytes_transferred)
         folder = posixpath.dirname(remote.path)
@@ -489,7 +503,7 @@ class Engine:
 
     def _dry_run(self, files: list[RemoteFile]) -> None:
         for remote in files:
-            final = self.layout.final(remote.path)
+            final = self.layout.final_str(remote.path)
             if self._present(remote, final) is not None:
                 state, have = "present", self.manifest.size_of(remote.path) or 0
                 self.report.present += 1

@@ -34,6 +34,18 @@ JOURNAL_NAME = "manifest.log"
 
 FileStatusValue = Literal["ok", "missing", "failed"]
 
+#: Journal lines are written in batches: a killed fetch loses at most this much bookkeeping,
+#: and files it loses are re-verified by hash (not re-downloaded) on the next run.
+FLUSH_RECORDS = 256
+FLUSH_INTERVAL_S = 0.25
+
+
+def clean_url(url: str) -> str:
+    """Return ``url`` without credentials (fast path: most URLs carry neither userinfo nor a query)."""
+    if "@" not in url and "?" not in url:
+        return url
+    return redact(url)
+
 
 def now_iso() -> str:
     """Return the current UTC time as ``YYYY-MM-DDTHH:MM:SSZ``."""
@@ -128,6 +140,8 @@ class Manifest:
         self._lock = threading.RLock()
         self._journal_fd: int | None = None
         self._journal_offset = 0
+        self._pending: list[str] = []
+        self._flushed_at = time.monotonic()
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -194,9 +208,11 @@ class Manifest:
             self._extracted.pop(op["archive"], None)
 
     def refresh(self) -> None:
-        """Pick up entries other processes appended to the journal."""
-        with self._lock, _flock(self._journal_lock_fd(), shared=True):
-            self._read_journal()
+        """Pick up entries other processes appended to the journal (and publish ours)."""
+        with self._lock:
+            self.flush()
+            with _flock(self._journal_lock_fd(), shared=True):
+                self._read_journal()
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -241,7 +257,7 @@ class Manifest:
     def record(self, path: str, record: FileRecord) -> None:
         """Record a file (journaled at once, compacted later)."""
         data = record.to_json()
-        data["url"] = redact(data["url"])
+        data["url"] = clean_url(data["url"])
         self._append({"op": "file", "path": path, **data})
 
     def drop(self, path: str) -> None:
@@ -255,20 +271,34 @@ class Manifest:
         self._append({"op": "unextract", "archive": archive})
 
     def _append(self, op: dict[str, Any]) -> None:
-        line = (json.dumps(op, separators=(",", ":")) + "\n").encode()
+        line = json.dumps(op, separators=(",", ":")) + "\n"
         with self._lock:
+            self._apply(dict(op))
+            self._pending.append(line)
+            now = time.monotonic()
+            if len(self._pending) >= FLUSH_RECORDS or now - self._flushed_at >= FLUSH_INTERVAL_S:
+                self.flush()
+
+    def flush(self) -> None:
+        """Append pending records to the journal (one locked write for many files)."""
+        with self._lock:
+            self._flushed_at = time.monotonic()
+            if not self._pending:
+                return
+            data = "".join(self._pending).encode()
+            self._pending.clear()
             fd = self._journal_fd_open()
             with _flock(fd):
                 # Lines other processes appended since our last read come first.
                 self._read_journal()
-                os.write(fd, line)
-                self._journal_offset += len(line)
-            self._apply(dict(op))
+                os.write(fd, data)
+                self._journal_offset += len(data)
 
     def compact(self) -> None:
         """Fold the journal into ``manifest.json`` atomically and empty the journal."""
         with self._lock:
             self.meta.mkdir(parents=True, exist_ok=True)
+            self.flush()
             fd = self._journal_fd_open()
             with _flock(fd):
                 self._load_all()
@@ -314,6 +344,7 @@ class Manifest:
 
     def close(self) -> None:
         with self._lock:
+            self.flush()
             if self._journal_fd is not None:
                 os.close(self._journal_fd)
                 self._journal_fd = None

@@ -14,19 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from medcat_data.loaders.cache import META_DIR, DestLayout
+from medcat_data.loaders.cache import META_DIR, DestLayout, new_hasher
 from medcat_data.loaders.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
 _CHUNK_BYTES = 1 << 20
-
-
-def new_hasher(algorithm: str, size: int | None = None) -> Any:
-    """Return a hashlib object for ``algorithm``; ``git-sha1`` is git's blob id (needs ``size``)."""
-    if algorithm == "git-sha1":
-        return hashlib.sha1(b"blob %d\0" % (size or 0))
-    return hashlib.new(algorithm)
 
 
 def hash_file(path: Path, algorithm: str, size: int | None = None) -> str:

@@ -12,13 +12,25 @@ def _rec(size: int = 3, url: str = "http://h/a") -> FileRecord:
     return FileRecord(size=size, hash="ab" * 32, algorithm="sha256", verified_by="sha256sums", url=url, fetched_at="t")
 
 
-def test_records_survive_a_crash_before_compaction(tmp_path: Path) -> None:
+def test_journaled_records_survive_a_crash_before_compaction(tmp_path: Path) -> None:
     m = Manifest.open(tmp_path, "ds", "1")
     assert m is not None
     m.record("a.txt", _rec())
+    m.flush()  # batches are flushed every 0.25 s or 256 records
     # no compact(), no close(): the process "dies"
     again = Manifest.open(tmp_path, "ds", "1")
     assert again is not None and again.get("a.txt") == _rec()
+
+
+def test_a_full_batch_is_written_without_waiting(tmp_path: Path) -> None:
+    from medcat_data.loaders.manifest import FLUSH_RECORDS
+
+    m = Manifest.open(tmp_path, "ds", "1")
+    assert m is not None
+    for i in range(FLUSH_RECORDS):
+        m.record(f"f{i}", _rec())
+    again = Manifest.open(tmp_path, "ds", "1")
+    assert again is not None and len(again) == FLUSH_RECORDS
 
 
 def test_compaction_writes_one_json_document_atomically_and_empties_the_journal(tmp_path: Path) -> None:
@@ -46,6 +58,7 @@ def test_two_manifests_of_one_folder_see_each_others_records(tmp_path: Path) -> 
     assert first is not None and second is not None
     first.record("one", _rec())
     second.record("two", _rec())
+    second.flush()
     first.refresh()
     assert first.get("two") is not None
     second.compact()  # folds both records, truncates the journal under the lock

@@ -1,11 +1,10 @@
 """Move bytes over HTTP(S) (and from ``file://`` mirrors) into part files, with resume.
 
-One ``UrlChannel`` per worker keeps one keep-alive connection per origin. It speaks HTTP/1.1
-through the standard library's ``http.client`` rather than ``requests``: for many small files
-the per-request CPU is the bottleneck, and measured on the benchmark machine ``requests`` costs
-about 0.8 ms of CPU per file against about 0.2 ms here (see docs/benchmarks.md). What
-``requests`` would have given us is done here explicitly: redirects (credentials are never
-forwarded to another origin), proxies from the environment, timeouts, reconnects.
+One ``UrlChannel`` per worker keeps one keep-alive connection per origin (``wire.Connection``,
+a lean HTTP/1.1 client: for many small files the per-request CPU is the bottleneck, and
+``requests`` costs about four times as much per file; see docs/benchmarks.md). What a general
+client would add is done here explicitly: redirects (credentials are never forwarded to another
+origin), proxies from the environment, timeouts, reconnects.
 
 Resume: a part with ``offset > 0`` asks ``Range: bytes=<offset>-`` with ``If-Range`` on the
 stored validator; a ``200`` answer (range ignored or validator changed) restarts from zero.
@@ -16,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import email.utils
-import http.client
 import ipaddress
 import logging
 import os
@@ -26,7 +24,6 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from medcat_data import __version__
@@ -34,7 +31,7 @@ from medcat_data.loaders.cache import PartFile
 from medcat_data.loaders.credentials import BasicCredentials
 from medcat_data.loaders.options import Timeouts
 from medcat_data.loaders.plan import RemoteFile
-from medcat_data.loaders.transports import Denied, Transient, Unavailable
+from medcat_data.loaders.transports import Denied, Transient, Unavailable, wire
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +40,7 @@ BUFFER_BYTES = 1 << 20
 MAX_REDIRECTS = 8
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_NETWORK_ERRORS = (OSError, http.client.HTTPException, ssl.SSLError)
+_NETWORK_ERRORS = (OSError, ssl.SSLError)
 
 Origin = tuple[str, str, int]
 
@@ -121,7 +118,7 @@ class HttpSettings:
 class Response:
     """An open response: status, headers, the URL it came from, and its body to read."""
 
-    def __init__(self, channel: UrlChannel, origin: Origin, raw: http.client.HTTPResponse, url: str) -> None:
+    def __init__(self, channel: UrlChannel, origin: Origin, raw: wire.Response, url: str) -> None:
         self.channel = channel
         self.origin = origin
         self.raw = raw
@@ -129,17 +126,15 @@ class Response:
         self.status = raw.status
 
     def header(self, name: str) -> str | None:
-        return self.raw.getheader(name)
+        return self.raw.header(name)
 
     def read(self, limit: int) -> bytes:
         return self.raw.read(limit)
 
     def close(self, *, reusable: bool = False) -> None:
         """Finish with the response; the connection is kept only when the body was fully read."""
-        if reusable and self.raw.isclosed():
-            return
-        self.raw.close()
-        self.channel.drop_connection(self.origin)
+        if not (reusable and self.raw.finish()):
+            self.channel.drop_connection(self.origin)
 
 
 class UrlChannel:
@@ -147,41 +142,33 @@ class UrlChannel:
 
     def __init__(self, settings: HttpSettings) -> None:
         self.settings = settings
-        self._conns: dict[Origin, http.client.HTTPConnection] = {}
+        self._conns: dict[Origin, wire.Connection] = {}
         self._auth_header = basic_auth_header(settings.auth) if settings.auth else None
         self._ssl: ssl.SSLContext | None = None
+        self._buf = bytearray(BUFFER_BYTES)
+        self._view = memoryview(self._buf)
 
     # -- connections -------------------------------------------------------------------------
 
-    def _connection(self, origin: Origin) -> http.client.HTTPConnection:
+    def _connection(self, origin: Origin) -> wire.Connection:
         conn = self._conns.get(origin)
         if conn is not None:
             return conn
         scheme, host, port = origin
-        timeout = self.settings.timeouts.connect_s
-        proxy = None if is_loopback(host) else _proxy_for(scheme, host)
-        if scheme == "https":
-            if self._ssl is None:
-                self._ssl = ssl.create_default_context()
-            if proxy:
-                p = urlsplit(proxy)
-                conn = http.client.HTTPSConnection(p.hostname or "", p.port or 8080, timeout=timeout, context=self._ssl)
-                conn.set_tunnel(host, port)
-            else:
-                conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl)
-        elif scheme == "http":
-            if proxy:
-                p = urlsplit(proxy)
-                conn = _ProxiedHTTPConnection(p.hostname or "", p.port or 8080, timeout=timeout)
-            else:
-                conn = http.client.HTTPConnection(host, port, timeout=timeout)
-        else:
+        if scheme not in ("http", "https"):
             raise Unavailable(f"unsupported URL scheme {scheme!r}")
-        conn.connect()
-        if conn.sock is not None:
-            conn.sock.settimeout(self.settings.timeouts.read_s)
-            if scheme == "http":
-                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        proxy = None if is_loopback(host) else _proxy_for(scheme, host)
+        if scheme == "https" and self._ssl is None:
+            self._ssl = ssl.create_default_context()
+        conn = wire.Connection(
+            scheme,
+            host,
+            port,
+            connect_timeout_s=self.settings.timeouts.connect_s,
+            read_timeout_s=self.settings.timeouts.read_s,
+            ssl_context=self._ssl,
+            proxy=proxy,
+        )
         self._conns[origin] = conn
         return conn
 
@@ -197,33 +184,27 @@ class UrlChannel:
     # -- requests ----------------------------------------------------------------------------
 
     def _send(self, url: str, headers: dict[str, str]) -> Response:
-        origin = origin_of(url)
         parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        origin = (scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80))
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         all_headers = {"User-Agent": self.settings.user_agent, "Accept-Encoding": "identity"}
         all_headers.update(self.settings.headers)
         if self._auth_header and origin in self.settings.auth_origins:
             all_headers["Authorization"] = self._auth_header
         all_headers.update(headers)
-        for fresh in (False, True):
-            reused = origin in self._conns
+        for attempt in (1, 2):
+            conn = self._connection(origin)
+            reused = conn.is_open
             try:
-                conn = self._connection(origin)
-                if conn.sock is None:  # closed by a "Connection: close" answer: reopen
-                    conn.connect()
-                    if conn.sock is not None:
-                        conn.sock.settimeout(self.settings.timeouts.read_s)
-                if isinstance(conn, _ProxiedHTTPConnection):
-                    conn.request("GET", url, headers=all_headers)
-                else:
-                    conn.request("GET", target, headers=all_headers)
-                raw = conn.getresponse()
+                # A plain-http proxy takes the absolute URL as the request target.
+                raw = conn.get(url if conn.proxy and origin[0] == "http" else target, all_headers)
             except (socket.timeout, TimeoutError) as err:
                 self.drop_connection(origin)
                 raise Transient(f"timed out talking to {origin[1]}") from err
             except _NETWORK_ERRORS as err:
                 self.drop_connection(origin)
-                if reused and not fresh:
+                if reused and attempt == 1:
                     continue  # a kept-alive connection the server had closed: retry at once
                 raise Transient(f"connection to {origin[1]} failed ({type(err).__name__})") from err
             return Response(self, origin, raw, url)
@@ -342,23 +323,25 @@ class UrlChannel:
         return total
 
     def _stream(self, resp: Response, part: PartFile) -> None:
-        # read1 returns what one socket read brings (readinto would wait to fill the whole
-        # buffer): bytes reach the part file, and so a resume point, as they arrive.
-        read1 = resp.raw.read1
+        # One socket read per chunk: bytes reach the part file (and a resume point) as they
+        # arrive, through one reused buffer.
+        view = self._view
+        readinto1 = resp.raw.readinto1
         write = part.write
-        while chunk := read1(BUFFER_BYTES):
-            write(chunk)
+        while n := readinto1(view):
+            write(view[:n])
 
 
-class _ProxiedHTTPConnection(http.client.HTTPConnection):
-    """Plain HTTP through a forward proxy (absolute-form request targets)."""
-
-
-def _proxy_for(scheme: str, host: str) -> str | None:
+def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
+    """Return the (host, port) of the proxy the environment names for ``scheme``, if any."""
     proxies = urllib.request.getproxies()
     if not proxies or urllib.request.proxy_bypass(host):
         return None
-    return proxies.get(scheme)
+    url = proxies.get(scheme)
+    if not url:
+        return None
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    return (parts.hostname or "", parts.port or 8080)
 
 
 def _validator(resp: Response) -> str | None:
@@ -382,7 +365,7 @@ def _drain(resp: Response, limit: int = 64 << 10) -> bool:
         if length is not None and length > limit:
             return False
         resp.read(limit)
-        return resp.raw.isclosed()
+        return resp.raw.done
     except _NETWORK_ERRORS:
         return False
 
@@ -412,6 +395,3 @@ def copy_local(path: Path, part: PartFile) -> None:
             part.write(view[:n])
 
 
-def response_headers(resp: Response) -> dict[str, Any]:
-    """Return the response headers as a dict with lowercase names (diagnostics and tests)."""
-    return {k.lower(): v for k, v in resp.raw.getheaders()}
