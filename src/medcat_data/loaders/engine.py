@@ -17,13 +17,14 @@ import random
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from medcat_data.catalog.refs import ResolvedDataset
 from medcat_data.errors import AccessDeniedError, ChecksumMismatchError, FetchError, MedcatError
-from medcat_data.loaders import archives
+from medcat_data.loaders import archives, shards
 from medcat_data.loaders.cache import DestLayout, PartFile
 from medcat_data.loaders.credentials import ensure_license_accepted
 from medcat_data.loaders.locks import ClaimTable
@@ -146,6 +147,8 @@ class Engine:
         self._transports: dict[str, Transport] = {}
         self.manifest: Manifest
         self.claims: ClaimTable
+        self._jobs = options.workers
+        self._emit: Callable[[dict[str, Any]], None] | None = None
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -211,12 +214,43 @@ class Engine:
 
     def _fetch_all(self, files: list[RemoteFile]) -> None:
         known = sum(f.size or 0 for f in files) if all(f.size is not None for f in files) else None
+        kinds = sorted({self._transports[f.source].source.kind for f in files})
+        count = shards.process_count(len(files), kinds, self.options.processes)
+        children: list[shards.Shard] = []
+        mine = files
+        if count > 1:
+            # Interleaved shards, forked before any thread or progress display starts.
+            parts = [files[k::count] for k in range(count)]
+            mine = parts[0]
+            self._jobs = max(1, -(-self.options.workers // count))
+            self.manifest.flush()
+            children = [shards.start(self, part) for part in parts[1:]]
+            shards.listen(self, children)
+            log.info("%s: %d files shared by %d processes", self.entry.id, len(files), count)
         self.progress.start(known, len(files))
+        try:
+            self.run_pool(mine)
+            shards.join(children)
+        finally:
+            shards.stop(children)
+        for child in children:
+            if child.fatal is not None:
+                raise self._child_fatal(child.fatal)
+        leftovers = [f for child in children for f in child.unreported()]
+        if leftovers:
+            log.warning("%s: a worker process ended early; finishing its %d files", self.entry.id, len(leftovers))
+            self.manifest.refresh()
+            self.run_pool(leftovers)
+        if children:
+            self.manifest.refresh()
+
+    def run_pool(self, files: list[RemoteFile]) -> None:
+        """Fetch ``files`` with this process's worker threads; raise what stopped the run."""
         queue: deque[tuple[RemoteFile, float]] = deque((f, 0.0) for f in files)
         state = _QueueState(len(files))
         workers = [
             threading.Thread(target=self._worker, args=(queue, state), name=f"medcat-fetch-{i}", daemon=True)
-            for i in range(min(self.options.workers, max(1, len(files))))
+            for i in range(min(self._jobs, max(1, len(files))))
         ]
         for w in workers:
             w.start()
@@ -229,6 +263,26 @@ class Engine:
             raise
         if self._fatal is not None:
             raise self._fatal
+
+    def become_shard(self, emit: Callable[[dict[str, Any]], None], progress: Progress) -> None:
+        """Turn a forked copy of this engine into a child that reports to its parent."""
+        self._emit = emit
+        self.progress = progress
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._fatal = None
+        self._rng = random.Random()
+        self.manifest.after_fork()
+        self.claims.after_fork()
+
+    def _child_fatal(self, fatal: dict[str, Any]) -> MedcatError:
+        if fatal.get("kind") == "access":
+            transport = next(iter(self._transports.values()))
+            return AccessDeniedError(
+                self.entry.id, str(fatal.get("url", "")), int(fatal.get("status", 401)),
+                self.secrets.scrub(transport.access_help()),
+            )
+        return FetchError(self.secrets.scrub(str(fatal.get("message", "a worker process failed"))))
 
     def _worker(self, queue: deque[tuple[RemoteFile, float]], state: _QueueState) -> None:
         channels: dict[str, Channel] = {}
@@ -259,7 +313,7 @@ class Engine:
                 except Exception as err:  # a bug or an OS error on one file: report it, go on
                     log.debug("unexpected error on %s", remote.path, exc_info=True)
                     outcome = FileOutcome(remote.path, "failed", reason=self.secrets.scrub(f"{type(err).__name__}: {err}"))
-                self._count(outcome)
+                self.count(outcome)
                 state.done()
         finally:
             for channel in channels.values():
@@ -271,7 +325,11 @@ class Engine:
                 self._fatal = err
         self._stop.set()
 
-    def _count(self, outcome: FileOutcome) -> None:
+    def count(self, outcome: FileOutcome) -> None:
+        """Add one file's outcome to the report and the progress (or send it to the parent)."""
+        if self._emit is not None:
+            self._emit(shards.outcome_message(outcome))
+            return
         with self._lock:
             r = self.report
             if outcome.status == "downloaded":

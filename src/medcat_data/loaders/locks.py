@@ -143,6 +143,12 @@ class ClaimTable:
         finally:
             lock.release()
 
+    def after_fork(self) -> None:
+        """Reset per-process state in a forked child (POSIX record locks are not inherited)."""
+        if self._table is not None:
+            self._table.owned = set()
+            self._table.lock = threading.Lock()
+
     def close(self) -> None:
         table = self._table
         if table is None:

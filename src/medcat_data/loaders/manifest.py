@@ -342,6 +342,15 @@ class Manifest:
             return None
         return self._journal_fd_open()
 
+    def after_fork(self) -> None:
+        """Give a forked child its own journal descriptor (``flock`` is per open file)."""
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+        self._journal_fd = None
+        self._pending = []
+        self._lock = threading.RLock()
+        self._flushed_at = time.monotonic()
+
     def close(self) -> None:
         with self._lock:
             self.flush()

@@ -26,3 +26,18 @@ def test_human_bytes() -> None:
     assert human_bytes(999) == "999 B"
     assert human_bytes(1500) == "1.5 kB"
     assert human_bytes(2_500_000_000) == "2.5 GB"
+
+
+def test_rich_progress_shows_bytes_rate_eta_and_files_on_a_terminal() -> None:
+    from rich.console import Console
+
+    from medcat_data.loaders.progress import RichProgress
+
+    out = io.StringIO()
+    progress = RichProgress(Console(file=out, force_terminal=True, width=150, color_system=None))
+    progress.start(4_000_000, 3)
+    progress.advance(2_000_000)
+    progress.file_done("a", "downloaded")
+    progress.close()
+    text = out.getvalue()
+    assert "1/3 files" in text and "MB" in text and "ETA" in text
