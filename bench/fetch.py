@@ -10,7 +10,8 @@ What it does, in one run:
 2. Starts Debian's nginx itself (``apt-get install -y nginx wget aria2``) on 127.0.0.1 with a
    temporary config: HTTP Basic auth on ``/files/`` (htpasswd ``{PLAIN}``), autoindex listings
    for ``wget -r``, ``sendfile on``, ``worker_processes auto``; a second port serves the same
-   tree with ``limit_rate`` so that 8 connections share about 100 MB/s (a realistic fast link).
+   tree with ``limit_rate`` so that medcat's default number of connections shares about 100 MB/s
+   (a realistic fast link).
    nginx is stopped when the script exits.
 3. Times, for each destination file system (ext4 under ``--work``, tmpfs under ``/dev/shm``):
    ``medcat fetch`` (hashing every byte), ``medcat fetch --no-hash``, the documented
@@ -253,7 +254,8 @@ def aria2(label: str, slug: str, port: int, dest: Path, base: Path) -> Run:
 
 
 def client_stacks(port: int, base: Path, slug: str, n: int, dest_root: Path) -> list[Run]:
-    """Per-file CPU of requests vs urllib3 vs http.client, 8 threads, streaming + sha256 + write."""
+    """Per-file CPU of requests, urllib3, http.client and medcat's wire client (one thread, so
+    that thread switching does not blur the per-request cost), streaming + sha256 + write."""
     import base64
     import http.client
 
@@ -286,7 +288,7 @@ def client_stacks(port: int, base: Path, slug: str, n: int, dest_root: Path) -> 
                     return
 
         c0, t0 = time.process_time(), time.perf_counter()
-        threads = [threading.Thread(target=worker) for _ in range(8)]
+        threads = [threading.Thread(target=worker) for _ in range(1)]
         for t in threads:
             t.start()
         for t in threads:
@@ -335,10 +337,28 @@ def client_stacks(port: int, base: Path, slug: str, n: int, dest_root: Path) -> 
             os.close(fd)
         return get
 
+    def wire_factory() -> Callable[[str, Path], None]:
+        from medcat_data.loaders.transports.wire import Connection
+
+        conn = Connection("http", "127.0.0.1", port, connect_timeout_s=20, read_timeout_s=60)
+        view = memoryview(bytearray(1 << 20))
+
+        def get(url: str, path: Path) -> None:
+            r = conn.get(url, {"Authorization": auth})
+            h = hashlib.sha256()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            while n := r.readinto1(view):
+                h.update(view[:n])
+                os.write(fd, view[:n])
+            r.finish()
+            os.close(fd)
+        return get
+
     return [
         run("requests.Session per thread", requests_factory),
         run("urllib3 pool per thread", urllib3_factory),
-        run("http.client per thread (medcat)", httpclient_factory),
+        run("http.client per thread", httpclient_factory),
+        run("medcat wire.Connection per thread", wire_factory),
     ]
 
 
@@ -471,11 +491,14 @@ def main() -> None:
     startup = median([timed("medcat --help", [PYTHON, "-m", "medcat_data", "--help"]) for _ in range(3)])
     fetch_startup = median([timed("fetch command --help", [PYTHON, "-c", FETCH_ONLY, "--help"]) for _ in range(3)])
     settle(work / "dest", args.settle_s)
-    with nginx(root, work, limit_rate="12500k") as (fast, slow):
+    from medcat_data.loaders.options import default_jobs
+
+    per_connection = 100_000 // default_jobs()  # kB/s: the default transfers share ~100 MB/s
+    with nginx(root, work, limit_rate=f"{per_connection}k") as (fast, slow):
         env = medcat_env(registry, work / "home")
         if "stacks" in wanted:
             runs = client_stacks(fast, bases["small"], "small", 2000 // scale, args.tmpfs)
-            sections.append("### Client stacks (2,000 x 100 kB, 8 threads, tmpfs)\n\n" + "\n".join(
+            sections.append("### Client stacks (2,000 x 100 kB, one thread, streaming + sha256 + write, tmpfs)\n\n" + "\n".join(
                 f"- {r.label}: {r.wall_s:.2f} s wall, {r.extra['cpu_ms_per_file']:.2f} ms CPU per file {r.note}" for r in runs))
             results["stacks"] = [r.__dict__ for r in runs]
         for slug in ("small", "large"):
@@ -505,7 +528,8 @@ def main() -> None:
                 hashing.append(medcat("medcat fetch (sha256)", "large", slow, fresh(work / "dest" / f"rate-h{i}"), env))
                 plain.append(medcat("medcat fetch --no-hash", "large", slow, fresh(work / "dest" / f"rate-n{i}"), env, "--no-hash"))
             runs = [median(hashing), median(plain)]
-            sections.append("### large set over a ~100 MB/s link (8 connections x 12.5 MB/s), ext4\n\n" + fmt(runs, "medcat fetch --no-hash"))
+            title = f"### large set over a ~100 MB/s link ({default_jobs()} connections x {per_connection / 1000:g} MB/s), ext4"
+            sections.append(title + "\n\n" + fmt(runs, "medcat fetch --no-hash"))
             results["rate"] = [r.__dict__ for r in runs]
     results["startup"] = startup.__dict__
     results["fetch_command_startup"] = fetch_startup.__dict__

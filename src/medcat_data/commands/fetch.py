@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -68,6 +69,8 @@ def fetch_cmd(
 ) -> None:
     """Download a dataset's files, verified, into its cache folder (resumable, safe to run twice)."""
     out = Output(json_mode=as_json, quiet=quiet)
+    if quiet:  # --quiet: nothing but errors, log warnings included
+        logging.getLogger("medcat_data").setLevel(logging.ERROR)
     resolved = _resolve(ref)
     options = FetchOptions(
         dest=dest, jobs=jobs, mirror=mirror, only=only, limit=limit, accept_license=accept_license,

@@ -595,7 +595,7 @@ class Engine:
             self.claims.close()
             strong = sum(self.report.verification[k] for k in STRONG)
             if self.report.trust_on_first_use:
-                log.warning(
+                log.info(
                     "%s: %d file(s) have no upstream checksum; they were checked by size%s and their sha256 "
                     "recorded (trust on first use)",
                     self.entry.id, self.report.trust_on_first_use,
