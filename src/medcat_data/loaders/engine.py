@@ -28,7 +28,7 @@ from medcat_data.loaders import archives, shards
 from medcat_data.loaders.cache import DestLayout, PartFile
 from medcat_data.loaders.credentials import ensure_license_accepted
 from medcat_data.loaders.locks import ClaimTable
-from medcat_data.loaders.manifest import FLUSH_INTERVAL_S, ExtractRecord, FileRecord, Manifest, clean_url, now_iso
+from medcat_data.loaders.manifest import FLUSH_INTERVAL_S, ExtractRecord, FileRecord, Manifest, now_iso
 from medcat_data.loaders.options import FetchOptions
 from medcat_data.loaders.plan import STRONG, RemoteFile, dataset_dest, select_files, select_sources
 from medcat_data.loaders.progress import NullProgress, Progress
@@ -404,8 +404,8 @@ class Engine:
     def _adopt(self, remote: RemoteFile, final: str) -> str | None:
         """Accept a file already at its final path that the manifest does not know (its
         journal line was lost when a fetch was killed), when it matches the expected hash."""
-        if self.options.force or not self.options.hash_while_streaming:
-            return None
+        if self.options.force or not self.options.hash_while_streaming or not os.access(final, os.F_OK):
+            return None  # os.access: no exception object for the common "not there" case
         try:
             size = os.stat(final).st_size
         except FileNotFoundError:
@@ -519,17 +519,7 @@ class Engine:
         )
 
     def _record(self, remote: RemoteFile, size: int, digest: str | None, verified_by: str) -> None:
-        self.manifest.record(
-            remote.path,
-            FileRecord(
-                size=size,
-                hash=digest,
-                algorithm=remote.algorithm,
-                verified_by=verified_by,
-                url=clean_url(remote.url),
-                fetched_at=now_iso(),
-            ),
-        )
+        self.manifest.record_verified(remote.path, size, digest, remote.algorithm, verified_by, remote.url)
 
     # -- archives ----------------------------------------------------------------------------
 

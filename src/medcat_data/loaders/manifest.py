@@ -47,9 +47,16 @@ def clean_url(url: str) -> str:
     return redact(url)
 
 
+_NOW: tuple[int, str] = (0, "")
+
+
 def now_iso() -> str:
-    """Return the current UTC time as ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """Return the current UTC time as ``YYYY-MM-DDTHH:MM:SSZ`` (formatted once per second)."""
+    global _NOW
+    second = int(time.time())
+    if _NOW[0] != second:
+        _NOW = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _NOW[1]
 
 
 @dataclass(frozen=True)
@@ -259,6 +266,21 @@ class Manifest:
         data = record.to_json()
         data["url"] = clean_url(data["url"])
         self._append({"op": "file", "path": path, **data})
+
+    def record_verified(self, path: str, size: int, digest: str | None, algorithm: str, verified_by: str, url: str) -> None:
+        """Record a verified file: the hot-path form of ``record`` (one per transferred file)."""
+        self._append(
+            {
+                "op": "file",
+                "path": path,
+                "size": size,
+                "hash": digest,
+                "algorithm": algorithm,
+                "verified_by": verified_by,
+                "url": clean_url(url),
+                "fetched_at": now_iso(),
+            }
+        )
 
     def drop(self, path: str) -> None:
         """Forget a file (e.g. it was quarantined after being recorded)."""

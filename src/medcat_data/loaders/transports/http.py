@@ -147,6 +147,7 @@ class UrlChannel:
         self._ssl: ssl.SSLContext | None = None
         self._buf = bytearray(BUFFER_BYTES)
         self._view = memoryview(self._buf)
+        self._origins: dict[str, Origin] = {}
 
     # -- connections -------------------------------------------------------------------------
 
@@ -183,11 +184,24 @@ class UrlChannel:
 
     # -- requests ----------------------------------------------------------------------------
 
+    def _split(self, url: str) -> tuple[Origin, str]:
+        """Return (origin, request target) of a URL; origins are parsed once per channel."""
+        scheme_end = url.find("://")
+        path_start = url.find("/", scheme_end + 3) if scheme_end > 0 else -1
+        prefix = url if path_start < 0 else url[:path_start]
+        origin = self._origins.get(prefix)
+        if origin is None:
+            parts = urlsplit(prefix)
+            scheme = parts.scheme.lower()
+            origin = (scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80))
+            self._origins[prefix] = origin
+        target = "/" if path_start < 0 else url[path_start:]
+        if "#" in target:
+            target = target[: target.index("#")]
+        return origin, target
+
     def _send(self, url: str, headers: dict[str, str]) -> Response:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        origin = (scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80))
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        origin, target = self._split(url)
         all_headers = {"User-Agent": self.settings.user_agent, "Accept-Encoding": "identity"}
         all_headers.update(self.settings.headers)
         if self._auth_header and origin in self.settings.auth_origins:

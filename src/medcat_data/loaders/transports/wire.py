@@ -223,16 +223,20 @@ class Response:
     def _take(self, view: memoryview, limit: int) -> int:
         """Move up to ``limit`` bytes from the connection's leftover buffer, else one recv."""
         buf = self.conn._buf
+        n = 0
         if buf:
             n = min(limit, len(buf))
             view[:n] = buf[:n]
             del buf[:n]
-            return n
+            if n == limit or buf:
+                return n
+        # More bytes are due (n < limit): one read tops the view up, so that a small body
+        # arrives in one piece (one write, one hash update) instead of two.
         sock = self.conn.sock
         if sock is None:
-            return 0
+            return n
         try:
-            return sock.recv_into(view, limit)
+            return n + sock.recv_into(view[n:], limit - n)
         except BlockingIOError as err:
             raise _timed_out(err) from None
 
