@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Literal, Protocol, TextIO, runtime_checkable
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress as RichProgressBar,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import BarColumn, ProgressColumn, Task, TextColumn
+from rich.progress import Progress as RichProgressBar
 from rich.text import Text
 
 FileStatus = Literal["downloaded", "present", "failed", "quarantined", "deferred"]
@@ -166,53 +160,76 @@ class PlainProgress(_Counters):
             self._maybe_print(force=True)
 
 
-class _FilesColumn(ProgressColumn):
-    def __init__(self, counters: _Counters) -> None:
+class _CountersColumn(ProgressColumn):
+    """A column rendered from the shared counters rather than from rich's task fields."""
+
+    def __init__(self, counters: _Counters, render: Callable[[_Counters], Text]) -> None:
         super().__init__()
         self.counters = counters
+        self._render = render
 
     def render(self, task: Task) -> Text:
-        c = self.counters
-        failed = f" ({c.failed_files} failed)" if c.failed_files else ""
-        return Text(f"{c.done_files}/{c.total_files} files{failed}", style="cyan")
+        return self._render(self.counters)
 
 
-class _EtaColumn(ProgressColumn):
-    def __init__(self, counters: _Counters) -> None:
-        super().__init__()
-        self.counters = counters
+def _bytes_text(c: _Counters) -> Text:
+    total = f"/{human_bytes(c.total_bytes)}" if c.total_bytes else ""
+    return Text(f"{human_bytes(c.done_bytes)}{total}", style="green")
 
-    def render(self, task: Task) -> Text:
-        return Text(f"ETA {_clock(self.counters.eta_s())}", style="yellow")
+
+def _rate_text(c: _Counters) -> Text:
+    elapsed = max(time.monotonic() - c.started, 1e-9)
+    return Text(f"{human_bytes(c.done_bytes / elapsed)}/s", style="red")
+
+
+def _eta_text(c: _Counters) -> Text:
+    return Text(f"ETA {_clock(c.eta_s())}", style="yellow")
+
+
+def _files_text(c: _Counters) -> Text:
+    failed = f" ({c.failed_files} failed)" if c.failed_files else ""
+    return Text(f"{c.done_files}/{c.total_files} files{failed}", style="cyan")
 
 
 class RichProgress(_Counters):
-    """A live bar on a terminal: bytes, rate, ETA and files done/total."""
+    """A live bar on a terminal: bytes, rate, ETA and files done/total.
+
+    The bar follows bytes when the total size is known up front (Hub repos, pinned lists) and
+    files otherwise (PhysioNet's checksum lists carry no sizes).
+    """
 
     def __init__(self, console: Console, label: str = "fetch") -> None:
         super().__init__()
         self._bar = RichProgressBar(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            _EtaColumn(self),
-            _FilesColumn(self),
+            _CountersColumn(self, _bytes_text),
+            _CountersColumn(self, _rate_text),
+            _CountersColumn(self, _eta_text),
+            _CountersColumn(self, _files_text),
             console=console,
             transient=False,
             refresh_per_second=5,
         )
         self._task = self._bar.add_task(label, total=None, start=False)
+        self._by_bytes = False
 
     def start(self, total_bytes: int | None, total_files: int) -> None:
         super().start(total_bytes, total_files)
-        self._bar.update(self._task, total=total_bytes)
+        self._by_bytes = bool(total_bytes)
+        self._bar.update(self._task, total=total_bytes if self._by_bytes else max(total_files, 1))
         self._bar.start_task(self._task)
         self._bar.start()
 
     def advance(self, n_bytes: int) -> None:
         super().advance(n_bytes)
-        self._bar.update(self._task, advance=n_bytes)
+        if self._by_bytes:
+            self._bar.update(self._task, advance=n_bytes)
+
+    def file_done(self, path: str, status: FileStatus) -> None:
+        super().file_done(path, status)
+        if not self._by_bytes:
+            self._bar.update(self._task, advance=1)
 
     def close(self) -> None:
         self._bar.stop()
