@@ -40,6 +40,9 @@ from medcat_data.errors import ConvertError
 @on_bad_item_option
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seed of grouped splits.")
 @click.option("--split-by", default=None, metavar="COLUMN", help="Seeded grouped split on this column where upstream has none.")
+@click.option("--articles", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="pmc-oa: only the article ids listed in FILE (one PMC id a line).")
+@click.option("--subset", type=click.Choice(["commercial", "noncommercial"]), default=None, help="pmc-oa: only articles whose licence allows (commercial: CC BY or CC0) or does not allow commercial use.")
+@click.option("--candidates", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="precisionfda-truth-v2: a VCF of candidate calls to label (config `candidates`).")
 @quiet_option
 @json_option
 def normalize_cmd(
@@ -58,6 +61,9 @@ def normalize_cmd(
     on_bad_item: str,
     seed: int,
     split_by: str | None,
+    articles: Path | None,
+    subset: str | None,
+    candidates: Path | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -69,6 +75,7 @@ def normalize_cmd(
         limit=limit,
         seed=seed,
         split_by=split_by,
+        extra=_recipe_extras(articles=articles, subset=subset, candidates=candidates),
     )
     budget = MaxErrors.parse(max_errors) if max_errors is not None else MaxErrors()
     request = NormalizeRequest(resolved, out, configs, source_name, dest, jobs or 1, options, on_bad_item)
@@ -97,6 +104,11 @@ def normalize_cmd(
             output.warn(f"{write.errors} item(s) failed; see {write.out_dir / 'errors.jsonl'}")
     if budget.exceeded(write.errors, total_rows + write.errors):
         raise ConvertError(f"{write.errors} item(s) failed (listed in {write.out_dir / 'errors.jsonl'}).")
+
+
+def _recipe_extras(**given: object) -> dict[str, object]:
+    """Return the recipe-specific options that were given (absent ones stay out of the build key)."""
+    return {k: (str(Path(v).resolve()) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
 
 
 COMMANDS: tuple[click.Command, ...] = (normalize_cmd,)

@@ -20,7 +20,14 @@ from medcat_data.catalog.schema import Source
 from medcat_data.converters.card import CardInfo
 from medcat_data.converters.executor import Progress, convert_units
 from medcat_data.converters.manifest import BuildKey, stat_inputs
-from medcat_data.converters.recipes.base import Plan, RecipeContext, RecipeOptions, config_names, require_recipe
+from medcat_data.converters.recipes.base import (
+    Plan,
+    RecipeContext,
+    RecipeOptions,
+    check_extra_options,
+    config_names,
+    require_recipe,
+)
 from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, write_dataset
 from medcat_data.errors import UsageError
 from medcat_data.paths import raw_dir
@@ -141,6 +148,7 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
     entry = request.resolved.entry
     template = "physionet" if entry.id.startswith("physionet-") else None
     recipe = require_recipe(entry.id, template)
+    check_extra_options(recipe, request.options)
     ctx = build_context(request)
     names = _config_names(recipe, ctx, request.configs)
     specs, plans = [], {}

@@ -12,6 +12,7 @@ builders write the trees, and tests and ``medcat demo`` point real clients at ``
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import logging
 import socket
@@ -20,7 +21,7 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 
 from medcat_data.errors import UsageError
 from medcat_data.mirror import gdrive, kaggle
@@ -35,6 +36,26 @@ from medcat_data.mirror.tree import serve_tree
 __all__ = ["Fault", "MirrorServer", "RequestRecord", "check_loopback"]
 
 log = logging.getLogger(__name__)
+
+#: Further host endpoints, one module each exporting ``claims(ex: Exchange) -> bool`` and
+#: ``serve(ex: Exchange, root: Path) -> None``; tried in order before the plain tree. A module not
+#: present in this version is skipped.
+HOST_MODULES = (
+    "medcat_data.mirror.osf",
+    "medcat_data.mirror.pmc",
+    "medcat_data.mirror.tcia",
+)
+
+
+def _host_endpoints() -> list[ModuleType]:
+    found = []
+    for name in HOST_MODULES:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+    return found
 
 
 def check_loopback(host: str) -> str:
@@ -116,6 +137,7 @@ class MirrorServer:
         self._faults = FaultBook()
         self._guard = Guard()
         self._hub = HubApi(RepoIndex(self.root), lambda: self.hf_tokens)
+        self._hosts = _host_endpoints()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -236,6 +258,10 @@ class MirrorServer:
         elif ex.method == "POST":
             ex.error(405, "Method Not Allowed")
         else:
+            for host in self._hosts:
+                if host.claims(ex):
+                    host.serve(ex, self.root)
+                    return
             serve_tree(ex, self.root)
 
 

@@ -36,3 +36,11 @@ def test_split_by_a_column_splits_every_table_holding_it_alike(mirror: MirrorSer
                 splits_of.setdefault(sid, set()).add(split)
     assert splits_of and all(len(s) == 1 for s in splits_of.values())
     assert set().union(*splits_of.values()) == {"train", "validation", "test"}
+
+
+def test_an_option_of_another_recipe_is_refused_not_ignored(mirror: MirrorServer, tmp_path: Path) -> None:
+    from medcat_data.converters.recipes.base import RecipeOptions
+    from medcat_data.errors import UsageError
+
+    with pytest.raises(UsageError, match="does not take --articles"):
+        run_chain("mimic-iv-demo", mirror, tmp_path, options=RecipeOptions(extra={"articles": "ids.txt"}))

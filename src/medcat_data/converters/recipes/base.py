@@ -8,7 +8,8 @@ A recipe is a module ``medcat_data.converters.recipes.<module_name(id)>`` export
     def plan(config: str, ctx: RecipeContext) -> Plan          # list work units first (cheap)
     def convert_unit(unit) -> Iterator[Row | SampleError]      # one unit, in a worker process
 
-and optionally ``card_notes(ctx) -> list[str]``. Units are picklable frozen dataclasses naming
+and optionally ``card_notes(ctx) -> list[str]`` and ``EXTRA_OPTIONS: tuple[str, ...]`` (the
+``RecipeOptions.extra`` keys it understands, e.g. ``articles``; any other is refused). Units are picklable frozen dataclasses naming
 their inputs by path (they carry the context); ``convert_unit`` must not rely on running in the
 parent process. Recipes read local files only: decoding goes through ``codecs``, labels through
 ``vocab``, splits through ``splits``.
@@ -152,6 +153,19 @@ def read_text_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, 
     with opener(path, "rt", encoding=encoding, newline="") as handle:  # type: ignore[operator]
         for number, line in enumerate(handle, 1):
             yield number, line
+
+
+def check_extra_options(recipe: Recipe, options: RecipeOptions) -> None:
+    """Refuse recipe-specific options the recipe does not understand (never ignore them silently).
+
+    Raises:
+        UsageError: an option in ``options.extra`` that is not in the recipe's ``EXTRA_OPTIONS``.
+    """
+    accepted = set(getattr(recipe, "EXTRA_OPTIONS", ()))
+    unknown = sorted(set(options.extra) - accepted)
+    if unknown:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        raise UsageError(f"{recipe.DATASET_ID} does not take {flags}.")
 
 
 def config_names(recipe: Recipe, wanted: Sequence[str] | None) -> list[str]:

@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol
 
 from medcat_data.catalog.schema import Entry, Source
@@ -27,7 +28,23 @@ KIND_MODULES: dict[str, str] = {
     "kaggle": "medcat_data.loaders.transports.kaggle",
     "urls": "medcat_data.loaders.transports.urls",
     "gdrive": "medcat_data.loaders.transports.gdrive",
+    "osf": "medcat_data.loaders.transports.osf",
+    "pmc": "medcat_data.loaders.transports.pmc",
+    "tcia": "medcat_data.loaders.transports.tcia",
 }
+
+
+def _transport_module(kind: str) -> ModuleType | None:
+    """Import the transport module of a kind, or return None when this version has none."""
+    name = KIND_MODULES.get(kind)
+    if name is None:
+        return None
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name != name:
+            raise
+        return None
 
 
 class Transient(Exception):
@@ -132,15 +149,16 @@ def make_transport(source: Source, ctx: TransportContext) -> Transport:
     Raises:
         FetchError: no transport for this kind in this version of medcat.
     """
-    module_name = KIND_MODULES.get(source.kind)
-    if module_name is None:
-        others = [s.name for s in ctx.entry.sources if s.kind in KIND_MODULES and s.name != source.name]
+    module = _transport_module(source.kind)
+    if module is None:
+        others = [
+            s.name for s in ctx.entry.sources if s.name != source.name and _transport_module(s.kind) is not None
+        ]
         hint = f" Try another source with --source ({', '.join(others)})." if others else ""
         raise FetchError(
             f"{ctx.entry.id}: source {source.name!r} is of kind {source.kind!r}, which medcat cannot "
             f"fetch yet.{hint}"
         )
-    module = importlib.import_module(module_name)
     transport: Transport = module.make_transport(source, ctx)
     return transport
 
