@@ -26,6 +26,9 @@ LFS_EXTENSIONS = frozenset(
 )
 #: Flag file: a repo holding it is gated (needs a bearer token the server knows).
 GATED_FLAG = ".gated"
+#: Flag file: a repo holding it reports the 40-hex commit sha written in it instead of a computed
+#: one, so a replica can stand in for a registry source pinned to an upstream commit.
+REVISION_FLAG = ".revision"
 _HASH_CHUNK_BYTES = 1 << 20
 
 
@@ -126,6 +129,9 @@ class RepoIndex:
         if repo is None:
             return None
         files = tuple(self._describe(repo, p) for p in sorted(_walk(repo), key=lambda p: p.relative_to(repo).as_posix()))
+        pinned = _pinned_revision(repo)
+        if pinned is not None:
+            return Snapshot(sha=pinned, files=files)
         digest = hashlib.sha1(f"medcat-mirror\0{repo_id}\n".encode())
         for f in files:
             digest.update(f"{f.path}\0{f.blob_id}\n".encode())
@@ -148,12 +154,24 @@ class RepoIndex:
         return RepoFile(rel, st.st_size, blob_id, sha256, lfs, len(pointer) if lfs else 0, st.st_mtime)
 
 
+def _pinned_revision(repo: Path) -> str | None:
+    """Return the commit sha a repo's ``.revision`` flag pins (40 lower-case hex), if it has a valid one."""
+    flag = repo / REVISION_FLAG
+    if not flag.is_file():
+        return None
+    sha = flag.read_text(encoding="ascii", errors="replace").strip().lower()
+    if len(sha) != 40 or any(c not in "0123456789abcdef" for c in sha):
+        log.warning("%s does not hold a 40-hex commit sha; using the computed one", flag)
+        return None
+    return sha
+
+
 def _walk(repo: Path) -> list[Path]:
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(repo):
         dirnames[:] = [d for d in dirnames if d != ".git"]
         for name in filenames:
-            if Path(dirpath) == repo and name == GATED_FLAG:
+            if Path(dirpath) == repo and name in (GATED_FLAG, REVISION_FLAG):
                 continue
             found.append(Path(dirpath) / name)
     return found
