@@ -19,11 +19,36 @@ from medcat_data.errors import MedcatError
 
 log = logging.getLogger(__name__)
 
-_COMMAND_MODULES = ("catalog", "fetch", "mirror", "convert", "normalize", "demo", "docs")
+#: Command name -> the ``medcat_data.commands`` module exporting it. Commands load on first use so
+#: that ``medcat fetch`` does not pay for importing ``datasets`` (``normalize``) or the docs site.
+#: ``tests/unit/test_cli_lazy.py`` checks this table against each module's ``COMMANDS``.
+COMMAND_MODULES: dict[str, str] = {
+    "list": "catalog",
+    "info": "catalog",
+    "search": "catalog",
+    "registry": "catalog",
+    "fetch": "fetch",
+    "verify": "fetch",
+    "mirror": "mirror",
+    "convert": "convert",
+    "normalize": "normalize",
+    "demo": "demo",
+    "docs": "docs",
+}
 
 
 class _MedcatGroup(click.Group):
-    """A click group that reports ``MedcatError`` without a traceback."""
+    """A click group that loads its commands lazily and reports ``MedcatError`` without a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMAND_MODULES) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            module = importlib.import_module(f"medcat_data.commands.{COMMAND_MODULES[cmd_name]}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -68,8 +93,3 @@ def main(ctx: click.Context, verbose: int, debug: bool) -> None:
     ctx.meta["medcat.debug"] = debug
     _configure_logging(verbose, debug)
 
-
-for _name in _COMMAND_MODULES:
-    _module = importlib.import_module(f"medcat_data.commands.{_name}")
-    for _command in _module.COMMANDS:
-        main.add_command(_command)
