@@ -7,6 +7,11 @@ staging folder under ``.medcat/partial/`` (the client resumes there itself) and 
 verifies them before moving them to the dataset layout. The endpoint is ``--mirror`` /
 ``MEDCAT_MIRROR`` when given, else ``HF_ENDPOINT``, else the Hub. The token comes from the usual
 places (``HF_TOKEN``, ``hf auth login``) and is scrubbed from anything shown.
+
+A ``file://DIR`` mirror is a manual download: the repository's files read from ``DIR/<path in the
+repo>`` (the layout ``hf download --local-dir DIR`` or a ``git clone`` leaves; hidden folders such
+as ``.cache`` and ``.git`` are skipped). No Hub ids exist there, so each file is checked by size
+and its sha256 recorded (trust on first use, reported as such), like any local mirror.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from medcat_data import __version__
 from medcat_data.catalog.schema import HuggingFaceSource
@@ -26,6 +31,7 @@ from medcat_data.loaders.credentials import hf_token
 from medcat_data.loaders.plan import RemoteFile, join_subdir, keep_included, matches_any, mirror_is_local
 from medcat_data.loaders.progress import Progress
 from medcat_data.loaders.transports import Denied, Transient, TransportContext, Unavailable, access_steps
+from medcat_data.loaders.transports.http import copy_local
 
 log = logging.getLogger(__name__)
 
@@ -111,17 +117,84 @@ class HubChannel:
         pass
 
 
+class LocalRepoChannel:
+    """Copies repository files from a manual download (a ``file://`` mirror) into parts."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def download(self, remote: RemoteFile, part: PartFile) -> None:
+        assert remote.key is not None
+        copy_local(self.root / remote.key, part)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalRepo:
+    """A Hub repository downloaded by hand into ``DIR`` (``--mirror file://DIR``): list and copy its files."""
+
+    def __init__(self, source: HuggingFaceSource, ctx: TransportContext) -> None:
+        self.source = source
+        self.ctx = ctx
+        self.root = Path(unquote(urlsplit(ctx.mirror or "").path))
+
+    def list_files(self, fetch_index: object) -> list[RemoteFile]:
+        """Return every file under the folder (hidden folders skipped), filtered like a Hub listing.
+
+        Raises:
+            UsageError: the folder does not exist or holds none of the source's files.
+        """
+        if not self.root.is_dir():
+            raise UsageError(
+                f"{self.ctx.entry.id}: --mirror {self.ctx.mirror} is not a folder. Download the files of "
+                f"{self.source.repo_id} there, keeping the repository layout (e.g. `hf download "
+                f"{self.source.repo_id} --repo-type {self.source.repo_type} --local-dir DIR`)."
+            )
+        files = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for filename in sorted(filenames):
+                local = Path(dirpath) / filename
+                path = local.relative_to(self.root).as_posix()
+                if self.source.allow_patterns and not matches_any(path, self.source.allow_patterns):
+                    continue
+                if not keep_included(self.source, path):
+                    continue
+                files.append(
+                    RemoteFile(
+                        path=join_subdir(self.source.subdir, path),
+                        url=local.as_uri(),
+                        source=self.source.name,
+                        size=local.stat().st_size,
+                        verified_by="tofu",
+                        key=path,
+                    )
+                )
+        if not files:
+            raise UsageError(
+                f"{self.ctx.entry.id}: {self.root} holds none of the files of {self.source.repo_id} "
+                "(after allow_patterns/include). Put the downloaded repository files there, keeping their paths."
+            )
+        log.warning(
+            "%s: %s read from the local folder %s; no Hub checksums there, sizes checked and sha256 "
+            "recorded (trust on first use)", self.ctx.entry.id, self.source.repo_id, self.root,
+        )
+        return files
+
+    def open_channel(self) -> LocalRepoChannel:
+        return LocalRepoChannel(self.root)
+
+    def access_help(self) -> str:
+        return access_steps(self.ctx.entry, CREDENTIALS_HINT)
+
+
 class HubTransport:
     """List and download one Hub repository at a pinned revision."""
 
     def __init__(self, source: HuggingFaceSource, ctx: TransportContext) -> None:
         self.source = source
         self.ctx = ctx
-        if mirror_is_local(ctx.mirror):
-            raise UsageError(
-                f"{ctx.entry.id}: source {source.name!r} is a Hugging Face repository; a file:// mirror cannot "
-                "serve it. Use an http(s) Hub endpoint as --mirror (or HF_ENDPOINT)."
-            )
         self.endpoint = (ctx.mirror or os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
         self.token = hf_token()
         ctx.secrets.add(self.token)
@@ -202,5 +275,8 @@ class HubTransport:
         return access_steps(self.ctx.entry, CREDENTIALS_HINT)
 
 
-def make_transport(source: HuggingFaceSource, ctx: TransportContext) -> HubTransport:
+def make_transport(source: HuggingFaceSource, ctx: TransportContext) -> HubTransport | LocalRepo:
+    """Return the Hub transport, or the manual-download reader for a ``file://`` mirror."""
+    if mirror_is_local(ctx.mirror):
+        return LocalRepo(source, ctx)
     return HubTransport(source, ctx)
