@@ -171,6 +171,9 @@ def run_demo(
         "HF_HUB_DISABLE_TELEMETRY": "1",
     }
     try:
+        import datasets
+
+        datasets.disable_progress_bars()  # the demo prints its own table; one bar per split is noise
         with _environment(env), MirrorServer(work / "mirror") as server:
             for dataset_id in ids:
                 for row in _run_entry(dataset_id, server, out_root, registry):

@@ -125,13 +125,13 @@ _IMPRESSIONS = (
 )
 
 
-def make_cohort(seed: int = 0) -> Cohort:
-    """Draw the cohort of a seed (pure: no files written)."""
+def make_cohort(seed: int = 0, patients: int = 10) -> Cohort:
+    """Draw the cohort of a seed (pure: no files written); ``patients`` > 10 scales it for benchmarks."""
     rng = random.Random(f"mimic-cxr-{seed}")
     splits = ["train"] * 6 + ["validate"] * 2 + ["test"] * 2
     studies: list[CxrStudy] = []
     used: set[int] = set()
-    for p in range(10):
+    for p in range(patients):
         subject = 10_000_000 + p * 1_000_000 + rng.randrange(1_000_000)
         for s in range(1 + p % 2):
             study = 50_000_000 + rng.randrange(10_000_000)
@@ -155,7 +155,7 @@ def make_cohort(seed: int = 0) -> Cohort:
                 findings = None
             studies.append(
                 CxrStudy(
-                    subject, study, splits[p], 2100_00_00 + rng.randint(80, 199) * 10_000 + rng.randint(1, 12) * 100 + rng.randint(1, 28),
+                    subject, study, splits[p % len(splits)], 2100_00_00 + rng.randint(80, 199) * 10_000 + rng.randint(1, 12) * 100 + rng.randint(1, 28),
                     f"{rng.randint(0, 23):02d}{rng.randint(0, 59):02d}{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}",
                     images, labels, negbio, findings, impression,
                 )
