@@ -10,6 +10,7 @@ import click
 from medcat_data.catalog.site import build
 from medcat_data.cli_options import json_option
 from medcat_data.cli_output import Output
+from medcat_data.errors import UsageError
 
 
 @click.group("docs")
@@ -51,6 +52,28 @@ def build_cmd(out_dir: Path | None, markdown_dir: Path | None, check: bool, samp
         out.result(report)
     if check and diff is not None and not diff.ok:
         raise build.StaleMirrorError(folder, diff)
+
+
+@docs.command("cli")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the reference (default: docs/cli.md of the medcat repository).")
+@click.option("--check", is_flag=True, help="Only compare; exit 1 when the file differs from the code.")
+def cli_cmd(out_file: Path | None, check: bool) -> None:
+    """Write the command-line reference (every command and option), or --check that it is current."""
+    from medcat_data.cli import main
+    from medcat_data.cli_reference import render
+
+    target = out_file if out_file is not None else build.default_markdown_dir().parent / "cli.md"
+    text = render(main)
+    current = target.read_text(encoding="utf-8") if target.is_file() else None
+    if check:
+        if current != text:
+            raise UsageError(f"{target} is stale; run `medcat docs cli` and commit it.")
+        Output().info(f"{target} is current")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    Output().info(f"wrote {target}")
 
 
 COMMANDS: tuple[click.Command, ...] = (docs,)
