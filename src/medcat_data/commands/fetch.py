@@ -23,8 +23,9 @@ from medcat_data.cli_options import (
     source_option,
 )
 from medcat_data.cli_output import Output
-from medcat_data.errors import FetchError
+from medcat_data.errors import FetchError, UsageError
 from medcat_data.loaders import FetchOptions, FetchReport, VerifyReport, fetch, verify
+from medcat_data.loaders.plan import select_sources
 from medcat_data.loaders.progress import NullProgress, PlainProgress, Progress, RichProgress, human_bytes
 
 _SHOWN_FAILURES = 20
@@ -63,19 +64,25 @@ def _resolve(ref: str) -> ResolvedDataset:
 @json_option
 @source_option
 @click.option("--no-hash", is_flag=True, hidden=True, help="Benchmarks only: skip hashing (files stay unverified).")
+@click.option("--articles", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="pmc sources: only the articles listed in FILE (PMC123 or PMC123.2, one a line).")
+@click.option("--subset", type=click.Choice(["commercial", "noncommercial"]), default=None, help="pmc sources: only articles whose licence allows (commercial: CC BY or CC0) or does not allow commercial use.")
 def fetch_cmd(
     ref: str, dest: Path | None, jobs: int | None, mirror: str | None, only: tuple[str, ...], limit: int | None,
     accept_license: bool, dry_run: bool, force: bool, quiet: bool, as_json: bool, source_name: str | None, no_hash: bool,
+    articles: Path | None = None, subset: str | None = None,
 ) -> None:
     """Download a dataset's files, verified, into its cache folder (resumable, safe to run twice)."""
     out = Output(json_mode=as_json, quiet=quiet)
     if quiet:  # --quiet: nothing but errors, log warnings included
         logging.getLogger("medcat_data").setLevel(logging.ERROR)
     resolved = _resolve(ref)
+    _check_pmc_options(resolved, source_name, articles, subset)
     options = FetchOptions(
         dest=dest, jobs=jobs, mirror=mirror, only=only, limit=limit, accept_license=accept_license,
         dry_run=dry_run, force=force, source=source_name, hash_while_streaming=not no_hash,
         interactive=sys.stdin.isatty() and not as_json, prompt=_prompt,
+        articles=articles.resolve() if articles is not None else None,
+        subset=subset,  # type: ignore[arg-type]  # click.Choice guarantees the Literal
     )
     progress = _progress(out, quiet or as_json or dry_run)
     try:
@@ -85,6 +92,23 @@ def fetch_cmd(
     _render_fetch(out, report)
     if not report.ok:
         raise FetchError(_fetch_verdict(report, ref))
+
+
+def _check_pmc_options(resolved: ResolvedDataset, source_name: str | None, articles: Path | None, subset: str | None) -> None:
+    """Refuse ``--articles`` / ``--subset`` unless the fetched source is of kind ``pmc``.
+
+    Raises:
+        UsageError: the options were given for a dataset or source that is not a PMC bucket.
+    """
+    if articles is None and subset is None:
+        return
+    kinds = {s.kind for s in select_sources(resolved, source_name)}
+    if "pmc" not in kinds:
+        flags = " and ".join(f for f, v in (("--articles", articles), ("--subset", subset)) if v is not None)
+        raise UsageError(
+            f"{resolved.entry.id}: {flags} apply to PMC Open Access sources (kind pmc) only; this source is of kind "
+            f"{', '.join(sorted(kinds))}. Use --only GLOB or --limit N to fetch part of it."
+        )
 
 
 def _render_fetch(out: Output, report: FetchReport) -> None:

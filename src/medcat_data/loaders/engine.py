@@ -196,7 +196,9 @@ class Engine:
                 channel.close()
             log.info("%s: source %s lists %d files", self.entry.id, name, len(listed))
             files.extend(listed)
-        return select_files(files, self.options.only, self.options.limit)
+        # A transport that counts --limit in its own units (pmc: articles) has applied it already.
+        applied = any(getattr(t, "applies_limit", False) for t in self._transports.values())
+        return select_files(files, self.options.only, None if applied else self.options.limit)
 
     def _fetch_index(self, transport: Transport, channel: Channel, remote: RemoteFile) -> Path:
         with self.claims.hold(remote.path, poll_s=self.options.lock_poll_s):
