@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from medcat_data.mirror.server import MirrorServer
+from medcat_data.paths import raw_dir
 from tests.integration.recipes.harness import run_chain
 
 pytestmark = pytest.mark.integration
@@ -33,3 +35,42 @@ def test_mimic_cxr_chain(mirror: MirrorServer, tmp_path: Path) -> None:
 def test_cbis_ddsm_kaggle_chain(mirror: MirrorServer, tmp_path: Path) -> None:
     result = run_chain("cbis-ddsm", mirror, tmp_path, source="kaggle")
     assert result.loaded["mass"]["train"].features["pathology"].names
+
+
+def _labels(result: object, config: str) -> dict[str, list[tuple[object, ...]]]:
+    """Per split, the sorted (sample_id, labels...) of a config, images and masks left out."""
+    loaded = result.loaded[config]  # type: ignore[attr-defined]
+    out = {}
+    for split, ds in loaded.items():
+        if config.endswith("-roi"):
+            rows = [
+                (r["sample_id"], r["patient_id"], tuple(sorted(zip(r["objects"]["abnormality_id"], r["objects"]["category"], r["objects"]["pathology"], r["objects"]["birads"]))))
+                for r in ds.remove_columns("image")
+            ]
+        else:
+            keep = [c for c in ds.column_names if c not in ("image", "source")]
+            rows = [tuple(r[c] for c in keep) for r in ds.remove_columns("image")]
+        out[split] = sorted(rows, key=repr)
+    return out
+
+
+def test_cbis_ddsm_gives_equal_sample_ids_and_labels_from_tcia_and_kaggle(mirror: MirrorServer, tmp_path: Path) -> None:
+    """The tcia source (NBIA API series zips laid out as the Data Retriever does) normalizes to the
+    same configs, features, sample_ids and labels as the kaggle JPEG copy; the planted absent
+    series is reported by both (run_chain checks errors.jsonl)."""
+    mirror.clear_log()
+    tcia = run_chain("cbis-ddsm", mirror, tmp_path / "tcia", source="tcia")
+    kaggle = run_chain("cbis-ddsm", mirror, tmp_path / "kaggle", source="kaggle")
+    assert set(tcia.loaded) == set(kaggle.loaded) == {"mass", "calc", "mass-roi", "calc-roi"}
+    for config in tcia.loaded:
+        for split in tcia.loaded[config]:
+            assert tcia.loaded[config][split].features == kaggle.loaded[config][split].features
+        assert _labels(tcia, config) == _labels(kaggle, config), config
+    fetched = raw_dir("cbis-ddsm", tcia.resolved.version) / "tcia"
+    header = (fetched / "metadata.csv").read_text().splitlines()[0]
+    assert header.startswith("Series UID,Collection,") and header.endswith(",File Location,Download Timestamp")
+    dicoms = sorted(p.relative_to(fetched).as_posix() for p in fetched.rglob("*.dcm"))
+    assert dicoms and all(re.fullmatch(r"CBIS-DDSM/(Mass|Calc)-(Training|Test)_P_\d{5}_(LEFT|RIGHT)_(CC|MLO)(_\d+)?/"
+                                       r"07-20-2016-DDSM-\d{5}/\d\.000000-[a-zA-Z ]+-\d{5}/1-[12]\.dcm", d) for d in dicoms), dicoms[:3]
+    assert mirror.count("/nbia-api/services/v4/getSeries") >= 1
+    assert mirror.count("/nbia-api/services/v4/getImage") == len({d.rsplit("/", 1)[0] for d in dicoms})

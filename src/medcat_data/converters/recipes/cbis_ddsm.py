@@ -286,11 +286,12 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
 
 def _resolve(series: tuple[str, ...], index: Mapping[str, tuple[Path, ...]], ctx: RecipeContext) -> tuple[tuple[Path, ...] | None, str | None]:
     """Return ``(files, None)``, ``((), why)`` when a series is absent, or ``(None, None)`` when not fetched."""
-    absent = [s or "(no series in path)" for s in series if not index.get(s)]
+    absent = [s or "(no series in path)" for s in series if s not in index]
     if absent:
         return (), f"series {', '.join(absent)} is absent from the series index"
     files = tuple(p for s in series for p in index[s])
-    if not all(ctx.has(p) for p in files):
+    # A series the index lists but whose files are not on disk (a partial fetch) is not fetched.
+    if not all(index[s] for s in series) or not all(ctx.has(p) for p in files):
         return None, None
     return files, None
 

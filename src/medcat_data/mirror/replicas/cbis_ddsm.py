@@ -1,10 +1,13 @@
 """A synthetic CBIS-DDSM, served as its two sources (fact sheet §4).
 
 ``tcia``: the four case-description CSVs at the registry's URL paths
-(``root/wp-content/uploads/<name>.csv``) and, next to them, what the NBIA Data Retriever writes
-(§4.3): ``metadata.csv`` with the generic NBIA header and a ``CBIS-DDSM/<Subject ID>/<date>-DDSM-<5>/
-<n>.000000-<series description>-<5>/1-<k>.dcm`` tree. The NBIA REST fetch does not exist yet, so
-the image tree is laid out as plain files under the same prefix as the CSVs.
+(``root/wp-content/uploads/<name>.csv``) and what the NBIA REST API serves through
+``mirror.tcia`` (fact sheet §4.2-4.3): ``root/tcia/CBIS-DDSM/series.json``, the ``getSeries``
+answer (one object per series: UIDs, subject id, SeriesDescription ``full mammogram images`` /
+``cropped images`` / ``ROI mask images``, SeriesNumber, ``StudyDate``/``StudyDesc``, ``ImageCount``
+and ``FileSize`` in DICOM bytes), and ``root/tcia/CBIS-DDSM/<SeriesInstanceUID>.zip``, the
+``getImage`` answer, holding ``1-<k>.dcm``. The fetch lays these out as the NBIA Data Retriever
+does (``metadata.csv`` + ``CBIS-DDSM/<Subject>/<date>-DDSM-<5>/<n>.000000-<description>-<5>/``).
 
 ``kaggle``: ``root/kaggle/awsaf49/cbis-ddsm-breast-cancer-image-dataset.zip`` (§4.5) holding
 ``csv/`` (the same four CSVs byte for byte, ``dicom_info.csv`` with ``image_path`` values starting
@@ -20,14 +23,17 @@ smaller; DICOMs alternate explicit VR little endian and JPEG 2000 lossless. Pati
 the official train/test split; a patient can have masses and calcifications.
 
 Planted bad item (both sources): a mass training row whose crop/mask series is absent from the
-NBIA ``metadata.csv``, the tree, ``dicom_info.csv`` and ``jpeg/``. It is the only abnormality of
+NBIA ``getSeries`` listing and zips (hence from the fetched ``metadata.csv`` and tree),
+``dicom_info.csv`` and ``jpeg/``. It is the only abnormality of
 its mammogram, so ``mass`` and ``mass-roi`` each report it once.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import random
+import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -43,6 +49,9 @@ from medcat_data.mirror.synth.dicom import make_dicom
 
 DATASET_ID = "cbis-ddsm"
 TCIA_PREFIX = "wp-content/uploads"
+COLLECTION = "CBIS-DDSM"
+TCIA_API_DIR = f"tcia/{COLLECTION}"
+"""Where ``mirror.tcia`` finds the collection: ``series.json`` (the getSeries answer) and ``<uid>.zip``."""
 KAGGLE_ZIP = "kaggle/awsaf49/cbis-ddsm-breast-cancer-image-dataset.zip"
 UID_ROOT = "1.3.6.1.4.1.9590.100.1.2"
 
@@ -55,11 +64,6 @@ CALC_HEADER = (
     "patient_id", "breast density", "left or right breast", "image view", "abnormality id", "abnormality type",
     "calc type", "calc distribution", "assessment", "pathology", "subtlety", "image file path",
     "cropped image file path", "ROI mask file path",
-)
-NBIA_HEADER = (
-    "Series UID", "Collection", "3rd Party Analysis", "Data Description URI", "Subject ID", "Study UID",
-    "Study Description", "Study Date", "Series Description", "Manufacturer", "Modality", "SOP Class Name",
-    "SOP Class UID", "Number of Images", "File Size", "File Location", "Download Timestamp",
 )
 DICOM_INFO_HEADER = (
     "file_path", "image_path", "AccessionNumber", "BitsAllocated", "BitsStored", "BodyPartExamined", "Columns",
@@ -222,23 +226,23 @@ def _zip(members: list[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-def _write_tcia(base: Path, tree: _Tree, csvs: dict[str, bytes]) -> None:
+def _write_tcia(root: Path, tree: _Tree, csvs: dict[str, bytes]) -> None:
+    """Write the case CSVs (direct downloads) and what the NBIA API serves (``mirror.tcia``)."""
+    base = root / TCIA_PREFIX
     base.mkdir(parents=True, exist_ok=True)
     for name, data in csvs.items():
         (base / name).write_bytes(data)
-    series_rows: dict[str, list[object]] = {}
-    folders: dict[str, str] = {}
-    with warnings.catch_warnings():
+    api = root / TCIA_API_DIR
+    api.mkdir(parents=True, exist_ok=True)
+    members: dict[str, list[tuple[str, bytes]]] = {}
+    listing: dict[str, dict[str, object]] = {}
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as scratch:
         warnings.simplefilter("ignore", UserWarning)
         for n, image in enumerate(tree.images):
-            study_dir = f"07-20-2016-DDSM-{image.study[-5:]}"
-            series_dir = f"{image.series_number}.000000-{image.description}-{image.series[-5:]}"
-            # A crop and mask sharing a series share its folder (named after the first of them).
-            rel = folders.setdefault(image.series, f"CBIS-DDSM/{image.subject}/{study_dir}/{series_dir}")
             mask = image.description == MASK
             stored = image.pixels if mask else image.pixels.astype(np.uint16) * 16
-            make_dicom(
-                base / rel / f"1-{image.instance}.dcm",
+            path = make_dicom(
+                Path(scratch) / f"{n}.dcm",
                 bits_stored=8 if mask else 12,
                 photometric="MONOCHROME2",
                 transfer_syntax=JPEG2000Lossless if n % 2 and min(stored.shape) >= 64 else ExplicitVRLittleEndian,
@@ -251,19 +255,28 @@ def _write_tcia(base: Path, tree: _Tree, csvs: dict[str, bytes]) -> None:
                 },
                 seed=n,
             )
-            row = series_rows.get(image.series)
-            if row is None:
-                series_rows[image.series] = [
-                    image.series, "CBIS-DDSM", "NO", "https://doi.org/10.7937/K9/TCIA.2016.7O02S9CY", image.subject,
-                    image.study, "DDSM", "07-20-2016", image.description, "", "MG", "Secondary Capture Image Storage",
-                    SC_CLASS, 1, 0, f"./{rel}", "2024-01-01T00:00:00.000",
-                ]
-            else:
-                row[13] = int(row[13]) + 1  # type: ignore[call-overload]
-    for series, row in series_rows.items():
-        folder = base / str(row[15])
-        row[14] = f"{sum(p.stat().st_size for p in folder.glob('*.dcm')) / 1e6:.2f} MB"
-    (base / "metadata.csv").write_bytes(csv_bytes(NBIA_HEADER, list(series_rows.values())))
+            # Named as getImage?NewFileNames=Yes does: 1-<instance>.dcm (a crop and its mask share a series).
+            members.setdefault(image.series, []).append((f"1-{image.instance}.dcm", path.read_bytes()))
+            # A series shared by a crop and its mask is described by the first of them, as upstream.
+            listing.setdefault(image.series, _series_entry(image))
+    for series, files in members.items():
+        entry = listing[series]
+        entry["ImageCount"] = len(files)
+        entry["FileSize"] = sum(len(data) for _, data in files)
+        (api / f"{series}.zip").write_bytes(_zip(sorted(files)))
+    (api / "series.json").write_text(json.dumps(list(listing.values()), indent=1) + "\n", encoding="utf-8")
+
+
+def _series_entry(image: _Image) -> dict[str, object]:
+    """One object of the NBIA ``getSeries`` answer (field names as the API uses them)."""
+    return {
+        "SeriesInstanceUID": image.series, "StudyInstanceUID": image.study, "Modality": "MG",
+        "StudyDate": "07-20-2016", "StudyDesc": "DDSM", "SeriesDescription": image.description,
+        "BodyPartExamined": "BREAST", "SeriesNumber": image.series_number, "Collection": COLLECTION,
+        "PatientID": image.subject, "Manufacturer": "", "ImageCount": 0, "FileSize": 0,
+        "CollectionURI": "https://doi.org/10.7937/K9/TCIA.2016.7O02S9CY", "LicenseName": "Creative Commons Attribution 3.0 Unported License",
+        "ThirdPartyAnalysis": "NO", "DateReleased": "2016-09-14 00:00:00.0",
+    }
 
 
 def _write_kaggle(target: Path, tree: _Tree, csvs: dict[str, bytes], seed: int) -> None:
@@ -297,7 +310,7 @@ def build(root: Path, *, seed: int = 0) -> list[Replica]:
         _csv_name(kind, split): csv_bytes(MASS_HEADER if kind == "mass" else CALC_HEADER, rows)
         for (kind, split), rows in sorted(tables.items())
     }
-    _write_tcia(root / TCIA_PREFIX, tree, csvs)
+    _write_tcia(root, tree, csvs)
     _write_kaggle(root / KAGGLE_ZIP, tree, csvs, seed)
     counts: dict[str, dict[str, int]] = book["counts"]  # type: ignore[assignment]
     planted = str(book["planted"])

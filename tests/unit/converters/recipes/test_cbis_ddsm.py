@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from datasets import load_dataset
 from medcat_data.converters.codecs.image import ImageOptions
 from medcat_data.converters.recipes import cbis_ddsm, vindr_mammo
 from medcat_data.converters.recipes.base import RecipeContext, RecipeOptions
+from medcat_data.loaders.archives import extract
+from medcat_data.loaders.transports import tcia
 from medcat_data.mirror.replicas import cbis_ddsm as replica_builder
 
 from .recipe_run import read_errors, run_recipe
@@ -27,9 +30,23 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with zipfile.ZipFile(served / replica_builder.KAGGLE_ZIP) as archive:
         archive.extractall(kaggle)
     return {
-        "roots": {"tcia": served / replica_builder.TCIA_PREFIX, "kaggle": kaggle},
+        "roots": {"tcia": _retriever_layout(served, tmp_path_factory.mktemp("tcia")), "kaggle": kaggle},
         "expected": {r.source: dict(r.expected) for r in replicas},
     }
+
+
+def _retriever_layout(served: Path, dest: Path) -> Path:
+    """Lay the served NBIA series out as the tcia transport does (its own placement and
+    metadata.csv), without the network: the wire path is tested in tests/integration."""
+    api = served / replica_builder.TCIA_API_DIR
+    listing = json.loads((api / "series.json").read_text())
+    series = tcia.series_folders(replica_builder.COLLECTION, listing)
+    (dest / "metadata.csv").write_bytes(tcia.metadata_csv(replica_builder.COLLECTION, series, "2024-01-01T00:00:00.000"))
+    for s in series:
+        extract(api / f"{s.uid}.zip", dest / s.folder, dest / ".staging")
+    for csv_file in (served / replica_builder.TCIA_PREFIX).glob("*.csv"):
+        (dest / csv_file.name).write_bytes(csv_file.read_bytes())
+    return dest
 
 
 @pytest.fixture(scope="module")
