@@ -51,6 +51,10 @@ def double(x: int) -> int:
     return 2 * x
 
 
+def where_am_i(_: int) -> tuple[str, str | None]:
+    return os.getcwd(), os.environ.get("MEDCAT_EXECUTOR_PROBE")
+
+
 def _units(count: int, **kwargs: object) -> list[ToyUnit]:
     return [ToyUnit(f"u{i}", n=i % 3 + 1, delay_s=0.05 * (count - i) / count, **kwargs) for i in range(count)]  # type: ignore[arg-type]
 
@@ -151,3 +155,13 @@ def test_a_dead_worker_is_a_convert_error_naming_the_unit() -> None:
     units = [ToyUnit("a", n=1), ToyUnit("b", n=1, fail="die")]
     with pytest.raises(ConvertError, match="worker process died while converting"):
         list(convert_units(units, convert_toy, ENCODER, jobs=2))
+
+
+def test_workers_see_the_parent_cwd_and_environment_as_they_are_when_the_pool_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    list(run_units([1, 2], where_am_i, jobs=2))  # a first pool: starts the forkserver with the old state
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MEDCAT_EXECUTOR_PROBE", "after")
+    seen = set(run_units([1, 2, 3], where_am_i, jobs=2))
+    assert seen == {(str(tmp_path), "after")}
