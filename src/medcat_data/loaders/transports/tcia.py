@@ -26,7 +26,9 @@ import csv
 import io
 import json
 import logging
+import random
 import re
+import time
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -211,14 +213,16 @@ class TciaTransport:
     def _listing(self) -> list[Mapping[str, Any]]:
         url = self.api_url("getSeries", Collection=self.source.collection)
         channel = UrlChannel(self.settings)
+        policy, rng = self.ctx.options.retry, random.Random()
         try:
-            for attempt in range(self.ctx.options.retry.attempts):
+            for attempt in range(policy.attempts):
                 try:
                     body = channel.get_bytes(url)
                     break
                 except Transient as err:
-                    if attempt + 1 >= self.ctx.options.retry.attempts:
+                    if attempt + 1 >= policy.attempts:
                         raise self._listing_error(f"unavailable after {attempt + 1} attempts ({err.reason})") from None
+                    time.sleep(policy.delay_s(attempt, err.retry_after_s, rng))
                 except Unavailable as err:
                     raise self._listing_error(f"unavailable ({err.reason})") from None
         finally:
