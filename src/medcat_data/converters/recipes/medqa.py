@@ -39,8 +39,10 @@ book), ``line`` (1-based line of the paragraph's first line), ``text``. A paragr
 that are not UTF-8 is a ``SampleError`` (book and line). ``sample_id`` is ``<book>/<index>``.
 One ``train`` split: upstream has none. The Chinese textbooks are not converted.
 
-Files are streamed line by line; memory holds one line (one paragraph for textbooks).
-``--limit N`` keeps the first N lines (paragraphs) of each file.
+Files are streamed line by line; memory holds one line (one paragraph for textbooks). A work
+unit is a span of ``UNIT_LINES`` lines (``UNIT_PARAGRAPHS`` paragraphs) of one file, found by a
+plain scan while planning, so no unit holds a whole 22 MB book. ``--limit N`` keeps the first N
+non-blank lines of each question file and the first N paragraphs of each book.
 """
 
 from __future__ import annotations
@@ -108,9 +110,33 @@ METAMAP_CONFIGS = frozenset({"us-4options"})
 _REGIONS = ("US", "Mainland", "Taiwan")
 
 
+UNIT_LINES = 2000
+"""Non-blank JSONL lines per work unit (a few MB of questions)."""
+UNIT_PARAGRAPHS = 2000
+"""Paragraphs per work unit (InternalMed_Harrison alone is ~22 MB: split, so no unit holds a whole book)."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A byte range ``[start, stop)`` of a file beginning at a line (paragraph) boundary.
+
+    ``first_line`` is the 1-based line number at ``start``; ``first_index`` the number of
+    paragraphs before it (textbooks). Spans let a work unit read part of a big file by seeking,
+    with line numbers and paragraph indices that do not depend on how the file was cut.
+    """
+
+    start: int
+    stop: int
+    first_line: int = 1
+    first_index: int = 0
+
+
+WHOLE_FILE = Span(0, 1 << 62)
+
+
 @dataclass(frozen=True)
 class QaUnit:
-    """One JSONL file of one question config."""
+    """A span of one JSONL file of one question config."""
 
     config: str
     path: Path
@@ -118,26 +144,26 @@ class QaUnit:
     upstream_split: str
     split: str
     source_tag: str
-    limit: int | None = None
+    span: Span = WHOLE_FILE
 
     @property
     def name(self) -> str:
-        return f"{self.config}/{self.upstream_split}"
+        return f"{self.config}/{self.upstream_split}@{self.span.first_line}"
 
 
 @dataclass(frozen=True)
 class TextbookUnit:
-    """One English textbook file."""
+    """A span of one English textbook file."""
 
     config: str
     path: Path
     rel: str
     source_tag: str
-    limit: int | None = None
+    span: Span = WHOLE_FILE
 
     @property
     def name(self) -> str:
-        return f"{self.config}/{self.path.stem}"
+        return f"{self.config}/{self.path.stem}@{self.span.first_line}"
 
 
 # ------------------------------------------------------------------------------------- finding
@@ -196,7 +222,10 @@ def features(config: str, ctx: RecipeContext) -> Features:
 
 
 def plan(config: str, ctx: RecipeContext) -> Plan:
-    """Return one unit per fetched file of the config (train, dev, test order; books by name).
+    """Return the units of a config: spans of its files in train, dev, test order (books by name).
+
+    Planning reads each file once without parsing it, to cut it at line (paragraph) boundaries
+    and to stop at ``--limit``.
 
     Raises:
         UsageError: none of the config's files was fetched.
@@ -208,7 +237,13 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
         books = sorted(p for p in (folder / "en").glob("*.txt") if ctx.has(p)) if folder else []
         if not books:
             raise UsageError(f"{DATASET_ID}: no textbooks/en/*.txt under {ctx.source_dir}; run `medcat fetch {DATASET_ID}`.")
-        return Plan(units=[TextbookUnit(config, p, _rel(p, ctx), ctx.source_tag, limit) for p in books])
+        return Plan(
+            units=[
+                TextbookUnit(config, p, _rel(p, ctx), ctx.source_tag, span)
+                for p in books
+                for span in paragraph_spans(p, UNIT_PARAGRAPHS, limit)
+            ]
+        )
     questions = _questions_dir(ctx)
     spec = QA_CONFIGS[config]
     units: list[QaUnit] = []
@@ -216,7 +251,11 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
     for upstream, split in UPSTREAM_SPLITS.items():
         path = questions / spec.pattern.format(split=upstream)
         if ctx.has(path):
-            units.append(QaUnit(config, path, _rel(path, ctx), upstream, split, ctx.source_tag, limit))
+            rel = _rel(path, ctx)
+            units += [
+                QaUnit(config, path, rel, upstream, split, ctx.source_tag, span)
+                for span in line_spans(path, UNIT_LINES, limit)
+            ]
         else:
             missing.append(spec.pattern.format(split=upstream))
     if not units:
@@ -236,28 +275,23 @@ def convert_unit(unit: QaUnit | TextbookUnit) -> Iterator[Row | SampleError]:
         return
     metamap = unit.config in METAMAP_CONFIGS
     spec = QA_CONFIGS[unit.config]
-    kept = 0
-    with open(unit.path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            if unit.limit is not None and kept >= unit.limit:
-                return
-            if not raw.strip():
-                continue
-            item = f"{unit.rel}:{number}"
-            try:
-                values = parse_question(raw, item, metamap=metamap)
-            except SampleError as err:
-                yield err
-                continue
-            kept += 1
-            values.update(
-                region=spec.region,
-                language=spec.language,
-                source=unit.source_tag,
-                sample_id=f"{unit.config}/{unit.upstream_split}/{number}",
-                split=unit.split,
-            )
-            yield Row(unit.config, unit.split, values)
+    for number, raw in span_lines(unit.path, unit.span):
+        if not raw.strip():
+            continue
+        item = f"{unit.rel}:{number}"
+        try:
+            values = parse_question(raw, item, metamap=metamap)
+        except SampleError as err:
+            yield err
+            continue
+        values.update(
+            region=spec.region,
+            language=spec.language,
+            source=unit.source_tag,
+            sample_id=f"{unit.config}/{unit.upstream_split}/{number}",
+            split=unit.split,
+        )
+        yield Row(unit.config, unit.split, values)
 
 
 # ------------------------------------------------------------------------------------- questions
@@ -317,38 +351,89 @@ def _text(value: object, key: str, item: str) -> str:
     return value
 
 
+# ------------------------------------------------------------------------------------- spans
+
+
+def line_spans(path: Path, every: int, limit: int | None = None) -> list[Span]:
+    """Cut a JSONL file into spans of ``every`` non-blank lines; stop after ``limit`` of them."""
+    spans: list[Span] = []
+    start, first_line, items, pos = 0, 1, 0, 0
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if raw.strip():
+                if limit is not None and items >= limit:
+                    break
+                if items and items % every == 0:
+                    spans.append(Span(start, pos, first_line))
+                    start, first_line = pos, number
+                items += 1
+            pos += len(raw)
+    spans.append(Span(start, pos, first_line))
+    return spans
+
+
+def paragraph_spans(path: Path, every: int, limit: int | None = None) -> list[Span]:
+    """Cut a text file into spans of ``every`` paragraphs (see ``iter_paragraphs``); stop after ``limit``."""
+    spans: list[Span] = []
+    start, first_line, first_index, count, pos, inside = 0, 1, 0, 0, 0, False
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            blank = not raw.strip()
+            if not blank and not inside:  # a paragraph starts on this line
+                if limit is not None and count >= limit:
+                    break
+                if count and count % every == 0:
+                    spans.append(Span(start, pos, first_line, first_index))
+                    start, first_line, first_index = pos, number, count
+                count += 1
+            inside = not blank
+            pos += len(raw)
+    spans.append(Span(start, pos, first_line, first_index))
+    return spans
+
+
+def span_lines(path: Path, span: Span) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line number, raw line)`` of the lines in ``span``, numbered from ``span.first_line``."""
+    with open(path, "rb") as handle:
+        handle.seek(span.start)
+        pos = span.start
+        for number, raw in enumerate(handle, span.first_line):
+            if pos >= span.stop:
+                return
+            pos += len(raw)
+            yield number, raw
+
+
 # ------------------------------------------------------------------------------------- textbooks
 
 
-def iter_paragraphs(path: Path) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(first line number, raw bytes)`` of each blank-line-separated paragraph, 1-based.
+def iter_paragraphs(path: Path, span: Span = WHOLE_FILE) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(first line number, raw bytes)`` of each paragraph of a span, 1-based line numbers.
 
+    A paragraph is a run of lines that are not blank; whitespace-only lines count as blank.
     Lines keep their bytes (trailing whitespace removed) so that decoding, and its failure, is
     the caller's per-paragraph decision.
     """
     lines: list[bytes] = []
     first = 0
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            line = raw.rstrip()
-            if not line:
-                if lines:
-                    yield first, b"\n".join(lines)
-                    lines = []
-                continue
-            if not lines:
-                first = number
-            lines.append(line)
+    for number, raw in span_lines(path, span):
+        line = raw.rstrip()
+        if not line:
+            if lines:
+                yield first, b"\n".join(lines)
+                lines = []
+            continue
+        if not lines:
+            first = number
+        lines.append(line)
     if lines:
         yield first, b"\n".join(lines)
 
 
 def _textbook_rows(unit: TextbookUnit) -> Iterator[Row | SampleError]:
     book = unit.path.stem
-    index = 0
-    for line, data in iter_paragraphs(unit.path):
-        if unit.limit is not None and index >= unit.limit:
-            return
+    index = unit.span.first_index
+    for line, data in iter_paragraphs(unit.path, unit.span):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:

@@ -245,3 +245,37 @@ def test_a_paragraph_that_is_not_utf8_is_reported_and_the_book_goes_on(tmp_path:
 def test_unknown_config_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no config 'uk'"):
         medqa.features("uk", _context(tmp_path))
+
+
+# ------------------------------------------------------------------------------------- spans
+
+
+def _rows(units: list[Any]) -> list[dict[str, Any]]:
+    return [dict(o.values) if isinstance(o, Row) else {"error": o.path} for u in units for o in medqa.convert_unit(u)]
+
+
+@pytest.mark.parametrize("config", ["us", "mainland", "textbooks-en"])
+def test_cutting_files_into_small_units_changes_nothing_in_the_rows(
+    fetched: tuple[Path, dict[str, Any]], config: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, _ = fetched
+    whole = _rows(list(medqa.plan(config, _context(root)).units))
+    monkeypatch.setattr(medqa, "UNIT_LINES", 2)
+    monkeypatch.setattr(medqa, "UNIT_PARAGRAPHS", 2)
+    units = list(medqa.plan(config, _context(root)).units)
+    assert len(units) > 3 * (18 if config == "textbooks-en" else 1)
+    assert _rows(units) == whole
+
+
+def test_spans_start_at_line_and_paragraph_boundaries_and_stop_at_the_limit(tmp_path: Path) -> None:
+    jsonl = tmp_path / "train.jsonl"
+    jsonl.write_bytes(b"{}\n\n{}\n{}\n{}\n")
+    assert medqa.line_spans(jsonl, 2) == [medqa.Span(0, 7, 1), medqa.Span(7, 13, 4)]
+    assert medqa.line_spans(jsonl, 2, limit=3) == [medqa.Span(0, 7, 1), medqa.Span(7, 10, 4)]
+    assert [n for n, _ in medqa.span_lines(jsonl, medqa.Span(7, 10, 4))] == [4]
+    book = tmp_path / "Book.txt"
+    book.write_bytes(b"a\nb\n\nc\n  \n\nd\ne\n\nf\n")
+    spans = medqa.paragraph_spans(book, 2)
+    assert spans == [medqa.Span(0, 11, 1, 0), medqa.Span(11, 18, 7, 2)]
+    assert list(medqa.iter_paragraphs(book, spans[1])) == [(7, b"d\ne"), (10, b"f")]
+    assert medqa.paragraph_spans(book, 10, limit=1) == [medqa.Span(0, 5, 1, 0)]
