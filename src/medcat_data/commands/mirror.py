@@ -1,4 +1,4 @@
-"""Mirror commands: ``medcat mirror serve`` (and, later, ``build``) under one ``mirror`` group."""
+"""Mirror commands: ``medcat mirror serve`` and ``medcat mirror build`` under one ``mirror`` group."""
 
 from __future__ import annotations
 
@@ -49,6 +49,35 @@ def serve(root: Path, port: int, host: str, auths: tuple[str, ...], open_auths: 
             server.wait()
         except KeyboardInterrupt:
             out.info("mirror stopped.")
+
+
+@mirror.command("build")
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="New or empty folder to build into.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the builders; a seed gives a byte-identical tree.")
+@json_option
+def build(ids: tuple[str, ...], out_dir: Path, seed: int, as_json: bool) -> None:
+    """Build the replicas of IDs (default: every dataset that has a replica builder) into --out.
+
+    Each replica's expected counts and planted items go to
+    OUT/.medcat-replicas/<id>/<source>/expected.json.
+    """
+    from medcat_data.mirror.build import build_replicas
+
+    out = Output(json_mode=as_json)
+    report = build_replicas(ids, out_dir, seed=seed)
+    if as_json:
+        out.result(report.to_dict())
+        return
+    if report.built:
+        out.raw("\n".join(f"{r.dataset_id}\t{r.source}\t{r.expected_path}" for r in report.built))
+    if report.without_builder:
+        out.info(f"no replica builder yet (skipped): {', '.join(report.without_builder)}")
+    creds = sorted({f"{k}={v}" for r in report.built for k, v in r.env.items()})
+    out.info(f"serve it with: {report.serve_command()}")
+    if creds:
+        out.info(f"fetch through it with --mirror URL and the replicas' demo credentials: {' '.join(creds)}")
 
 
 COMMANDS: tuple[click.Command, ...] = (mirror,)
