@@ -42,6 +42,21 @@ def load_raster(path: Path, options: ImageOptions) -> EncodedImage:
     path = Path(path)
     try:
         data = path.read_bytes()
+    except OSError as err:
+        raise SampleError(path, "read", f"not a readable image: {err}") from err
+    return load_raster_bytes(data, path, options)
+
+
+def load_raster_bytes(data: bytes, label: str | Path, options: ImageOptions) -> EncodedImage:
+    """Return the image held in ``data`` (e.g. a zip member), verbatim or re-encoded; see ``load_raster``.
+
+    ``label`` names the image in errors (a path, or ``archive.zip:member``).
+
+    Raises:
+        SampleError: as ``load_raster``.
+    """
+    path = label
+    try:
         image = Image.open(io.BytesIO(data))
     except (OSError, UnidentifiedImageError) as err:
         raise SampleError(path, "read", f"not a readable image: {err}") from err

@@ -1,0 +1,155 @@
+"""Synthetic PubMedVision: the Hub repo ``root/datasets/FreedomIntelligence/PubMedVision/``.
+
+Layout of fact sheet §7b at the registry's pinned commit (a ``.revision`` flag): the two JSON
+arrays ``PubMedVision_Alignment_VQA.json`` (pretty-printed, non-ASCII kept) and
+``PubMedVision_InstructionTuning_VQA.json`` (compact, ASCII-escaped), the image parts
+``images_0.zip`` (stored members) and ``images_1.zip`` (deflated members) holding
+``images/pmc_<n>_<k>.jpg`` (the folder inside the parts is unconfirmed upstream; readers key on
+the base name as ``unzip -j`` does), and a README card with the two configs. Records carry
+``id`` (``Alignment_VQA_<n>`` / ``InstructionTuning_VQA_<n>``), ``image`` (a list; about a
+quarter have several, one has seven), ``conversations`` (one ``human`` then one ``gpt`` turn,
+with quotes, backslashes, newlines, brackets and non-ASCII text to exercise the scanner),
+``modality`` and ``body_part``. All text is generated here; nothing is copied from upstream.
+
+Planted bad item: alignment record 9 names ``images/pmc_9_0.jpg``, which is in no part (upstream
+has such gaps). Instruction records reuse the alignment images, the absent one excepted, so
+exactly one line reaches ``errors.jsonl``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from medcat_data.mirror.replicas.base import Replica
+
+DATASET_ID = "pubmedvision"
+HF_REPO = "datasets/FreedomIntelligence/PubMedVision"
+HF_REVISION = "32485b589a249f8b056f1c0855d7b1b09376a332"
+ALIGNMENT = "PubMedVision_Alignment_VQA.json"
+INSTRUCTION = "PubMedVision_InstructionTuning_VQA.json"
+RECORDS = 24
+MISSING_RECORD = 9
+MISSING_IMAGE = "images/pmc_9_0.jpg"
+_ZIP_TIME = (2024, 6, 26, 0, 0, 0)
+
+_MODALITIES = ("Computed Tomography", "Magnetic Resonance Imaging", "Microscopy Images", "Digital Photography", "Others")
+_BODY_PARTS = ("Brain", "Abdomen", "Eye", "Cell", "Upper limb", "Others")
+_FINDINGS = (
+    "a hypodense lesion", "scattered \"ground-glass\" opacities", "a 4 µm granule [arrow]", "diffuse enhancement {see inset}",
+    "an ill-defined mass, 2.5 × 3 cm", "a path like C:\\scans\\t1 in the legend", "normal tissue; no change at 90°",
+)
+
+
+def _jpeg(rng: random.Random) -> bytes:
+    width, height = rng.randint(10, 20), rng.randint(10, 20)
+    colour = tuple(rng.randint(40, 220) for _ in range(3))
+    image = Image.new("RGB", (width, height), colour)
+    image.putpixel((rng.randrange(width), rng.randrange(height)), (255, 255, 255))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def _zip(members: list[tuple[str, bytes]], compression: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = compression
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _image_lists(rng: random.Random) -> list[list[str]]:
+    lists = []
+    for n in range(RECORDS):
+        count = 7 if n == 5 else rng.choice((1, 1, 1, 2, 3))
+        lists.append([f"images/pmc_{n}_{k}.jpg" for k in range(count)])
+    return lists
+
+
+def _turns(rng: random.Random, kind: str, n_images: int) -> list[dict[str, str]]:
+    finding = rng.choice(_FINDINGS)
+    if kind == "alignment":
+        question = rng.choice(("What does this figure show?", "Describe the image in detail.", "Please explain the findings.\nBe concise."))
+        if n_images > 1:
+            question = f"These {n_images} panels belong together. {question}"
+        answer = f"The image shows {finding}. It is consistent with the caption's description of the case."
+    else:
+        question = f"Is {finding} visible, and what might it indicate?"
+        answer = f"Yes, {finding} is visible; in context it suggests a benign process, though follow-up is advised."
+    return [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]
+
+
+def _records(kind: str, prefix: str, lists: list[list[str]], rng: random.Random) -> list[dict[str, Any]]:
+    records = []
+    for n, images in enumerate(lists):
+        records.append(
+            {
+                "id": f"{prefix}_{n}",
+                "image": images,
+                "conversations": _turns(rng, kind, len(images)),
+                "modality": rng.choice(_MODALITIES),
+                "body_part": rng.choice(_BODY_PARTS),
+            }
+        )
+    return records
+
+
+_CARD = """---
+license: apache-2.0
+configs:
+- config_name: PubMedVision_Alignment_VQA
+  data_files: PubMedVision_Alignment_VQA.json
+- config_name: PubMedVision_InstructionTuning_VQA
+  data_files: PubMedVision_InstructionTuning_VQA.json
+---
+# PubMedVision (synthetic replica)
+
+Miniature stand-in generated by medcat for offline tests: same file names and record keys,
+synthetic text and images.
+"""
+
+
+def build(root: Path, *, seed: int = 0) -> list[Replica]:
+    """Write the Hub repo under ``root`` and return its replica with the expected counts."""
+    rng = random.Random(f"pubmedvision-{seed}")
+    lists = _image_lists(rng)
+    names = sorted({p for images in lists for p in images if p != MISSING_IMAGE})
+    jpegs = {p: _jpeg(rng) for p in names}
+    alignment = _records("alignment", "Alignment_VQA", lists, rng)
+    assert MISSING_IMAGE in alignment[MISSING_RECORD]["image"]
+    # Instruction records reuse the alignment image lists (as upstream's two configs share
+    # figures), rotated so no record pairs up with its namesake, and never the absent image.
+    usable = [images for images in lists if MISSING_IMAGE not in images]
+    shifted = [usable[(n + 3) % len(usable)] for n in range(RECORDS)]
+    instruction = _records("instruction", "InstructionTuning_VQA", shifted, rng)
+
+    hub = root / HF_REPO
+    hub.mkdir(parents=True, exist_ok=True)
+    (hub / ALIGNMENT).write_text(json.dumps(alignment, indent=4, ensure_ascii=False), encoding="utf-8")
+    (hub / INSTRUCTION).write_text(json.dumps(instruction), encoding="utf-8")
+    half = len(names) // 2
+    (hub / "images_0.zip").write_bytes(_zip([(p, jpegs[p]) for p in names[:half]], zipfile.ZIP_STORED))
+    (hub / "images_1.zip").write_bytes(_zip([(p, jpegs[p]) for p in names[half:]], zipfile.ZIP_DEFLATED))
+    (hub / "README.md").write_text(_CARD, encoding="utf-8")
+    (hub / ".revision").write_text(HF_REVISION + "\n", encoding="ascii")
+    return [
+        Replica(
+            dataset_id=DATASET_ID,
+            source="hf",
+            expected={
+                "configs": {"alignment": {"train": RECORDS - 1}, "instruction": {"train": RECORDS}},
+                "errors": [{"path": MISSING_IMAGE, "stage": "read"}],
+            },
+            group_columns=("id",),
+        )
+    ]
