@@ -1,0 +1,430 @@
+"""VQA-RAD: radiology images with clinician-written questions and answers -> the ``vqa`` schema.
+
+One row per question, from either source, with the same features:
+
+* ``osf`` (the original release): ``VQA_RAD Dataset Public.json``, a list of objects (``qid``,
+  ``phrase_type``, ``qid_linked_id``, ``image_name``, ``image_organ``, ``question``,
+  ``question_type``, ``answer``, ``answer_type``...) and the JPEGs in ``VQA_RAD Image Folder/``.
+  The JSON is one array of a few thousand items (about 1 MB upstream), read once while planning;
+  the images are read one at a time in the workers.
+* ``hf`` (``flaviagiammarino/vqa-rad``): ``data/{train,test}-*.parquet`` with ``image``
+  ({bytes, path}), ``question`` and ``answer`` only, streamed one row group at a time.
+
+Columns: the VQA core of ``schemas.vqa_features`` (``images`` a one-element list, ``question``,
+``answer`` always a string: the JSON sometimes holds numbers; ``answer_type`` ``closed``/``open``
+from upstream's ``CLOSED``/``OPEN``, null from ``hf``, which has no such field and is never
+guessed; ``options`` empty and ``answer_idx`` null, as upstream lists no answer options), then
+``qid``, ``qid_linked_id``, ``phrase_type``, ``question_type``, ``image_organ`` (upstream
+spellings, strings; null from ``hf``) and ``image_name``.
+
+Splits are upstream's: from ``osf``, a ``phrase_type`` starting with ``test`` (``test_freeform``,
+``test_para``) is ``test``, anything else ``train``; from ``hf``, the parquet file's split.
+Paraphrases share ``qid_linked_id`` with their original; the official split is kept as published
+and any link group found in both splits is counted in the card (and logged), never moved.
+
+``sample_id`` is ``<image stem>-<10 hex of sha1(question, case and spaces folded)>`` in both
+sources, so the same question on the same image gets the same id from either; a repeat within a
+dataset gets ``-q<qid>`` (``osf``) or ``-<split><row>`` (``hf``) appended, and an ``hf`` row
+without an image path is ``<split>-<row>``. A missing image (``osf``) or undecodable image bytes
+are a ``SampleError``; an ``answer_type`` that is neither ``CLOSED`` nor ``OPEN`` is one too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from datasets import Features, Value
+
+from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
+from medcat_data.converters.codecs.raster import load_raster
+from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.schemas import vqa_features
+from medcat_data.converters.units import Row
+from medcat_data.errors import SampleError, UsageError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CONFIGS", "DATASET_ID", "EXTRA_COLUMNS", "HfUnit", "OsfUnit", "answer_type", "card_notes",
+    "convert_unit", "features", "plan", "question_key",
+]
+
+DATASET_ID = "vqa-rad"
+CONFIGS: tuple[str, ...] = ("vqa",)
+JSON_NAME = "VQA_RAD Dataset Public.json"
+IMAGE_FOLDER = "VQA_RAD Image Folder"
+UNIT_ITEMS = 64
+EXTRA_COLUMNS: tuple[str, ...] = ("qid", "qid_linked_id", "phrase_type", "question_type", "image_organ", "image_name")
+"""Upstream columns kept after the VQA core (strings, upstream spellings)."""
+
+_ANSWER_TYPES = {"CLOSED": "closed", "OPEN": "open"}
+_KEY_KEYS = ("qid", "phrase_type", "qid_linked_id", "image_name", "image_organ", "question_type", "question", "answer", "answer_type")
+
+
+def answer_type(value: Any) -> str | None:
+    """Map upstream's ``CLOSED``/``OPEN`` (any case, stray spaces) to ``closed``/``open``; else None."""
+    if not isinstance(value, str):
+        return None
+    return _ANSWER_TYPES.get(value.strip().upper())
+
+
+def question_key(image_name: str | None, question: str) -> str | None:
+    """Return the cross-source part of a ``sample_id``: image stem + digest of the folded question."""
+    if not image_name:
+        return None
+    folded = " ".join(question.lower().split())
+    return f"{PurePosixPath(image_name).stem}-{hashlib.sha1(folded.encode('utf-8')).hexdigest()[:10]}"
+
+
+def _text(value: Any) -> str | None:
+    """Return an upstream scalar as a string (numbers included), None for null or empty."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+# ------------------------------------------------------------------------------------- units
+
+
+@dataclass(frozen=True)
+class OsfUnit:
+    """A run of JSON items: ``(index, fields, image path or None, split, sample_id)``."""
+
+    config: str
+    source_tag: str
+    image: ImageOptions
+    image_folder: str
+    items: tuple[tuple[int, Mapping[str, Any], Path | None, str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def name(self) -> str:
+        return f"{self.config}@osf{self.items[0][0] if self.items else 0}"
+
+
+@dataclass(frozen=True)
+class HfUnit:
+    """One row group of one parquet file, with its split, first row number and sample ids."""
+
+    config: str
+    source_tag: str
+    image: ImageOptions
+    path: Path
+    rel: str
+    split: str
+    row_group: int
+    first_row: int
+    sample_ids: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.config}@{self.split}:{self.row_group}"
+
+
+# ------------------------------------------------------------------------------------- reading
+
+
+def find_json(ctx: RecipeContext) -> Path | None:
+    """Return the fetched ``VQA_RAD Dataset Public.json`` under the source folder (shallowest), if any."""
+    found = sorted(
+        (Path(d) / JSON_NAME for d, _, files in os.walk(ctx.source_dir) if JSON_NAME in files),
+        key=lambda p: (len(p.parts), str(p)),
+    )
+    return next((p for p in found if ctx.has(p)), None)
+
+
+def find_parquet(ctx: RecipeContext) -> dict[str, list[Path]]:
+    """Return the fetched ``{train,test}-*.parquet`` files under the source folder, per split."""
+    found: dict[str, list[Path]] = defaultdict(list)
+    for dirpath, dirnames, filenames in os.walk(ctx.source_dir):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for filename in sorted(filenames):
+            split = filename.split("-", 1)[0]
+            path = Path(dirpath) / filename
+            if filename.endswith(".parquet") and split in ("train", "test") and ctx.has(path):
+                found[split].append(path)
+    return dict(found)
+
+
+def read_items(path: Path) -> list[dict[str, Any]]:
+    """Return the JSON items of the OSF release.
+
+    Raises:
+        UsageError: the file is not JSON or not a list of objects with a ``question``.
+    """
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{DATASET_ID}: cannot read {path.name}: {err}. Fetch it again with `medcat fetch {DATASET_ID} --source osf`.") from err
+    if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
+        raise UsageError(f"{DATASET_ID}: {path.name} is not a list of question objects; has the upstream format changed?")
+    return data
+
+
+@dataclass(frozen=True)
+class _OsfSurvey:
+    json_path: Path
+    items: list[dict[str, Any]]
+    images: dict[str, Path]
+    crossing: list[str]
+
+
+_SURVEYS: dict[tuple[Any, ...], _OsfSurvey] = {}
+
+
+def _osf_survey(ctx: RecipeContext, json_path: Path) -> _OsfSurvey:
+    stat = json_path.stat()
+    key = (str(json_path), ctx.available, stat.st_size, stat.st_mtime_ns)
+    cached = _SURVEYS.get(key)
+    if cached is None:
+        items = read_items(json_path)
+        folder = json_path.parent / IMAGE_FOLDER
+        images = {p.name: p for p in sorted(folder.iterdir()) if ctx.has(p)} if folder.is_dir() else {}
+        cached = _OsfSurvey(json_path, items, images, crossing_groups(items))
+        _SURVEYS[key] = cached
+        if cached.crossing:
+            log.warning("%s: %d paraphrase group(s) (qid_linked_id) have questions in both official splits; "
+                        "the split is kept as published", DATASET_ID, len(cached.crossing))
+    return cached
+
+
+def osf_split(item: Mapping[str, Any]) -> str:
+    """Return the official split of a JSON item: ``test`` when ``phrase_type`` starts with ``test``."""
+    return "test" if str(item.get("phrase_type") or "").strip().lower().startswith("test") else "train"
+
+
+def crossing_groups(items: list[dict[str, Any]]) -> list[str]:
+    """Return the ``qid_linked_id`` values whose questions fall in both official splits (sorted)."""
+    splits: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        link = _text(item.get("qid_linked_id"))
+        if link is not None:
+            splits[link].add(osf_split(item))
+    return sorted(link for link, found in splits.items() if len(found) > 1)
+
+
+# ------------------------------------------------------------------------------------- protocol
+
+
+def features(config: str, ctx: RecipeContext) -> Features:
+    """Return the VQA schema with the kept upstream columns (strings) as extras, for either source."""
+    _check_config(config)
+    return vqa_features({name: Value("string") for name in EXTRA_COLUMNS})
+
+
+def plan(config: str, ctx: RecipeContext) -> Plan:
+    """List the work units of whichever layout the source folder holds (OSF JSON or Hub parquet).
+
+    Raises:
+        UsageError: neither layout was fetched.
+    """
+    _check_config(config)
+    json_path = find_json(ctx)
+    if json_path is not None:
+        return _plan_osf(config, ctx, json_path)
+    parquet = find_parquet(ctx)
+    if parquet:
+        return _plan_hf(config, ctx, parquet)
+    raise UsageError(
+        f"{DATASET_ID}: found neither {JSON_NAME!r} (source osf) nor data/train-*.parquet / data/test-*.parquet "
+        f"(source hf) under {ctx.source_dir}. Run `medcat fetch {DATASET_ID} --source {ctx.source}` first."
+    )
+
+
+def _plan_osf(config: str, ctx: RecipeContext, json_path: Path) -> Plan:
+    survey = _osf_survey(ctx, json_path)
+    items = survey.items[: ctx.options.limit] if ctx.options.limit is not None else survey.items
+    used: set[str] = set()
+    planned = []
+    for index, item in enumerate(items):
+        name = _text(item.get("image_name"))
+        question = _text(item.get("question")) or ""
+        sample_id = question_key(name, question) or f"q{_text(item.get('qid'))}"
+        if sample_id in used:
+            sample_id = f"{sample_id}-q{_text(item.get('qid')) or index}"
+        used.add(sample_id)
+        fields = {k: item.get(k) for k in _KEY_KEYS}
+        planned.append((index, fields, survey.images.get(name or ""), osf_split(item), sample_id))
+    folder = _rel(json_path.parent / IMAGE_FOLDER, ctx)
+    units = [
+        OsfUnit(config, ctx.source_tag, ctx.options.image, folder, tuple(planned[i : i + UNIT_ITEMS]))
+        for i in range(0, len(planned), UNIT_ITEMS)
+    ]
+    return Plan(units=units)
+
+
+def _plan_hf(config: str, ctx: RecipeContext, parquet: Mapping[str, list[Path]]) -> Plan:
+    import pyarrow.parquet as pq
+
+    units: list[HfUnit] = []
+    used: set[str] = set()
+    remaining = ctx.options.limit
+    for split in ("train", "test"):
+        for path in parquet.get(split, []):
+            pf = pq.ParquetFile(path)
+            _check_parquet_columns(pf, path)
+            first = 0
+            for group in range(pf.num_row_groups):
+                if remaining is not None and remaining <= 0:
+                    break
+                table = pf.read_row_group(group, columns=["image.path", "question"])
+                paths = [(v or {}).get("path") for v in table.column("image").to_pylist()]
+                questions = table.column("question").to_pylist()
+                if remaining is not None:
+                    paths, questions = paths[:remaining], questions[:remaining]
+                    remaining -= len(paths)
+                ids = []
+                for offset, (name, question) in enumerate(zip(paths, questions)):
+                    row = first + offset
+                    sample_id = question_key(_text(name), _text(question) or "") or f"{split}-{row}"
+                    if sample_id in used:
+                        sample_id = f"{sample_id}-{split}{row}"
+                    used.add(sample_id)
+                    ids.append(sample_id)
+                units.append(HfUnit(config, ctx.source_tag, ctx.options.image, path, _rel(path, ctx), split, group, first, tuple(ids)))
+                first += pf.metadata.row_group(group).num_rows
+    return Plan(units=units)
+
+
+def _check_parquet_columns(pf: Any, path: Path) -> None:
+    names = set(pf.schema_arrow.names)
+    missing = sorted({"image", "question", "answer"} - names)
+    if missing:
+        raise UsageError(f"{DATASET_ID}: {path.name} lacks the columns {missing} (has {sorted(names)}); has the Hub copy changed?")
+
+
+def convert_unit(unit: OsfUnit | HfUnit) -> Iterator[Row | SampleError]:
+    """Yield one row per question; a missing or undecodable image or a bad field is a ``SampleError``."""
+    if isinstance(unit, HfUnit):
+        yield from _convert_hf(unit)
+        return
+    for index, item, image_path, split, sample_id in unit.items:
+        name = _text(item.get("image_name")) or ""
+        label = f"{unit.image_folder}/{name}"
+        try:
+            question, answer = _text(item.get("question")), _text(item.get("answer"))
+            if question is None or answer is None:
+                raise SampleError(f"{JSON_NAME}#{index}", "parse", f"qid {_text(item.get('qid'))}: no question or no answer")
+            kind = answer_type(item.get("answer_type"))
+            if kind is None:
+                raise SampleError(f"{JSON_NAME}#{index}", "parse",
+                                  f"qid {_text(item.get('qid'))}: answer_type {item.get('answer_type')!r} is neither CLOSED nor OPEN")
+            if image_path is None:
+                raise SampleError(label, "read", f"qid {_text(item.get('qid'))}: image {name!r} is not in the fetched {IMAGE_FOLDER!r}")
+            image = load_raster(image_path, unit.image)
+        except SampleError as err:
+            yield err
+            continue
+        values: dict[str, Any] = {
+            "images": [{"bytes": image.data, "path": name}],
+            "question": question,
+            "answer": answer,
+            "answer_type": kind,
+            "options": [],
+            "answer_idx": None,
+            "source": unit.source_tag,
+            "sample_id": sample_id,
+            "split": split,
+        }
+        values.update({column: _text(item.get(column)) for column in EXTRA_COLUMNS})
+        yield Row(unit.config, split, values)
+
+
+def _convert_hf(unit: HfUnit) -> Iterator[Row | SampleError]:
+    import pyarrow.parquet as pq
+
+    table = pq.ParquetFile(unit.path).read_row_group(unit.row_group, columns=["image", "question", "answer"])
+    with tempfile.TemporaryDirectory(prefix="medcat-vqa-rad-") as tmp:
+        for offset, sample_id in enumerate(unit.sample_ids):
+            row = unit.first_row + offset
+            label = f"{unit.rel}#{row}"
+            image_cell = table.column("image")[offset].as_py() or {}
+            question, answer = _text(table.column("question")[offset].as_py()), _text(table.column("answer")[offset].as_py())
+            try:
+                if question is None or answer is None:
+                    raise SampleError(label, "parse", "no question or no answer")
+                image = _decode_bytes(image_cell.get("bytes"), Path(tmp), label, unit.image)
+            except SampleError as err:
+                yield err
+                continue
+            name = _text(image_cell.get("path"))
+            values: dict[str, Any] = {
+                "images": [{"bytes": image.data, "path": name}],
+                "question": question,
+                "answer": answer,
+                "answer_type": None,
+                "options": [],
+                "answer_idx": None,
+                "source": unit.source_tag,
+                "sample_id": sample_id,
+                "split": unit.split,
+            }
+            values.update({column: None for column in EXTRA_COLUMNS})
+            values["image_name"] = name
+            yield Row(unit.config, unit.split, values)
+
+
+def _decode_bytes(data: bytes | None, tmp: Path, label: str, options: ImageOptions) -> EncodedImage:
+    """Check (and, if asked, re-encode) embedded image bytes through the raster codec."""
+    if not data:
+        raise SampleError(label, "read", "the image cell holds no bytes")
+    # The raster codec reads paths; hand it the bytes through a private temporary file.
+    path = tmp / "image"
+    path.write_bytes(data)
+    try:
+        return load_raster(path, options)
+    except SampleError as err:
+        raise SampleError(label, err.stage, err.reason) from err
+
+
+def _check_config(config: str) -> None:
+    if config not in CONFIGS:
+        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
+
+
+def _rel(path: Path, ctx: RecipeContext) -> str:
+    try:
+        return path.relative_to(ctx.source_dir).as_posix()
+    except ValueError:
+        return path.name
+
+
+def card_notes(ctx: RecipeContext) -> list[str]:
+    """Record the split rule, paraphrase groups across splits, and what each source leaves null."""
+    notes = [
+        "answer_type is upstream's CLOSED/OPEN as closed/open; the Hugging Face copy has no such field, so it "
+        "is null there (never guessed from the answer). options is empty and answer_idx null: VQA-RAD lists no "
+        "answer options.",
+        "sample_id is <image stem>-<sha1 of the case-folded question, 10 hex>, equal across the osf and hf "
+        "sources for the same question on the same image; repeats get -q<qid> (osf) or -<split><row> (hf).",
+    ]
+    json_path = find_json(ctx)
+    if json_path is not None:
+        survey = _osf_survey(ctx, json_path)
+        splits = Counter(osf_split(i) for i in survey.items)
+        phrases = Counter(str(i.get("phrase_type")) for i in survey.items)
+        notes.append(
+            "Official split from phrase_type (test_* is test): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(splits.items()))
+            + "; phrase_type counts: " + ", ".join(f"{k} {v}" for k, v in sorted(phrases.items())) + "."
+        )
+        notes.append(
+            f"{len(survey.crossing)} paraphrase group(s) (qid_linked_id) have questions in both splits; the "
+            "official split is kept as published. Group by qid_linked_id when re-splitting."
+        )
+    else:
+        notes.append("Source hf: the parquet files' own train/test split; question_type, image_organ, "
+                     "phrase_type, qid and qid_linked_id are null (the Hub copy has image, question, answer only).")
+    return notes
