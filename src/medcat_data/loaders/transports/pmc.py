@@ -56,6 +56,8 @@ _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _META_KEY = re.compile(r"^metadata/(PMC\d+)\.(\d+)\.json$")
 _ARTICLE = re.compile(r"^(?:PMC)?(\d+)(?:\.(\d+))?$", re.IGNORECASE)
 _LISTING_LIMIT_BYTES = 8 << 20
+PAGE_KEYS = 1000
+"""Keys asked for per ``ListObjectsV2`` page (S3's maximum)."""
 
 
 def is_commercial(license_code: str | None) -> bool:
@@ -197,7 +199,7 @@ class PmcTransport:
             return
         token: str | None = None
         while True:
-            query = {"list-type": "2", "prefix": prefix, "max-keys": "1000"}
+            query = {"list-type": "2", "prefix": prefix, "max-keys": str(PAGE_KEYS)}
             if token:
                 query["continuation-token"] = token
             try:

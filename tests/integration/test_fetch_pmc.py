@@ -1,0 +1,142 @@
+"""Fetching the PMC Open Access subset from the bucket's per-article layout, over loopback.
+
+The replica bucket is the ``pmc-oa`` replica built into the session mirror (the bucket's keys are
+the mirror's URL paths, as with the virtual-hosted bucket host). Every fetch goes to its own
+``--dest``.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from medcat_data.catalog.refs import resolve
+from medcat_data.catalog.registry import load_registry
+from medcat_data.loaders import FetchOptions, fetch
+from medcat_data.loaders.transports import pmc as pmc_transport
+from medcat_data.mirror.faults import Fault
+from medcat_data.mirror.server import MirrorServer
+from tests.integration.recipes.harness import replicas
+from tests.unit.loaders.entries import run_cli
+
+pytestmark = pytest.mark.integration
+
+_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+def _expected(mirror: MirrorServer) -> dict[str, list[str]]:
+    return dict(replicas("pmc-oa", mirror)[0].expected)
+
+
+def _articles(dest: Path) -> set[str]:
+    return {p.name for p in dest.iterdir() if p.is_dir() and p.name.startswith("PMC")}
+
+
+def test_limit_counts_articles_not_files(mirror: MirrorServer, tmp_path: Path) -> None:
+    expected = _expected(mirror)
+    dest = tmp_path / "d"
+    code, out, err = run_cli("fetch", "pmc-oa", "--mirror", mirror.url, "--dest", str(dest), "--limit", "2", "--json")
+    assert code == 0, err
+    first_two = sorted(expected["articles"], key=lambda p: int(p[3:].split(".")[0]))[:2]
+    assert _articles(dest) == set(first_two)
+    for prefix in first_two:
+        assert (dest / prefix / f"{prefix}.xml").is_file()
+        assert (dest / "metadata" / f"{prefix}.json").is_file()
+        assert any(p.suffix == ".jpg" for p in (dest / prefix).iterdir())
+    report = json.loads(out)
+    assert report["verification"]["md5-list"] >= 6  # xml, txt, pdf and media carry the record's md5
+
+
+def test_articles_file_picks_the_newest_version_or_the_one_named(mirror: MirrorServer, tmp_path: Path) -> None:
+    expected = _expected(mirror)
+    two_versions = next(p for p in expected["articles"] if p.endswith(".2"))
+    pmcid = two_versions.split(".")[0]
+    other = next(p for p in expected["articles"] if not p.startswith(pmcid))
+    listed = tmp_path / "articles.txt"
+    listed.write_text(f"# newest of one, a named old version of the same, one missing\n{pmcid}\n{pmcid}.1\n{other.lower()}\nPMC1\n")
+    dest = tmp_path / "d"
+    code, _, err = run_cli("fetch", "pmc-oa", "--mirror", mirror.url, "--dest", str(dest), "--articles", str(listed))
+    assert code == 0, err
+    assert _articles(dest) == {two_versions, f"{pmcid}.1", other}
+
+
+def test_subset_commercial_keeps_cc_by_and_cc0_only(mirror: MirrorServer, tmp_path: Path) -> None:
+    expected = _expected(mirror)
+    result = fetch(
+        resolve("pmc-oa", load_registry()),
+        FetchOptions(mirror=mirror.url, dest=tmp_path / "c", subset="commercial"),
+    )
+    assert result.ok
+    assert _articles(tmp_path / "c") == set(expected["commercial_articles"])
+    for path in (tmp_path / "c" / "metadata").glob("*.json"):
+        record = json.loads(path.read_text())
+        if path.stem in expected["commercial_articles"]:
+            assert record["license_code"] in ("CC BY", "CC0")
+
+
+def test_listing_follows_continuation_tokens(mirror: MirrorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = _expected(mirror)
+    monkeypatch.setattr(pmc_transport, "PAGE_KEYS", 4)  # the replica is small; S3 pages hold 1000
+    result = fetch(resolve("pmc-oa", load_registry()), FetchOptions(mirror=mirror.url, dest=tmp_path / "d", dry_run=True))
+    listings = [r for r in mirror.requests if r.path == "/" and r.query.get("list-type") == "2"]
+    assert len(listings) >= 3
+    assert all(r.query["max-keys"] == "4" for r in listings)
+    assert len({r.query.get("continuation-token") for r in listings}) == len(listings)
+    assert result.ok and {row["path"].split("/")[0] for row in result.planned} >= set(expected["articles"])
+
+
+def test_the_mirror_answers_list_objects_v2_with_prefixes_and_pages(mirror: MirrorServer) -> None:
+    _expected(mirror)
+    url = f"{mirror.url}/?list-type=2&delimiter=/&prefix=PMC&max-keys=3"
+    seen: list[str] = []
+    token = None
+    while True:
+        page = ElementTree.fromstring(urllib.request.urlopen(url + (f"&continuation-token={token}" if token else "")).read())
+        assert page.tag == f"{_NS}ListBucketResult"
+        seen += [e.text or "" for e in page.iter(f"{_NS}Prefix") if e.text and e.text.endswith("/")]
+        assert int(page.findtext(f"{_NS}KeyCount") or 0) <= 3
+        if page.findtext(f"{_NS}IsTruncated") != "true":
+            break
+        token = page.findtext(f"{_NS}NextContinuationToken")
+    assert seen == sorted(set(seen)) and all(s.startswith("PMC") and s.count("/") == 1 for s in seen)
+    assert len(seen) == 11  # ten articles, one of them with two versions
+
+
+def test_a_corrupt_figure_is_caught_by_the_records_md5(mirror: MirrorServer, tmp_path: Path) -> None:
+    expected = _expected(mirror)
+    first = sorted(expected["articles"], key=lambda p: int(p[3:].split(".")[0]))[0]
+    mirror.add_fault(Fault(f"/{first}/*.jpg", "corrupt", times=None))
+    listed = tmp_path / "one.txt"
+    listed.write_text(first + "\n")
+    result = fetch(
+        resolve("pmc-oa", load_registry()), FetchOptions(mirror=mirror.url, dest=tmp_path / "d", articles=listed)
+    )
+    assert not result.ok
+    assert result.failed and all(f.path.endswith(".jpg") for f in result.failed)
+    assert "md5" in result.failed[0].reason or "mismatch" in result.failed[0].reason
+
+
+def test_articles_and_subset_are_refused_for_other_source_kinds(tmp_path: Path) -> None:
+    code, _, err = run_cli("fetch", "vindr-mammo", "--subset", "commercial", "--dest", str(tmp_path))
+    assert code == 2
+    assert "--subset" in err and "kind pmc" in err
+
+
+def test_an_empty_bucket_says_what_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    with MirrorServer(tmp_path / "root") as empty:
+        code, _, err = run_cli("fetch", "pmc-oa", "--mirror", empty.url, "--dest", str(tmp_path / "d"))
+    assert code == 1
+    assert "lists no article metadata" in err and "removed in August 2026" in err
+
+
+def test_a_bad_articles_line_names_file_and_line(mirror: MirrorServer, tmp_path: Path) -> None:
+    listed = tmp_path / "bad.txt"
+    listed.write_text("PMC1\nnot-an-id\n")
+    code, _, err = run_cli("fetch", "pmc-oa", "--mirror", mirror.url, "--dest", str(tmp_path / "d"), "--articles", str(listed))
+    assert code == 2
+    assert "bad.txt:2" in err
