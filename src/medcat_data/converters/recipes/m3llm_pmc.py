@@ -254,17 +254,18 @@ def json_ranges(path: Path, target_bytes: int = UNIT_BYTES) -> list[ByteRange]:
 
 
 def iter_json(path: Path, rel: str, span: ByteRange) -> Iterator[tuple[int, Any] | SampleError]:
-    """Yield ``(element index, parsed element)`` of a JSON array range, or a ``SampleError`` for what is left."""
+    """Yield ``(element index, parsed element)`` of a JSON array range; a malformed element is a ``SampleError``."""
     from medcat_data.converters import jsonarray
 
     rng = jsonarray.ElementRange(start=span.start, end=span.end, first_index=span.first, count=span.count or 0)
-    last = span.first - 1
     try:
-        for index, element in jsonarray.read_elements(path, rng):
-            last = index
-            yield index, element
-    except (ValueError, UnicodeDecodeError) as err:
-        yield SampleError(f"{rel}[{last + 1}]", "parse", f"cannot parse the JSON array from element {last + 1} on: {err}")
+        for index, element in jsonarray.read_elements(path, rng, name=rel):
+            if isinstance(element, jsonarray.MalformedElementError):
+                yield SampleError(f"{rel}[{index}]", "parse", element.reason)
+            else:
+                yield index, element
+    except jsonarray.JsonArrayError as err:
+        yield SampleError(f"{rel}[{span.first}]", "parse", str(err))
 
 
 def _records(unit: M3Unit) -> Iterator[tuple[int, Any] | SampleError]:
@@ -274,7 +275,7 @@ def _records(unit: M3Unit) -> Iterator[tuple[int, Any] | SampleError]:
 
 
 def _ranges(path: Path, kind: Kind) -> list[ByteRange]:
-    return json_ranges(path) if kind == "json" else jsonl_ranges(path)
+    return json_ranges(path, UNIT_BYTES) if kind == "json" else jsonl_ranges(path, UNIT_BYTES)
 
 
 def _position(kind: Kind, rel: str, number: int) -> str:
@@ -555,6 +556,7 @@ class _FilePlan:
     form: Form | None
     ranges: list[ByteRange]
     others: list[str]
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -589,18 +591,25 @@ def _survey(ctx: RecipeContext) -> _Survey:
     for config, (path, others) in found.items():
         kind = file_kind(path)
         rel = _rel(path, ctx)
+        problem = None
         try:
             ranges = _ranges(path, kind)
-        except (ValueError, OSError) as err:
-            log.warning("%s: cannot cut %s into ranges: %s", DATASET_ID, rel, err)
-            ranges = []
+        except (ValueError, OSError) as err:  # JsonArrayError: the array's structure is broken
+            ranges, problem = [], str(err)
         form = detect_form(path, kind, ranges, rel)
-        files[config] = _FilePlan(config, path, rel, kind, form, ranges, [_rel(o, ctx) for o in others])
+        if problem is None and form is None and ranges:
+            problem = (
+                f"none of its first {DETECT_RECORDS} readable records has 'conversations' (InternVL) or "
+                "'qa_pairs' (pipeline records); cannot tell how to read it"
+            )
+        files[config] = _FilePlan(config, path, rel, kind, form, ranges, [_rel(o, ctx) for o in others], problem)
     range_splits: dict[tuple[str, int], Mapping[str, str]] = {}
     description: Mapping[str, object] | None = None
     if opts.split_by:
         per_range: dict[tuple[str, int], set[str]] = {}
         for config, fp in files.items():
+            if fp.problem is not None:
+                continue
             for i, span in enumerate(fp.ranges):
                 groups = per_range.setdefault((config, i), set())
                 unit = M3Unit(config, fp.path, fp.rel, fp.kind, fp.form, span, "", ctx.source_dir, opts.image)
@@ -655,12 +664,8 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
         config=config, path=fp.path, rel=fp.rel, kind=fp.kind, form=fp.form,
         source_tag=ctx.source_tag, source_dir=ctx.source_dir, image=image,
     )
-    if fp.form is None:
-        reason = (
-            f"none of its first {DETECT_RECORDS} readable records has 'conversations' (InternVL) or "
-            "'qa_pairs' (pipeline records); cannot tell how to read it"
-        )
-        return Plan(units=[M3Unit(**common, span=ByteRange(0, 0, 0), errors=(SampleError(fp.rel, "parse", reason),))])
+    if fp.problem is not None:
+        return Plan(units=[M3Unit(**common, span=ByteRange(0, 0, 0), errors=(SampleError(fp.rel, "parse", fp.problem),))])
     if not fp.ranges:
         return Plan(units=[])
     if ctx.options.limit is not None:
