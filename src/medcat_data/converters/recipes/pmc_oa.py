@@ -124,6 +124,18 @@ def _text(element: Any) -> str:
     return _clean("".join(element.itertext())) if element is not None else ""
 
 
+def _block_text(element: Any) -> str:
+    """Return an element's text with its block children (caption title, paragraphs) space-separated."""
+    if element is None:
+        return ""
+    parts = [element.text or ""]
+    for child in element:
+        if isinstance(child.tag, str):
+            parts.append("".join(child.itertext()))
+        parts.append(child.tail or "")
+    return _clean(" ".join(parts))
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Return ``(start, end)`` character spans of the sentences of ``text`` (spans cover the text).
 
@@ -247,7 +259,7 @@ def extract_figures(data: bytes) -> ArticleXml:
             Figure(
                 figure_id=fig_id,
                 label=label,
-                caption=_text(caption),
+                caption=_block_text(caption),
                 href=graphic.get(XLINK_HREF) if graphic is not None else None,
                 group_id=group_id,
                 mentions=tuple(dict.fromkeys(ordered)),

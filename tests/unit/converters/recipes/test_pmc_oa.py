@@ -1,0 +1,104 @@
+"""JATS figure extraction of the pmc-oa recipe: sentences, fig-group panels, xref rid lists, images."""
+
+from __future__ import annotations
+
+import pytest
+
+from medcat_data.converters.recipes.pmc_oa import extract_figures, match_image, split_sentences
+from medcat_data.errors import SampleError
+
+DOCTYPE = '<!DOCTYPE article PUBLIC "-//NLM//DTD JATS (Z39.96) Journal Archiving and Interchange DTD v1.3//EN" "JATS-archivearticle1-3.dtd">'
+
+
+def _article(body: str, front: str = "") -> bytes:
+    return (
+        f'<?xml version="1.0"?>\n{DOCTYPE}\n<article xmlns:xlink="http://www.w3.org/1999/xlink">'
+        f"<front><article-meta>{front}</article-meta></front><body>{body}</body></article>"
+    ).encode()
+
+
+def _sentences(text: str) -> list[str]:
+    return [text[a:b] for a, b in split_sentences(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("One. Two! Three? 4 is a digit.", ["One.", "Two!", "Three?", "4 is a digit."]),
+        ("See Fig. 2 and Figs. 3-4. Next one.", ["See Fig. 2 and Figs. 3-4.", "Next one."]),
+        ("Smith et al. Reported it, e.g. CT scans. Done.", ["Smith et al. Reported it, e.g. CT scans.", "Done."]),
+        ("It rose (Fig. 1A). (Later) it fell.", ["It rose (Fig. 1A).", "(Later) it fell."]),
+        ("a value of 3.5 mm. lower case after a period stays.", ["a value of 3.5 mm. lower case after a period stays."]),
+        ("No final period", ["No final period"]),
+    ],
+)
+def test_sentences_split_at_end_marks_but_not_after_abbreviations(text: str, expected: list[str]) -> None:
+    assert _sentences(text) == expected
+
+
+def test_a_rid_list_cites_every_figure_it_names_with_the_whole_sentence() -> None:
+    data = _article(
+        '<p>First sentence. Both grew (<xref ref-type="fig" rid="F1 F2">Figs. 1 and 2</xref>) in <italic>vivo</italic>. '
+        'Only two shrank (<xref ref-type="fig" rid="F2">Fig. 2</xref>). A table (<xref ref-type="table" rid="F1">T1</xref>).</p>'
+        '<fig id="F1"><label>Figure 1</label><caption><title>Growth.</title><p>Cells <bold>grow</bold>.</p></caption>'
+        '<graphic xlink:href="gr1"/></fig>'
+        '<fig id="F2"><label>Figure 2</label><caption><p>Shrinkage (see <xref ref-type="fig" rid="F1">Fig. 1</xref>).</p></caption>'
+        '<graphic xlink:href="gr2.tif"/></fig>'
+    )
+    f1, f2 = extract_figures(data).figures
+    assert f1.mentions == ("Both grew (Figs. 1 and 2) in vivo.",)
+    assert f2.mentions == ("Both grew (Figs. 1 and 2) in vivo.", "Only two shrank (Fig. 2).")
+    assert (f1.label, f1.caption, f1.href) == ("Figure 1", "Growth. Cells grow.", "gr1")
+    assert f2.caption == "Shrinkage (see Fig. 1)."  # a caption's own xref is not a body mention
+
+
+def test_fig_group_panels_are_figures_and_inherit_the_groups_mentions() -> None:
+    data = _article(
+        '<p>The pair differs (<xref ref-type="fig" rid="G3">Fig. 3</xref>). Panel B alone (<xref ref-type="fig" rid="G3B">Fig. 3B</xref>).</p>'
+        '<fig-group id="G3"><label>Figure 3</label><caption><p>Two panels.</p></caption>'
+        '<fig id="G3A"><label>Figure 3A</label><caption><p>Left.</p></caption><graphic xlink:href="g3a"/></fig>'
+        '<fig id="G3B"><caption><p>Right.</p></caption><alternatives><graphic xlink:href="g3b"/></alternatives></fig>'
+        "</fig-group>"
+    )
+    a, b = extract_figures(data).figures
+    assert (a.figure_id, a.group_id, b.group_id) == ("G3A", "G3", "G3")
+    assert a.mentions == ("The pair differs (Fig. 3).",)
+    assert b.mentions == ("The pair differs (Fig. 3).", "Panel B alone (Fig. 3B).")
+    assert b.label is None and b.href == "g3b"
+
+
+def test_ids_and_licence_come_from_article_meta_and_no_dtd_is_loaded() -> None:
+    front = (
+        '<article-id pub-id-type="pmc">PMC42</article-id><article-id pub-id-type="pmid">4242</article-id>'
+        '<article-id pub-id-type="doi">10.1/x</article-id>'
+        '<permissions><license license-type="open-access" xlink:href="https://creativecommons.org/licenses/by/4.0/"/></permissions>'
+    )
+    article = extract_figures(_article('<fig><graphic xlink:href="a"/></fig>', front))
+    assert (article.pmcid, article.pmid, article.doi, article.license) == ("PMC42", "4242", "10.1/x", "open-access")
+    assert article.figures[0].figure_id == "fig-1"
+
+
+def test_entities_are_not_expanded_and_broken_xml_is_a_parse_error() -> None:
+    evil = b'<?xml version="1.0"?><!DOCTYPE article [<!ENTITY x SYSTEM "file:///etc/passwd">]><article><body><p>&x;</p></body></article>'
+    assert extract_figures(evil).figures == ()
+    with pytest.raises(SampleError) as err:
+        extract_figures(b"<article><body>")
+    assert err.value.stage == "parse"
+
+
+@pytest.mark.parametrize(
+    ("href", "files", "name", "reason"),
+    [
+        ("gr1", {"gr1.jpg": "gr1.jpg", "gr1.gif": "gr1.gif"}, "gr1.jpg", None),
+        ("gr1.tif", {"gr1.jpg": "gr1.jpg"}, "gr1.jpg", None),
+        ("GR1", {"gr1.jpeg": "gr1.JPEG"}, "gr1.JPEG", None),
+        ("gr1.jpg", {"gr1.jpg": "gr1.jpg"}, "gr1.jpg", None),
+        ("gr1", {"gr1.gif": "gr1.gif"}, None, ".gif thumbnail"),
+        ("gr1", {}, None, "no .jpg"),
+        (None, {}, None, "no graphic"),
+    ],
+)
+def test_the_image_is_the_jpg_matching_the_href_never_the_gif(href, files, name, reason) -> None:  # type: ignore[no-untyped-def]
+    got, why = match_image(href, files)
+    assert got == name
+    assert (why is None) if reason is None else (reason in (why or ""))
