@@ -147,3 +147,24 @@ def test_export_options_without_conversations_or_with_a_bad_template_are_usage_e
     run = CliRunner().invoke(main, ["normalize", "medqa", "--out", str(tmp_path), "--conversations", "llava", "--prompt-template", str(template)])
     assert run.exit_code == 2 and "unknown placeholder {title}" in run.output
     assert not (tmp_path / "medqa").exists()
+
+
+def test_the_core_vqa_columns_of_the_three_vqa_sets_concatenate(mirror: MirrorServer, tmp_path: Path) -> None:
+    """VQA-RAD, PubMedVision and M3LLM-PMC share the VQA core features, so they mix without casts."""
+    import datasets
+
+    from medcat_data.converters.schemas import vqa_features
+
+    core = [name for name in vqa_features() if name not in ("source", "sample_id", "split")]
+    parts = []
+    for dataset_id in ("vqa-rad", "pubmedvision", "m3llm-pmc"):
+        _fetch(dataset_id, mirror)
+        run = _normalize(dataset_id, "--out", str(tmp_path), "--json")
+        assert run.exit_code == 0, run.output
+        first_config = next(iter(json.loads(run.stdout)["rows"]))
+        loaded = datasets.load_dataset(str(tmp_path / dataset_id), first_config, split="train")
+        parts.append(loaded.select_columns([*core, "source", "sample_id"]))
+    assert all(part.features == parts[0].features for part in parts)
+    mixed = datasets.concatenate_datasets(parts)
+    assert mixed.num_rows == sum(p.num_rows for p in parts)
+    assert {s.split("@")[0] for s in mixed["source"]} == {"vqa-rad", "pubmedvision", "m3llm-pmc"}
