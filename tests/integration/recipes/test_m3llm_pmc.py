@@ -59,3 +59,33 @@ def test_m3llm_pmc_bbox_images_keep_their_pixels_under_max_size(mirror: MirrorSe
     result = run_chain("m3llm-pmc", mirror, tmp_path, options=RecipeOptions(image=ImageOptions(max_size=16)))
     assert result.loaded["bbox"]["train"][0]["images"][0].size == (48, 32)
     assert max(result.loaded["compound-image"]["train"][0]["images"][0].size) == 16
+
+
+def test_m3llm_pmc_from_a_manual_download_through_a_file_mirror(mirror: MirrorServer, tmp_path: Path) -> None:
+    """The user downloads the repo by hand (`hf download ... --local-dir DIR`); no request reaches any server."""
+    import json
+    import shutil
+
+    from medcat_data.mirror.replicas import m3llm_pmc as replica_builder
+    from tests.integration.recipes.harness import replicas
+    from tests.unit.loaders.entries import run_cli
+
+    (replica,) = replicas("m3llm-pmc", mirror)
+    manual = tmp_path / "manual download"
+    shutil.copytree(mirror.root / replica_builder.REPO, manual)
+    (manual / ".cache/huggingface/download").mkdir(parents=True)
+    (manual / ".cache/huggingface/download/puretext.jsonl.metadata").write_text("x\n")
+    mirror.clear_log()
+    dest = tmp_path / "raw"
+    code, out, err = run_cli("fetch", "m3llm-pmc", "--mirror", manual.as_uri(), "--dest", str(dest), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert set(report["verification"]) == {"tofu"} and report["trust_on_first_use"] == report["downloaded"]
+    assert mirror.requests == []
+    code, out, err = run_cli("verify", "m3llm-pmc", "--dest", str(dest), "--json")
+    assert code == 0, err
+    code, _, err = run_cli("normalize", "m3llm-pmc", "--dest", str(dest), "--out", str(tmp_path / "out"), "-j", "1")
+    assert code == 1, err  # the two planted items are recorded failures, not a crash
+    for config, splits in replica.expected["configs"].items():
+        ds = datasets.load_dataset(str(tmp_path / "out/m3llm-pmc"), config)
+        assert {s: ds[s].num_rows for s in ds} == splits

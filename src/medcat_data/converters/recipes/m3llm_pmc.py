@@ -107,7 +107,7 @@ Kind = Literal["jsonl", "json"]
 
 _ARTICLE = re.compile(r"^(PMC\d+)_")
 _PLACEHOLDER = re.compile(r"(?:Image-\d+:\s*)?<image>\s*")
-_LETTER = re.compile(r"^\W*([A-Z])(?:\W|$)")
+_LETTER = re.compile(r"^\W*(?:(?:correct\s+)?answer\s*(?:is)?\s*[:：]?\s*)?\(?([A-Z])(?:\W|$)", re.IGNORECASE)
 _OPTION_START = re.compile(r"(?:^|(?<=[\s;]))\(?([A-H])[.):]\s*")
 
 
@@ -382,11 +382,14 @@ def parse_options(value: Any) -> tuple[list[str], list[str]]:
 
 
 def answer_letter(value: Any) -> str | None:
-    """Return the option letter an answer names (``"B"``, ``"B."``, ``"(B) text"``), else None."""
+    """Return the option letter an answer names (``"B"``, ``"B."``, ``"(B) text"``, ``"Answer: B"``), else None.
+
+    Only a capital letter counts as a letter (``"a"`` alone is not read as option A).
+    """
     if value is None:
         return None
     match = _LETTER.match(str(value).strip())
-    return match.group(1) if match else None
+    return match.group(1) if match and match.group(1).isupper() else None
 
 
 def upstream_answer_type(*sources: Mapping[str, Any]) -> str | None:

@@ -149,7 +149,7 @@ def test_options_are_read_from_text_dicts_and_lists_never_guessed(value, keys, t
     assert m3llm_pmc.parse_options(value) == (keys, texts)
 
 
-@pytest.mark.parametrize(("answer", "letter"), [("B", "B"), ("B.", "B"), ("(C) Hamartoma", "C"), (" d ", None), ("Because", None)])
+@pytest.mark.parametrize(("answer", "letter"), [("B", "B"), ("B.", "B"), ("(C) Hamartoma", "C"), ("Correct answer: D", "D"), ("Answer is A", "A"), (" d ", None), ("Because", None)])
 def test_answer_letters(answer: str, letter: str | None) -> None:
     assert m3llm_pmc.answer_letter(answer) == letter
 
