@@ -128,12 +128,17 @@ def _config_names(recipe: Any, ctx: RecipeContext, wanted: Sequence[str]) -> lis
     if dynamic is None:
         return config_names(recipe, wanted)
     produced = list(dynamic(ctx))
-    if not wanted or set(wanted) <= set(recipe.CONFIGS):
+    # A generic config (``tables``) expands to per-fetch names; configs that are all declared
+    # (some only built on request, e.g. with an option) are picked one by one instead.
+    expands = any(c not in recipe.CONFIGS for c in produced)
+    if not wanted or (expands and set(wanted) <= set(recipe.CONFIGS)):
         return produced
     unknown = [c for c in wanted if c not in produced]
     if unknown:
+        hints = getattr(recipe, "CONFIG_HINTS", {})
         raise UsageError(
             f"{recipe.DATASET_ID}: no config {', '.join(map(repr, unknown))} in this fetch; configs: {', '.join(produced)}."
+            + "".join(f" {hints[c]}" for c in unknown if c in hints)
         )
     return list(wanted)
 

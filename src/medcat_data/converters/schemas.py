@@ -235,14 +235,16 @@ def image_text_features(extras: Mapping[str, Any] | None = None) -> Features:
 def variant_calling_features(extras: Mapping[str, Any] | None = None) -> Features:
     """Build the variant-calling schema: one row per variant of a truth set.
 
-    ``pos`` is 1-based as in VCF; ``alt`` lists the alternate alleles; ``genotype`` is the VCF
-    ``GT`` string (``0/1``, ``1|1``); ``genotype_class`` a ``ClassLabel`` of ``GENOTYPE_CLASSES``.
+    ``pos`` is 1-based as in VCF; ``alt`` is one alternate allele: a multi-allelic record gives one
+    row per ALT, so ``genotype_class`` (copies of that ALT) is well defined; ``genotype`` is the VCF
+    ``GT`` string as written (``0/1``, ``1|2``); ``genotype_class`` a ``ClassLabel`` of
+    ``GENOTYPE_CLASSES``.
     """
     core: dict[str, Any] = {
         "chrom": Value("string"),
         "pos": Value("int64"),
         "ref": Value("string"),
-        "alt": List(Value("string")),
+        "alt": Value("string"),
         "genotype": Value("string"),
         "genotype_class": ClassLabel(names=list(GENOTYPE_CLASSES)),
         "in_confident_region": Value("bool"),

@@ -346,7 +346,7 @@ def _task_rows() -> dict[str, tuple[ConfigSpec, dict[str, object]]]:
         ),
         "var": (
             ConfigSpec("var", schemas.variant_calling_features(), Task.VARIANT_CALLING),
-            {"chrom": "chr1", "pos": 5, "ref": "A", "alt": ["T"], "genotype": "0/1", "genotype_class": "het", "in_confident_region": True, "stratifications": []},
+            {"chrom": "chr1", "pos": 5, "ref": "A", "alt": "T", "genotype": "0/1", "genotype_class": "het", "in_confident_region": True, "stratifications": []},
         ),
     }
 

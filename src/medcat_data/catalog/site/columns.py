@@ -48,7 +48,7 @@ CORE_COLUMN_NOTES: Mapping[str, str] = {
     "chrom": "Chromosome.",
     "pos": "1-based position as in VCF.",
     "ref": "Reference allele.",
-    "alt": "Alternate alleles.",
+    "alt": "Alternate allele (one row per ALT of a multi-allelic record).",
     "genotype": "VCF GT string (0/1, 1|1, ...).",
     "genotype_class": "hom-ref, het or hom-alt.",
     "in_confident_region": "Whether the variant lies in the truth set's confident regions.",

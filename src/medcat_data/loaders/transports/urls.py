@@ -28,13 +28,21 @@ def parse_checksum_list(text: str, algorithm: str) -> Iterator[tuple[str, str]]:
     """Yield (hex digest, path) from a checksum list in any common layout.
 
     Accepts ``<hash>  <path>`` (coreutils, also with ``*`` for binary mode), ``<hash> <path>``,
-    ``<path>  <hash>`` and BSD ``MD5 (path) = hash``. Paths lose a leading ``./``.
+    ``<path>  <hash>``, BSD ``MD5 (path) = hash`` and the tab-separated ``current.tree`` of the
+    GIAB / 1000 Genomes FTP sites. Paths lose a leading ``./``.
     """
     width = _LENGTHS[algorithm]
     bsd = re.compile(r"^\w+ \((?P<path>.+)\) = (?P<hash>[0-9a-fA-F]+)$")
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
+            continue
+        fields = raw.split("\t")
+        if len(fields) >= 5 and len(fields[4].strip()) == width and _HEX.match(fields[4].strip()):
+            # GIAB / 1000 Genomes ``current.tree``: path, type, size, mtime, md5, tab-separated, with
+            # paths from the FTP root ``ftp/``, which the HTTPS tree serves without that prefix.
+            path = fields[0].strip()
+            yield fields[4].strip().lower(), _clean(path[4:] if path.startswith("ftp/") else path)
             continue
         m = bsd.match(line)
         if m and len(m["hash"]) == width:

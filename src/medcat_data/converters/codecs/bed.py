@@ -1,0 +1,218 @@
+"""BED interval files (plain, gzip or BGZF): one checking scan, then per-contig streaming cursors.
+
+``scan_bed`` reads a BED once, checks it is sorted (each contig's lines together, starts
+non-decreasing) and records where each contig starts: its first line number and a seek position
+(a byte offset in plain text, a virtual offset in BGZF; plain gzip cannot seek, so its cursors
+skip lines from the top). ``RegionCursor`` then answers "is this 0-based position inside an
+interval?" for non-decreasing positions of one contig with one interval in memory: a sweep, not a
+lookup table, so memory does not grow with the BED. Coordinates are BED's: 0-based, half-open.
+This module never reads VCF.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+from medcat_data.converters.codecs.tabix import is_bgzf, iter_blocks, open_at
+from medcat_data.errors import ConvertError
+
+__all__ = ["BedContig", "BedIndex", "RegionCursor", "UnsortedInputError", "iter_intervals", "scan_bed"]
+
+BedKind = Literal["text", "bgzf", "gzip"]
+_SKIP = (b"#", b"track", b"browser")
+
+
+class UnsortedInputError(ConvertError):
+    """A BED or VCF is not sorted by contig then position, so a one-pass sweep cannot use it."""
+
+
+@dataclass(frozen=True)
+class BedContig:
+    """Where one contig's intervals start in a BED."""
+
+    name: str
+    line: int
+    """1-based line number of the contig's first interval."""
+    seek: int | None
+    """Byte offset (text) or virtual offset (BGZF) of that line; None for plain gzip."""
+    intervals: int
+
+
+@dataclass(frozen=True)
+class BedIndex:
+    """A checked BED: its kind and, per contig in file order, where the contig starts."""
+
+    path: Path
+    name: str
+    """How errors name the file (a path relative to the dataset cache)."""
+    kind: BedKind
+    contigs: tuple[BedContig, ...]
+
+    def contig(self, name: str) -> BedContig | None:
+        return next((c for c in self.contigs if c.name == name), None)
+
+    @property
+    def by_name(self) -> Mapping[str, BedContig]:
+        return {c.name: c for c in self.contigs}
+
+
+def _kind(path: Path) -> BedKind:
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    if magic != b"\x1f\x8b":
+        return "text"
+    return "bgzf" if is_bgzf(path) else "gzip"
+
+
+def _positioned_lines(path: Path, kind: BedKind) -> Iterator[tuple[int | None, bytes]]:
+    """Yield ``(seek position, line)`` for every line of the file (position None for plain gzip)."""
+    if kind == "text":
+        with open(path, "rb") as handle:
+            offset = 0
+            for line in handle:
+                yield offset, line
+                offset += len(line)
+    elif kind == "gzip":
+        with gzip.open(path, "rb") as stream:
+            for line in stream:
+                yield None, line
+    else:
+        with open(path, "rb") as handle:
+            carry, carry_start = b"", 0
+            for coffset, data in iter_blocks(handle, name=path.name):
+                start = 0
+                while True:
+                    end = data.find(b"\n", start)
+                    if end < 0:
+                        if start < len(data):
+                            if not carry:
+                                carry_start = (coffset << 16) | start
+                            carry += data[start:]
+                        break
+                    if carry:
+                        yield carry_start, carry + data[start : end + 1]
+                        carry = b""
+                    else:
+                        yield (coffset << 16) | start, data[start : end + 1]
+                    start = end + 1
+            if carry:
+                yield carry_start, carry
+
+
+def _fields(line: bytes) -> list[bytes] | None:
+    if not line.strip() or line.startswith(_SKIP):
+        return None
+    fields = line.rstrip(b"\r\n").split(b"\t")
+    return fields if len(fields) >= 3 else line.split()
+
+
+def _interval(fields: list[bytes], name: str, number: int) -> tuple[int, int]:
+    try:
+        start, end = int(fields[1]), int(fields[2])
+    except (IndexError, ValueError):
+        raise ConvertError(f"{name}:{number}: a BED line needs chrom, start and end (integers); got {b' '.join(fields[:3])!r}") from None
+    if start < 0 or end < start:
+        raise ConvertError(f"{name}:{number}: BED interval [{start}, {end}) is empty-negative or reversed")
+    return start, end
+
+
+def scan_bed(path: Path, name: str | None = None) -> BedIndex:
+    """Check a BED is sorted and record where each contig starts (one streaming pass).
+
+    Raises:
+        UnsortedInputError: a contig's lines are split apart, or starts decrease within a contig;
+            the message names file and line.
+        ConvertError: a line without integer start and end.
+    """
+    label = name or path.name
+    kind = _kind(path)
+    contigs: list[BedContig] = []
+    seen: set[bytes] = set()
+    current: bytes | None = None
+    first_line, first_seek, count, last_start = 0, None, 0, -1
+    number = 0
+    for seek, line in _positioned_lines(path, kind):
+        number += 1
+        fields = _fields(line)
+        if fields is None:
+            continue
+        chrom = fields[0]
+        start, _ = _interval(fields, label, number)
+        if chrom != current:
+            if current is not None:
+                contigs.append(BedContig(current.decode(), first_line, first_seek, count))
+            if chrom in seen:
+                raise UnsortedInputError(
+                    f"{label}:{number}: {chrom.decode()} appears again after other contigs; the BED must keep each "
+                    "contig's lines together. Sort it (`sort -k1,1 -k2,2n`) and normalize again."
+                )
+            seen.add(chrom)
+            current, first_line, first_seek, count, last_start = chrom, number, seek, 0, -1
+        if start < last_start:
+            raise UnsortedInputError(
+                f"{label}:{number}: start {start} comes after start {last_start} on {chrom.decode()}; the BED is not "
+                "sorted. Sort it (`sort -k1,1 -k2,2n`) and normalize again."
+            )
+        last_start = start
+        count += 1
+    if current is not None:
+        contigs.append(BedContig(current.decode(), first_line, first_seek, count))
+    return BedIndex(path, label, kind, tuple(contigs))
+
+
+def iter_intervals(index: BedIndex, contig: str) -> Iterator[tuple[int, int, int]]:
+    """Yield ``(line number, start, end)`` of one contig's intervals, reading only that contig."""
+    entry = index.contig(contig)
+    if entry is None:
+        return
+    with ExitStack() as stack:
+        stream: IO[bytes] | gzip.GzipFile
+        number = entry.line
+        if index.kind == "text":
+            stream = stack.enter_context(open(index.path, "rb"))
+            stream.seek(entry.seek or 0)
+        elif index.kind == "bgzf":
+            stream = stack.enter_context(open_at(index.path, entry.seek or 0))
+        else:
+            stream = stack.enter_context(gzip.open(index.path, "rb"))
+            for _ in range(entry.line - 1):
+                stream.readline()
+        wanted = contig.encode()
+        for line in stream:
+            fields = _fields(line)
+            if fields is not None:
+                if fields[0] != wanted:
+                    return
+                start, end = _interval(fields, index.name, number)
+                yield number, start, end
+            number += 1
+
+
+class RegionCursor:
+    """Answer membership of non-decreasing 0-based positions in one contig of a checked BED."""
+
+    def __init__(self, index: BedIndex, contig: str) -> None:
+        self._intervals = iter_intervals(index, contig)
+        self._head = self._next()
+
+    def _next(self) -> tuple[int, int] | None:
+        item = next(self._intervals, None)
+        return None if item is None else (item[1], item[2])
+
+    def contains(self, pos0: int) -> bool:
+        """Return whether ``pos0`` lies in an interval; positions must not decrease between calls."""
+        head = self._head
+        while head is not None and head[1] <= pos0:
+            head = self._head = self._next()
+        return head is not None and head[0] <= pos0
+
+    def close(self) -> None:
+        """Release the file (also done when the cursor is garbage-collected)."""
+        close = getattr(self._intervals, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,130 @@
+"""VCF records: parse one data line, read genotypes, count copies of an ALT allele.
+
+Single-sample VCF as truth sets ship it: eight fixed columns ``CHROM POS ID REF ALT QUAL FILTER
+INFO``, then ``FORMAT`` and one sample. ``POS`` is 1-based. ``GT`` separators: ``/`` unphased,
+``|`` phased; ``.`` is a missing allele. Values are kept as written (``genotype`` is the ``GT``
+string); only the allele indices are interpreted. Reading files and seeking (BGZF, tabix) is
+``codecs.tabix``'s job; this module works on lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "VcfLineError",
+    "VcfRecord",
+    "genotype_class",
+    "iter_data_lines",
+    "parse_genotype",
+    "parse_record",
+]
+
+GENOTYPE_CLASSES = ("hom-ref", "het", "hom-alt")
+"""Copies of one ALT allele, as the variant-calling schema names them (0, 1, all)."""
+
+
+class VcfLineError(Exception):
+    """A data line that cannot be read; the caller turns it into a ``SampleError`` with file and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class VcfRecord:
+    """One VCF data line of a single-sample file, with ``GT`` still as written."""
+
+    chrom: str
+    pos: int
+    id: str | None
+    ref: str
+    alts: tuple[str, ...]
+    qual: float | None
+    filter: str | None
+    gt: str | None
+
+
+def parse_record(line: bytes) -> VcfRecord:
+    """Parse one data line (the sample's ``GT`` is taken from the ``FORMAT`` column).
+
+    Raises:
+        VcfLineError: fewer than 8 columns, or a non-numeric ``POS`` / ``QUAL``.
+    """
+    fields = line.rstrip(b"\r\n").split(b"\t")
+    if len(fields) < 8:
+        raise VcfLineError(f"{len(fields)} tab-separated columns; a VCF data line has at least 8")
+    try:
+        pos = int(fields[1])
+    except ValueError:
+        raise VcfLineError(f"POS {fields[1].decode('utf-8', 'replace')!r} is not an integer") from None
+    if pos < 1:
+        raise VcfLineError(f"POS {pos} is not 1-based")
+    qual_text = fields[5]
+    try:
+        qual = None if qual_text == b"." else float(qual_text)
+    except ValueError:
+        raise VcfLineError(f"QUAL {qual_text.decode('utf-8', 'replace')!r} is not a number") from None
+    gt: str | None = None
+    if len(fields) >= 10:
+        keys = fields[8].split(b":")
+        if keys and keys[0] == b"GT":
+            gt = fields[9].split(b":", 1)[0].decode()
+        elif b"GT" in keys:
+            values = fields[9].split(b":")
+            index = keys.index(b"GT")
+            gt = values[index].decode() if index < len(values) else None
+    ident = fields[2].decode()
+    filt = fields[6].decode()
+    alt = fields[4].decode()
+    return VcfRecord(
+        chrom=fields[0].decode(),
+        pos=pos,
+        id=None if ident == "." else ident,
+        ref=fields[3].decode(),
+        alts=() if alt == "." else tuple(alt.split(",")),
+        qual=qual,
+        filter=None if filt == "." else filt,
+        gt=gt,
+    )
+
+
+def parse_genotype(gt: str | None) -> tuple[tuple[int, ...], bool]:
+    """Return the allele indices of ``GT`` and whether it is phased (every separator ``|``).
+
+    Raises:
+        VcfLineError: no ``GT``, or a missing allele (``./.``, ``0/.``): the call has no genotype.
+    """
+    if not gt:
+        raise VcfLineError("no GT value in the sample column")
+    phased = "/" not in gt and ("|" in gt)
+    parts = gt.replace("|", "/").split("/")
+    if any(p == "." for p in parts):
+        raise VcfLineError(f"genotype {gt!r} has a missing allele; a truth call must be complete")
+    try:
+        return tuple(int(p) for p in parts), phased
+    except ValueError:
+        raise VcfLineError(f"genotype {gt!r} is not a list of allele indices") from None
+
+
+def genotype_class(alleles: tuple[int, ...], alt_index: int) -> str:
+    """Return ``hom-ref`` / ``het`` / ``hom-alt`` by copies of ALT ``alt_index`` (1-based) in ``alleles``.
+
+    ``1/2`` gives ``het`` for both ALTs; a haploid ``1`` is ``hom-alt`` (all copies).
+    """
+    copies = alleles.count(alt_index)
+    if copies == 0:
+        return GENOTYPE_CLASSES[0]
+    return GENOTYPE_CLASSES[2] if copies == len(alleles) else GENOTYPE_CLASSES[1]
+
+
+def iter_data_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line number, line)`` of the data lines of a VCF (plain, gzip or BGZF), 1-based."""
+    import gzip
+
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as stream:
+        for number, line in enumerate(stream, 1):
+            if line.startswith(b"#") or not line.strip():
+                continue
+            yield number, line
