@@ -59,3 +59,19 @@ def test_drive_quota_page_fails_the_fetch_and_a_hand_downloaded_zip_works_throug
     assert code == 1, err  # the planted malformed line is a recorded failure (exit 1 by default), not a crash
     ds = datasets.load_dataset(str(tmp_path / "out/medqa"), "us")
     assert {s: ds[s].num_rows for s in ds} == {"train": 6, "validation": 3, "test": 3}
+
+
+def test_a_hand_download_saved_under_another_name_is_pointed_out(mirror: MirrorServer, tmp_path: Path) -> None:
+    replicas("medqa", mirror)
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / "data_clean (1).zip").write_bytes((mirror.root / replica_builder.URL_PATH).read_bytes())
+    dest = tmp_path / "raw"
+    code, out, _ = run_cli("fetch", "medqa", "--mirror", f"file://{manual}", "--dest", str(dest), "--json")
+    assert code != 0
+    (failed,) = json.loads(out)["failed"]
+    assert "data_clean.zip is not in the local mirror" in failed["reason"]
+    assert "holds data_clean (1).zip: if one of them is the download, rename it to data_clean.zip" in failed["reason"]
+    (manual / "data_clean (1).zip").rename(manual / "data_clean.zip")
+    code, _, err = run_cli("fetch", "medqa", "--mirror", f"file://{manual}", "--dest", str(dest))
+    assert code == 0, err

@@ -69,6 +69,18 @@ def _is_quota_page(page: str) -> bool:
     return "quota" in low or "too many users" in low
 
 
+def _not_in_local_mirror(filename: str, candidates: list[Path]) -> str:
+    """Word a missing hand-downloaded file, naming same-type files the browser may have renamed."""
+    folder = candidates[0].parent
+    suffix = Path(filename).suffix.lower()
+    try:
+        others = sorted(p.name for p in folder.iterdir() if p.is_file() and suffix and p.suffix.lower() == suffix)
+    except OSError:
+        others = []
+    hint = f" {folder} holds {', '.join(others[:5])}: if one of them is the download, rename it to {filename}." if others else ""
+    return f"{filename} is not in the local mirror (looked for {candidates[0]}).{hint}"
+
+
 class DriveChannel:
     """Download one Drive file through the confirmation step."""
 
@@ -82,7 +94,7 @@ class DriveChannel:
                 if candidate.is_file():
                     copy_local(candidate, part)
                     return
-            raise Unavailable(f"{self.t.source.filename} is not in the local mirror (looked for {self.t.local_candidates[0]})")
+            raise Unavailable(_not_in_local_mirror(self.t.source.filename, self.t.local_candidates))
         target = self._resolve(remote.url)
         self.http.download_url(target, part)
         if part.offset and looks_like_html(part.head):
