@@ -72,11 +72,15 @@ def _sample_text(out_dir: Path, config: str) -> str:
     """Return a one-line rendering of the first row of a config (image shown by size)."""
     import datasets
 
-    ds = datasets.load_dataset(str(out_dir), config, split=None)
-    first_split = next(iter(ds.values()))
-    if len(first_split) == 0:
-        return ""
-    row = first_split[0]
+    # A private cache: datasets caches a local folder by its name and layout, not its content, so a
+    # second source of the same dataset (same folder name, configs and shard names) would be served
+    # the first one's cached rows.
+    with tempfile.TemporaryDirectory(prefix="medcat-demo-load-") as cache:
+        ds = datasets.load_dataset(str(out_dir), config, split=None, cache_dir=cache)
+        first_split = next(iter(ds.values()))
+        if len(first_split) == 0:
+            return ""
+        row = first_split[0]
     parts = []
     for name, value in row.items():
         if name in {"source", "split"}:
@@ -97,7 +101,8 @@ def _load_counts(out_dir: Path, configs: Sequence[str]) -> dict[str, dict[str, i
 
     counts = {}
     for config in configs:
-        ds = datasets.load_dataset(str(out_dir), config)
+        with tempfile.TemporaryDirectory(prefix="medcat-demo-load-") as cache:  # see _sample_text
+            ds = datasets.load_dataset(str(out_dir), config, cache_dir=cache)
         counts[config] = {split: len(ds[split]) for split in ds}
     return counts
 

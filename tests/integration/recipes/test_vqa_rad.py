@@ -3,6 +3,7 @@ normalize (--jobs 1/2) → load, plus what the two sources must agree on."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import datasets
@@ -74,3 +75,20 @@ def test_both_sources_concatenate_and_share_sample_ids(mirror: MirrorServer, tmp
     for sid in shared:
         assert osf_rows[sid]["question"] == hf_rows[sid]["question"]
         assert osf_rows[sid]["split"] == hf_rows[sid]["split"]
+
+
+def test_demo_counts_each_source_from_its_own_output(tmp_path: Path) -> None:
+    """Both sources write a folder named vqa-rad with the same config and shard names; each demo row
+    must count its own rows, not the other source's cached ones."""
+    from click.testing import CliRunner
+
+    from medcat_data.cli import main
+    from medcat_data.mirror.replicas import vqa_rad
+
+    expected = {r.source: r.expected["configs"]["vqa"] for r in vqa_rad.build(tmp_path / "replica")}
+    assert expected["osf"] != expected["hf"]
+    result = CliRunner().invoke(main, ["demo", "--only", "vqa-rad", "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["source"]: row for row in json.loads(result.stdout)["rows"]}
+    assert {source: row["rows"]["vqa"] for source, row in rows.items()} == expected
+    assert all(row["status"] == "ok" and row["errors"] == 1 for row in rows.values())
