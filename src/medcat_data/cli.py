@@ -32,6 +32,7 @@ COMMAND_MODULES: dict[str, str] = {
     "mirror": "mirror",
     "convert": "convert",
     "normalize": "normalize",
+    "export": "export",
     "demo": "demo",
     "docs": "docs",
 }

@@ -168,3 +168,25 @@ def test_the_core_vqa_columns_of_the_three_vqa_sets_concatenate(mirror: MirrorSe
     mixed = datasets.concatenate_datasets(parts)
     assert mixed.num_rows == sum(p.num_rows for p in parts)
     assert {s.split("@")[0] for s in mixed["source"]} == {"vqa-rad", "pubmedvision", "m3llm-pmc"}
+
+
+def test_export_command_serves_a_folder_normalized_earlier(mirror: MirrorServer, tmp_path: Path) -> None:
+    _fetch("vqa-rad", mirror)
+    out = tmp_path / "out"
+    assert _normalize("vqa-rad", "--out", str(out)).exit_code == 0
+    folder = out / "vqa-rad"
+    assert not (folder / "conversations").exists()
+    run = CliRunner().invoke(main, ["export", str(folder), "--conversations", "internvl", "--json"])
+    assert run.exit_code == 0, run.output
+    summary = json.loads(run.stdout)
+    assert summary["formats"]["internvl"]["rows"] > 0 and not summary["skipped_up_to_date"]
+    assert (folder / "conversations" / "internvl" / "meta.json").is_file()
+    again = CliRunner().invoke(main, ["export", str(folder), "--conversations", "internvl"])
+    assert again.exit_code == 0 and "conversations (up to date)" in again.stdout
+
+
+def test_export_command_refuses_a_folder_that_is_not_a_normalize_output(tmp_path: Path) -> None:
+    run = CliRunner().invoke(main, ["export", str(tmp_path), "--conversations", "llava"])
+    assert run.exit_code == 2 and "medcat-manifest.json" in run.output
+    run = CliRunner().invoke(main, ["export", str(tmp_path)])
+    assert run.exit_code == 2 and "--conversations" in run.output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -21,13 +20,14 @@ from medcat_data.cli_options import (
     source_option,
 )
 from medcat_data.cli_output import Output
+from medcat_data.commands.export import MAX_IMAGES_HELP, PROMPT_TEMPLATE_HELP, export_options, print_conversations
 from medcat_data.converters.codecs.image import ImageOptions
-from medcat_data.converters.conversations import FORMAT_NAMES, ExportOptions, PromptTemplate, export_conversations
+from medcat_data.converters.conversations import FORMAT_NAMES, export_conversations
 from medcat_data.converters.convert import MaxErrors
 from medcat_data.converters.normalize import NormalizeRequest, normalize
 from medcat_data.converters.recipes.base import RecipeOptions
 from medcat_data.converters.splits import DEFAULT_SEED
-from medcat_data.errors import ConvertError, UsageError
+from medcat_data.errors import ConvertError
 
 @click.command("normalize")
 @click.argument("ref", metavar="REF")
@@ -46,8 +46,8 @@ from medcat_data.errors import ConvertError, UsageError
 @click.option("--subset", type=click.Choice(["commercial", "noncommercial"]), default=None, help="pmc-oa: only articles whose licence allows (commercial: CC BY or CC0) or does not allow commercial use.")
 @click.option("--candidates", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="precisionfda-truth-v2: a VCF of candidate calls to label (config `candidates`).")
 @click.option("--conversations", "conversation_formats", multiple=True, type=click.Choice(FORMAT_NAMES), help="Also write OUT/<id>/conversations/FORMAT/<config>-<split>.jsonl for MLLM training (repeatable; docs/conversations.md).")
-@click.option("--prompt-template", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="With --conversations: human turn of image-text rows from FILE ({caption}, {inline_mentions}, {figure_label}).")
-@click.option("--max-images", type=click.IntRange(min=0), default=None, metavar="N", help="With --conversations: skip (and count) rows with more than N images; never truncates.")
+@click.option("--prompt-template", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="With --conversations: h" + PROMPT_TEMPLATE_HELP[1:])
+@click.option("--max-images", type=click.IntRange(min=0), default=None, metavar="N", help="With --conversations: s" + MAX_IMAGES_HELP[1:])
 @quiet_option
 @json_option
 def normalize_cmd(
@@ -86,7 +86,7 @@ def normalize_cmd(
         extra=_recipe_extras(articles=articles, subset=subset, candidates=candidates),
     )
     budget = MaxErrors.parse(max_errors) if max_errors is not None else MaxErrors()
-    export = _export_options(conversation_formats, prompt_template, max_images)
+    export = export_options(conversation_formats, prompt_template, max_images)
     request = NormalizeRequest(resolved, out, configs, source_name, dest, jobs or 1, options, on_bad_item)
     result = normalize(request)
     write = result.write
@@ -115,34 +115,9 @@ def normalize_cmd(
         if write.errors:
             output.warn(f"{write.errors} item(s) failed; see {write.out_dir / 'errors.jsonl'}")
         if exported is not None:
-            _print_conversations(output, exported)
+            print_conversations(output, exported)
     if budget.exceeded(write.errors, total_rows + write.errors):
         raise ConvertError(f"{write.errors} item(s) failed (listed in {write.out_dir / 'errors.jsonl'}).")
-
-
-def _export_options(formats: tuple[str, ...], template: Path | None, max_images: int | None) -> ExportOptions | None:
-    """Return the conversation export asked for, checked before any work (None when not asked).
-
-    Raises:
-        UsageError: --prompt-template or --max-images without --conversations, or a bad template.
-    """
-    if not formats:
-        if template is not None or max_images is not None:
-            raise UsageError("--prompt-template and --max-images shape the conversation export; add --conversations FORMAT.")
-        return None
-    prompt = PromptTemplate.from_file(template) if template is not None else PromptTemplate()
-    return ExportOptions(tuple(dict.fromkeys(formats)), max_images, prompt)  # type: ignore[arg-type]
-
-
-def _print_conversations(output: Output, summary: dict[str, Any]) -> None:
-    """Print the conversation export: where, then rows and skips per format."""
-    state = " (up to date)" if summary["skipped_up_to_date"] else ""
-    output.print(f"  conversations{state} -> {summary['dir']} ({summary['images']} images)")
-    for fmt, totals in summary["formats"].items():
-        skipped = ", ".join(f"{k.removeprefix('skipped_')} {n}" for k, n in totals.items() if k != "rows")
-        output.print(f"    {fmt}: {totals['rows']} rows" + (f"; skipped {skipped}" if skipped else ""))
-    if summary["unsupported_configs"]:
-        output.print(f"    not exported (no question or caption): {', '.join(summary['unsupported_configs'])}")
 
 
 def _recipe_extras(**given: object) -> dict[str, object]:
