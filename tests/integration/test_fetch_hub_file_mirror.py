@@ -83,3 +83,38 @@ def test_a_missing_download_folder_says_how_to_fill_it(tmp_path, monkeypatch) ->
     code, _, err = run_cli("fetch", ident, "--mirror", missing.as_uri(), "--dest", str(tmp_path / "d"))
     assert code == 2
     assert "is not a folder" in err and "hf download medcat/manual --repo-type dataset --local-dir DIR" in err
+
+
+def test_a_real_hf_download_local_dir_is_verified_against_the_hub_ids_it_recorded(mirror, mirror_slug, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`hf download --local-dir` (the real client, from the loopback Hub) keeps each file's ETag; a file
+    changed afterwards with its old mtime put back is caught by that id, not trusted."""
+    import os
+
+    from huggingface_hub import snapshot_download
+
+    from tests.fixtures.loopback import mirror_root
+
+    repo = mirror_root(mirror, f"datasets/medcat/{mirror_slug}")
+    files = {"README.md": b"# small\n", "data/big.jsonl": payload(5, 40_000), "data/small.jsonl": b'{"a": 1}\n'}
+    for rel, data in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_bytes(data)
+    download = tmp_path / "dl"
+    snapshot_download(f"medcat/{mirror_slug}", repo_type="dataset", local_dir=download, endpoint=mirror.url)
+    assert (download / ".cache/huggingface/download/data/big.jsonl.metadata").is_file()
+
+    ident = dataset_id(mirror_slug)
+    use_registry(monkeypatch, tmp_path, entry(ident, [_source(repo_id=f"medcat/{mirror_slug}")]))
+    code, out, err = run_cli("fetch", ident, "--mirror", download.as_uri(), "--dest", str(tmp_path / "d"), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["verification"] == {"hf-lfs": 1, "hf-git": 2} and report["trust_on_first_use"] == 0
+
+    tampered = download / "data/big.jsonl"
+    stamp = tampered.stat().st_mtime
+    tampered.write_bytes(payload(6, 40_000))
+    os.utime(tampered, (stamp, stamp))
+    code, out, _ = run_cli("fetch", ident, "--mirror", download.as_uri(), "--dest", str(tmp_path / "d2"), "--json")
+    assert code == 1
+    (failed,) = json.loads(out)["failed"]
+    assert failed["path"] == "hf/data/big.jsonl" and "sha256 mismatch" in failed["reason"]

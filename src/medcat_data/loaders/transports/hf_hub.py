@@ -131,6 +131,32 @@ class LocalRepoChannel:
         pass
 
 
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_GIT_SHA1 = re.compile(r"^[0-9a-f]{40}$")
+
+
+def recorded_hub_id(root: Path, path: str) -> tuple[str, str, str] | None:
+    """Return ``(algorithm, digest, verified_by)`` from the record ``hf download --local-dir`` kept for a file.
+
+    The record is ``root/.cache/huggingface/download/<path>.metadata``: three lines, the commit, the
+    ETag the Hub sent (an LFS sha256 or a git blob sha1) and the download time. It counts only if the
+    file was not modified after that time (the client's own rule), else None (trust on first use).
+    """
+    record = root / ".cache" / "huggingface" / "download" / f"{path}.metadata"
+    try:
+        _commit, etag, stamp = record.read_text(encoding="utf-8").splitlines()[:3]
+        if (root / path).stat().st_mtime - 1 > float(stamp):
+            return None
+    except (OSError, ValueError):
+        return None
+    etag = etag.strip().strip('"').lower()
+    if _SHA256.match(etag):
+        return "sha256", etag, "hf-lfs"
+    if _GIT_SHA1.match(etag):
+        return "git-sha1", etag, "hf-git"
+    return None
+
+
 class LocalRepo:
     """A Hub repository downloaded by hand into ``DIR`` (``--mirror file://DIR``): list and copy its files."""
 
@@ -161,13 +187,16 @@ class LocalRepo:
                     continue
                 if not keep_included(self.source, path):
                     continue
+                algorithm, digest, verified_by = recorded_hub_id(self.root, path) or ("sha256", None, "tofu")
                 files.append(
                     RemoteFile(
                         path=join_subdir(self.source.subdir, path),
                         url=local.as_uri(),
                         source=self.source.name,
                         size=local.stat().st_size,
-                        verified_by="tofu",
+                        hash=digest,
+                        algorithm=algorithm,  # type: ignore[arg-type]
+                        verified_by=verified_by,  # type: ignore[arg-type]
                         key=path,
                     )
                 )
@@ -176,10 +205,13 @@ class LocalRepo:
                 f"{self.ctx.entry.id}: {self.root} holds none of the files of {self.source.repo_id} "
                 "(after allow_patterns/include). Put the downloaded repository files there, keeping their paths."
             )
-        log.warning(
-            "%s: %s read from the local folder %s; no Hub checksums there, sizes checked and sha256 "
-            "recorded (trust on first use)", self.ctx.entry.id, self.source.repo_id, self.root,
-        )
+        unverified = sum(1 for f in files if f.verified_by == "tofu")
+        if unverified:
+            log.warning(
+                "%s: %d of %d file(s) of %s read from the local folder %s have no Hub id recorded beside them; "
+                "sizes checked and sha256 recorded (trust on first use)",
+                self.ctx.entry.id, unverified, len(files), self.source.repo_id, self.root,
+            )
         return files
 
     def open_channel(self) -> LocalRepoChannel:
