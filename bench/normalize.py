@@ -90,15 +90,27 @@ def build_vindr(work: Path, studies: int, size: int) -> tuple[Path, int]:
     return _serve_and_fetch(work, "vindr-mammo", vindr.build), 4 * (vindr.STUDIES["training"] + vindr.STUDIES["test"])
 
 
-def build_mimic_jpg(work: Path, patients: int) -> Path:
-    """Build a scaled MIMIC-CXR-JPG replica and fetch it into ``work/home``."""
+def build_mimic_jpg(work: Path, patients: int, size: int) -> Path:
+    """Build a MIMIC-CXR-JPG replica of ``patients`` with images about ``size`` pixels high; fetch it."""
     from medcat_data.mirror.replicas import _mimic
     from medcat_data.mirror.replicas import mimic_cxr_jpg as jpg
+
+    import dataclasses
 
     original = _mimic.make_cohort
 
     def cohort(seed: int = 0) -> _mimic.Cohort:
-        return original(seed, patients=patients)
+        drawn = original(seed, patients=patients)
+        studies = tuple(
+            dataclasses.replace(
+                study,
+                images=tuple(
+                    dataclasses.replace(i, rows=i.rows * size // 100, columns=i.columns * size // 100) for i in study.images
+                ),
+            )
+            for study in drawn.studies
+        )
+        return dataclasses.replace(drawn, studies=studies)
 
     _mimic.make_cohort = cohort  # type: ignore[assignment]
     return _serve_and_fetch(work, "mimic-cxr-jpg", jpg.build)
@@ -196,11 +208,12 @@ def vindr_table(work: Path, studies: int, size: int, repeat: int) -> list[str]:
     return lines
 
 
-def passthrough_table(work: Path, patients: int, repeat: int) -> list[str]:
-    home = build_mimic_jpg(work, patients)
+def passthrough_table(work: Path, patients: int, size: int, repeat: int) -> list[str]:
+    home = build_mimic_jpg(work, patients, size)
     env = _env(home)
     project = home / "raw" / "mimic-cxr-jpg" / "2.1.0"
-    jpgs = sum(1 for _ in (project / "files").rglob("*.jpg"))
+    jpg_paths = list((project / "files").rglob("*.jpg"))
+    jpgs, mib = len(jpg_paths), sum(p.stat().st_size for p in jpg_paths) / 2**20
     out = work / "out"
 
     def normalize() -> float:
@@ -213,7 +226,8 @@ def passthrough_table(work: Path, patients: int, repeat: int) -> list[str]:
     times = interleaved({"normalize": normalize, "plain": plain}, repeat)
     ratio = statistics.median(times["plain"]) / statistics.median(times["normalize"])
     return [
-        f"MIMIC-CXR-JPG replica scaled to {patients} patients ({jpgs} JPEGs), median of {repeat}:",
+        f"MIMIC-CXR-JPG replica scaled to {patients} patients ({jpgs} JPEGs of about {size} pixels high, "
+        f"{mib:.0f} MiB), median of {repeat}:",
         "",
         "| command | wall |",
         "|---|---:|",
@@ -249,6 +263,7 @@ def main() -> None:
     parser.add_argument("--studies", type=int, default=60, help="VinDr-Mammo studies (4 images each)")
     parser.add_argument("--size", type=int, default=1024, help="VinDr image rows (columns = 0.8 x rows)")
     parser.add_argument("--patients", type=int, default=400, help="MIMIC-CXR-JPG patients")
+    parser.add_argument("--jpg-size", type=int, default=1024, help="MIMIC-CXR-JPG image height in pixels (about)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rss", action="store_true", help="also measure peak RSS at 200 and 2,000 images")
     parser.add_argument("--work", type=Path, default=None, help="folder for inputs and outputs (kept)")
@@ -256,7 +271,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="medcat-bench-normalize-"))
     work.mkdir(parents=True, exist_ok=True)
     sections = [vindr_table(work / "vindr", args.studies, args.size, args.repeat)]
-    sections.append(passthrough_table(work / "jpg", args.patients, args.repeat))
+    sections.append(passthrough_table(work / "jpg", args.patients, args.jpg_size, args.repeat))
     if args.rss:
         sections.append(rss_table(work / "rss", 256))
     for lines in sections:
