@@ -33,11 +33,16 @@ def _parse_auth(spec: str) -> tuple[str, str, str]:
               help="Basic auth on a URL prefix, honoured from Wget/ and libwfdb/ User-Agents only (PhysioNet's rule).")
 @click.option("--auth-any-client", "open_auths", multiple=True, metavar="PREFIX:USER:PASSWORD",
               help="Basic auth on a URL prefix from any User-Agent (Kaggle's rule).")
+@click.option("--gdrive-quota-exceeded", "gdrive_quota", is_flag=True,
+              help="Answer every Google Drive download with Drive's quota page (to try the quota failure).")
 @json_option
-def serve(root: Path, port: int, host: str, auths: tuple[str, ...], open_auths: tuple[str, ...], as_json: bool) -> None:
+def serve(
+    root: Path, port: int, host: str, auths: tuple[str, ...], open_auths: tuple[str, ...], gdrive_quota: bool, as_json: bool
+) -> None:
     """Serve ROOT at http://127.0.0.1:PORT until interrupted (Ctrl-C)."""
     out = Output(json_mode=as_json)
     server = MirrorServer(root, host=host, port=port)
+    server.gdrive_quota_exceeded = gdrive_quota
     for spec in auths:
         server.protect(*_parse_auth(spec))
     for spec in open_auths:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import datasets
@@ -75,3 +77,26 @@ def test_a_hand_download_saved_under_another_name_is_pointed_out(mirror: MirrorS
     (manual / "data_clean (1).zip").rename(manual / "data_clean.zip")
     code, _, err = run_cli("fetch", "medqa", "--mirror", f"file://{manual}", "--dest", str(dest))
     assert code == 0, err
+
+
+def test_cli_mirror_serving_the_quota_page_makes_medcat_fetch_medqa_fail_without_a_final_file(tmp_path: Path) -> None:
+    """The shell check: `medcat mirror build medqa`, `medcat mirror serve --gdrive-quota-exceeded`, `medcat fetch`."""
+    code, _, err = run_cli("mirror", "build", "medqa", "--out", str(tmp_path / "tree"))
+    assert code == 0, err
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "medcat_data", "mirror", "serve", str(tmp_path / "tree"), "--gdrive-quota-exceeded", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = json.loads("".join(iter(proc.stdout.readline, "}\n")) + "}")["url"]
+        dest = tmp_path / "raw"
+        code, _, err = run_cli("fetch", "medqa", "--mirror", url, "--dest", str(dest))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert code == 1
+    assert "download quota exceeded" in err and "Retry within 24 h" in err and "--mirror file://DIR" in err
+    assert not (dest / "data_clean.zip").exists() and not list(dest.rglob("*.part"))
