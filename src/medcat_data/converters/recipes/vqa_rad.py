@@ -8,7 +8,8 @@ One row per question, from either source, with the same features:
   The JSON is one array of a few thousand items (about 1 MB upstream), read once while planning;
   the images are read one at a time in the workers.
 * ``hf`` (``flaviagiammarino/vqa-rad``): ``data/{train,test}-*.parquet`` with ``image``
-  ({bytes, path}), ``question`` and ``answer`` only, streamed one row group at a time.
+  ({bytes, path}), ``question`` and ``answer`` only: one work unit per row group, read in small
+  batches.
 
 Columns: the VQA core of ``schemas.vqa_features`` (``images`` a one-element list, ``question``,
 ``answer`` always a string: the JSON sometimes holds numbers; ``answer_type`` ``closed``/``open``
@@ -63,6 +64,8 @@ CONFIGS: tuple[str, ...] = ("vqa",)
 JSON_NAME = "VQA_RAD Dataset Public.json"
 IMAGE_FOLDER = "VQA_RAD Image Folder"
 UNIT_ITEMS = 64
+_HF_BATCH_ROWS = 32
+"""Rows decoded at a time from a parquet row group (images included), bounding a worker's memory."""
 EXTRA_COLUMNS: tuple[str, ...] = ("qid", "qid_linked_id", "phrase_type", "question_type", "image_organ", "image_name")
 """Upstream columns kept after the VQA core (strings, upstream spellings)."""
 
@@ -274,14 +277,14 @@ def _plan_hf(config: str, ctx: RecipeContext, parquet: Mapping[str, list[Path]])
     for split in ("train", "test"):
         for path in parquet.get(split, []):
             pf = pq.ParquetFile(path)
-            _check_parquet_columns(pf, path)
+            has_path = _check_parquet_columns(pf, path)
             first = 0
             for group in range(pf.num_row_groups):
                 if remaining is not None and remaining <= 0:
                     break
-                table = pf.read_row_group(group, columns=["image.path", "question"])
-                paths = [(v or {}).get("path") for v in table.column("image").to_pylist()]
+                table = pf.read_row_group(group, columns=["image.path", "question"] if has_path else ["question"])
                 questions = table.column("question").to_pylist()
+                paths = [(v or {}).get("path") for v in table.column("image").to_pylist()] if has_path else [None] * len(questions)
                 if remaining is not None:
                     paths, questions = paths[:remaining], questions[:remaining]
                     remaining -= len(paths)
@@ -298,11 +301,22 @@ def _plan_hf(config: str, ctx: RecipeContext, parquet: Mapping[str, list[Path]])
     return Plan(units=units)
 
 
-def _check_parquet_columns(pf: Any, path: Path) -> None:
-    names = set(pf.schema_arrow.names)
-    missing = sorted({"image", "question", "answer"} - names)
+def _check_parquet_columns(pf: Any, path: Path) -> bool:
+    """Check the Hub copy's columns; return whether ``image`` carries a ``path`` field.
+
+    Raises:
+        UsageError: a column is missing or ``image`` is not the Hub's ``{bytes, path}`` struct.
+    """
+    import pyarrow as pa
+
+    schema = pf.schema_arrow
+    missing = sorted({"image", "question", "answer"} - set(schema.names))
     if missing:
-        raise UsageError(f"{DATASET_ID}: {path.name} lacks the columns {missing} (has {sorted(names)}); has the Hub copy changed?")
+        raise UsageError(f"{DATASET_ID}: {path.name} lacks the columns {missing} (has {sorted(schema.names)}); has the Hub copy changed?")
+    image_type = schema.field("image").type
+    if not pa.types.is_struct(image_type) or image_type.get_field_index("bytes") < 0:
+        raise UsageError(f"{DATASET_ID}: {path.name}: column 'image' is {image_type}, not the Hub's struct of bytes and path.")
+    return bool(image_type.get_field_index("path") >= 0)
 
 
 def convert_unit(unit: OsfUnit | HfUnit) -> Iterator[Row | SampleError]:
@@ -345,13 +359,15 @@ def convert_unit(unit: OsfUnit | HfUnit) -> Iterator[Row | SampleError]:
 def _convert_hf(unit: HfUnit) -> Iterator[Row | SampleError]:
     import pyarrow.parquet as pq
 
-    table = pq.ParquetFile(unit.path).read_row_group(unit.row_group, columns=["image", "question", "answer"])
+    pf = pq.ParquetFile(unit.path)
+    batches = pf.iter_batches(batch_size=_HF_BATCH_ROWS, row_groups=[unit.row_group], columns=["image", "question", "answer"])
+    cells = (cell for batch in batches for cell in batch.to_pylist())
     with tempfile.TemporaryDirectory(prefix="medcat-vqa-rad-") as tmp:
-        for offset, sample_id in enumerate(unit.sample_ids):
+        for offset, (sample_id, cell) in enumerate(zip(unit.sample_ids, cells)):
             row = unit.first_row + offset
             label = f"{unit.rel}#{row}"
-            image_cell = table.column("image")[offset].as_py() or {}
-            question, answer = _text(table.column("question")[offset].as_py()), _text(table.column("answer")[offset].as_py())
+            image_cell = cell.get("image") or {}
+            question, answer = _text(cell.get("question")), _text(cell.get("answer"))
             try:
                 if question is None or answer is None:
                     raise SampleError(label, "parse", "no question or no answer")

@@ -141,3 +141,11 @@ def test_both_layouts_declare_the_same_features(tmp_path: Path) -> None:
     osf, hf = vqa_rad.features("vqa", _ctx(tmp_path, "osf")), vqa_rad.features("vqa", _ctx(tmp_path, "hf"))
     assert osf == hf
     assert list(osf)[:6] == ["images", "question", "answer", "answer_type", "options", "answer_idx"]
+
+
+def test_a_hub_copy_with_another_image_column_is_refused_with_the_type_found(tmp_path: Path) -> None:
+    path = tmp_path / "hf/data/train-00000-of-00001.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"image": [b"x"], "question": ["q"], "answer": ["a"]}), path)
+    with pytest.raises(UsageError, match="column 'image' is binary, not the Hub's struct of bytes and path"):
+        vqa_rad.plan("vqa", _ctx(tmp_path, "hf"))
