@@ -3,13 +3,14 @@
 Inputs are what ``medcat fetch pmc-oa`` leaves (the per-article cloud layout): the metadata
 records ``metadata/PMC<id>.<version>.json`` (licence, ids, retraction) and, per article version,
 ``PMC<id>.<version>/PMC<id>.<version>.xml`` with its media files. Only the newest fetched version
-of each article is used. A work unit is one article.
+of each article is used. Articles are converted one by one, ``UNIT_ARTICLES`` to a work unit.
 
 Per figure (``<fig>``, also each ``<fig>`` inside a ``<fig-group>``):
 
 * ``image``: the ``.jpg`` (or ``.jpeg``) whose stem matches ``graphic/@xlink:href`` (the href
   often has no extension, or names the original ``.tif``); never the small ``.gif`` thumbnail. A
   figure with only its ``.gif``, or with no file at all, is a ``SampleError`` (stage ``read``).
+  The bytes are passed through after a structural check (``read_figure``), not decoded.
 * ``caption``: the caption's title and paragraphs, whitespace collapsed; ``figure_label`` the
   ``<label>``; ``figure_id`` the ``@id`` (``fig-<n>`` when absent, n 1-based in document order).
 * ``inline_mentions``: the body sentences holding an ``<xref ref-type="fig">`` whose ``rid`` list
@@ -52,13 +53,16 @@ __all__ = [
     "CONFIGS",
     "DATASET_ID",
     "EXTRA_OPTIONS",
+    "ArticleBatch",
     "ArticleUnit",
     "Figure",
     "card_notes",
+    "convert_article",
     "convert_unit",
     "extract_figures",
     "features",
     "plan",
+    "read_figure",
     "split_sentences",
 ]
 
@@ -66,10 +70,13 @@ DATASET_ID = "pmc-oa"
 CONFIGS: tuple[str, ...] = ("figures",)
 EXTRA_OPTIONS: tuple[str, ...] = ("articles", "subset")
 SPLIT = "train"
+UNIT_ARTICLES = 32
+"""Articles per work unit."""
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg")
 """Figure files PMC converts for the web; ``.gif`` is the thumbnail and never used."""
+_MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + (".gif",)
 
 #: Tokens (lower case, without their final period) after which a period does not end a sentence.
 #: Frozen from the spellings common in biomedical prose; extend with care (each one joins sentences).
@@ -159,15 +166,6 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _is_body_paragraph(p: Any) -> bool:
-    parent = p.getparent()
-    while parent is not None:
-        if parent.tag in _NOT_BODY or parent.tag == "p":
-            return False
-        parent = parent.getparent()
-    return True
-
-
 def _flatten(p: Any) -> tuple[str, list[tuple[int, tuple[str, ...]]]]:
     """Return a paragraph's text and the ``(offset, rids)`` of its figure xrefs."""
     parts: list[str] = []
@@ -196,13 +194,32 @@ def _flatten(p: Any) -> tuple[str, list[tuple[int, tuple[str, ...]]]]:
     return "".join(parts), marks
 
 
+def _citing_paragraphs(root: Any) -> list[Any]:
+    """Return the body paragraphs holding a figure xref, in document order, each once.
+
+    Found from the xrefs up (most paragraphs cite no figure), the outermost ``<p>`` of each.
+    """
+    found: dict[Any, None] = {}
+    for xref in root.iter("xref"):
+        if xref.get("ref-type") != "fig":
+            continue
+        paragraph = None
+        for ancestor in xref.iterancestors():
+            if ancestor.tag in _NOT_BODY:
+                paragraph = None
+                break
+            if ancestor.tag == "p":
+                paragraph = ancestor
+        if paragraph is not None:
+            found.setdefault(paragraph, None)
+    return list(found)
+
+
 def _mentions(root: Any) -> dict[str, list[tuple[int, str]]]:
     """Map each cited figure id to ``(order, sentence)`` pairs of the body sentences citing it."""
     found: dict[str, list[tuple[int, str]]] = {}
     order = 0
-    for p in root.iter("p"):
-        if not _is_body_paragraph(p):
-            continue
+    for p in _citing_paragraphs(root):
         text, marks = _flatten(p)
         if not marks:
             continue
@@ -296,12 +313,38 @@ def match_image(href: str | None, files: Mapping[str, str]) -> tuple[str | None,
     return None, f"no .jpg file matches graphic href {base!r}"
 
 
+def read_figure(path: Path, options: ImageOptions) -> bytes:
+    """Return a figure's JPEG bytes, verbatim, after a structural check; re-encoded only when asked.
+
+    The bytes were md5-verified against the article's metadata record at fetch, so the pixels are
+    not decoded here (decoding cost more than everything else per figure): the start-of-image and
+    end-of-image markers are checked instead, which catches truncated and non-JPEG files. With
+    ``--max-size`` or another output format the image goes through ``codecs.raster``.
+
+    Raises:
+        SampleError: ``read`` (cannot read) or ``decode`` (not a complete JPEG).
+    """
+    if options.max_size is not None or options.output_format not in (None, "jpeg"):
+        return load_raster(path, options).data
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise SampleError(path.name, "read", f"cannot read the figure: {err.strerror}") from err
+    if data[:3] != b"\xff\xd8\xff" or data.rstrip(b"\0\r\n ")[-2:] != b"\xff\xd9":
+        raise SampleError(path.name, "decode", "not a complete JPEG (start or end-of-image marker missing)")
+    return data
+
+
 # ----------------------------------------------------------------------------- recipe protocol
 
 
 @dataclass(frozen=True)
 class ArticleUnit:
-    """One article version: its XML, media folder and the metadata the rows carry."""
+    """One article version: its XML, media folder and the metadata the rows carry.
+
+    Work units are ``ArticleBatch``es of consecutive articles (per-unit costs of the executor and
+    writer are then shared by ``UNIT_ARTICLES`` articles); each article is converted on its own.
+    """
 
     config: str
     prefix: str
@@ -349,13 +392,20 @@ def _records(ctx: RecipeContext) -> list[_Record]:
     newest: dict[str, _Record] = {}
     for name in sorted(os.listdir(folder)):
         match = _META_NAME.match(name)
-        path = folder / name
-        if match is None or not ctx.has(path):
+        if match is None or not _usable(ctx, folder, name):
             continue
+        path = folder / name
         record = _Record(f"{match[1]}.{match[2]}", match[1], int(match[2]), path)
         if record.pmcid not in newest or newest[record.pmcid].version < record.version:
             newest[record.pmcid] = record
     return sorted(newest.values(), key=lambda r: (int(r.pmcid[3:]), r.version))
+
+
+def _usable(ctx: RecipeContext, folder: Path, name: str) -> bool:
+    """Tell whether a file just listed in ``folder`` may be used (``ctx.has`` without a stat when all may)."""
+    if ctx.available is None:
+        return True
+    return ctx.has(folder / name)
 
 
 def _wanted(ctx: RecipeContext) -> list[ArticleRef] | None:
@@ -421,7 +471,7 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
             continue
         folder = xml.parent
         media = tuple(sorted(
-            n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS + (".gif",)) and ctx.has(folder / n)
+            n for n in os.listdir(folder) if n.lower().endswith(_MEDIA_EXTENSIONS) and _usable(ctx, folder, n)
         ))
         units.append(ArticleUnit(
             config, record.prefix, str(xml), str(folder), media, ctx.source_tag, ctx.options.image,
@@ -435,7 +485,10 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
                 "retracted": meta.get("is_retracted") if isinstance(meta.get("is_retracted"), bool) else None,
             },
         ))
-    return Plan(units=units, not_fetched=not_fetched)
+    batches = [
+        ArticleBatch(config, tuple(units[i : i + UNIT_ARTICLES])) for i in range(0, len(units), UNIT_ARTICLES)
+    ]
+    return Plan(units=batches, not_fetched=not_fetched)
 
 
 def _str(value: Any) -> str | None:
@@ -458,8 +511,26 @@ class _BrokenUnit(ArticleUnit):
     error: SampleError | None = None
 
 
-def convert_unit(unit: ArticleUnit) -> Iterator[Row | SampleError]:
-    """Yield one row per figure of the article; a figure without its ``.jpg`` is a ``SampleError``."""
+@dataclass(frozen=True)
+class ArticleBatch:
+    """A work unit: consecutive articles (PMCID order), converted one after the other."""
+
+    config: str
+    articles: tuple[ArticleUnit, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.config}@{self.articles[0].prefix}" if self.articles else self.config
+
+
+def convert_unit(unit: ArticleBatch) -> Iterator[Row | SampleError]:
+    """Yield one row per figure of each article; a figure without its ``.jpg`` is a ``SampleError``."""
+    for article in unit.articles:
+        yield from convert_article(article)
+
+
+def convert_article(unit: ArticleUnit) -> Iterator[Row | SampleError]:
+    """Yield one row per figure of one article; a figure without its ``.jpg`` is a ``SampleError``."""
     if isinstance(unit, _BrokenUnit):
         if unit.error is not None:
             yield unit.error
@@ -486,12 +557,12 @@ def convert_unit(unit: ArticleUnit) -> Iterator[Row | SampleError]:
             yield SampleError(item, "read", reason or "no image")
             continue
         try:
-            image = load_raster(Path(unit.folder) / name, unit.image)
+            data = read_figure(Path(unit.folder) / name, unit.image)
         except SampleError as err:
             yield SampleError(item, err.stage, err.reason)
             continue
         yield Row(unit.config, SPLIT, {
-            "image": {"bytes": image.data, "path": name},
+            "image": {"bytes": data, "path": name},
             "caption": fig.caption,
             "inline_mentions": list(fig.mentions),
             "article_id": meta.get("pmcid") or article.pmcid,
