@@ -201,7 +201,11 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
         "not_fetched": not_fetched,
     }
     key = BuildKey(inputs=inputs, options=options)
-    units = [unit for name in names for unit in plans[name].units]
+    combine = getattr(recipe, "combine_units", None)
+    if combine is not None and len(names) > 1:
+        units = list(combine({name: plans[name].units for name in names}))
+    else:
+        units = [unit for name in names for unit in plans[name].units]
     results = convert_units(
         units,
         recipe.convert_unit,

@@ -8,8 +8,10 @@ A recipe is a module ``medcat_data.converters.recipes.<module_name(id)>`` export
     def plan(config: str, ctx: RecipeContext) -> Plan          # list work units first (cheap)
     def convert_unit(unit) -> Iterator[Row | SampleError]      # one unit, in a worker process
 
-and optionally ``card_notes(ctx) -> list[str]`` and ``EXTRA_OPTIONS: tuple[str, ...]`` (the
-``RecipeOptions.extra`` keys it understands, e.g. ``articles``; any other is refused). Units are picklable frozen dataclasses naming
+and optionally ``card_notes(ctx) -> list[str]``, ``EXTRA_OPTIONS: tuple[str, ...]`` (the
+``RecipeOptions.extra`` keys it understands, e.g. ``articles``; any other is refused) and
+``combine_units(units_by_config) -> list`` (merge the units of several configs that read the same
+inputs, so that a run of all configs decodes each input once; rows still carry their config). Units are picklable frozen dataclasses naming
 their inputs by path (they carry the context); ``convert_unit`` must not rely on running in the
 parent process. Recipes read local files only: decoding goes through ``codecs``, labels through
 ``vocab``, splits through ``splits``.

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ast
 import csv
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from medcat_data.converters.units import Row
 from medcat_data.converters.vocab.mammography import BIRADS, DENSITY, FINDING_BIRADS, LATERALITY, VIEW, VINDR_FINDINGS
 from medcat_data.errors import SampleError, UsageError
 
-__all__ = ["CONFIGS", "DATASET_ID", "StudyUnit", "card_notes", "convert_unit", "features", "plan"]
+__all__ = ["CONFIGS", "DATASET_ID", "SharedStudyUnit", "StudyUnit", "card_notes", "combine_units", "convert_unit", "features", "plan"]
 
 DATASET_ID = "vindr-mammo"
 CONFIGS: tuple[str, ...] = ("birads", "findings")
@@ -191,26 +191,57 @@ class _ErrorUnit(StudyUnit):
         return f"{self.config}/errors"
 
 
-def convert_unit(unit: StudyUnit) -> Iterator[Row | SampleError]:
+@dataclass(frozen=True)
+class SharedStudyUnit:
+    """One study for several configs at once, so that each of its DICOMs is decoded once."""
+
+    parts: tuple[StudyUnit, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{'+'.join(p.config for p in self.parts)}/{self.parts[0].study_id}"
+
+
+def combine_units(units_by_config: Mapping[str, Sequence[Any]]) -> list[Any]:
+    """Merge the configs' study units into one unit per study (first-seen order), errors last.
+
+    ``birads`` and ``findings`` read the same images: run together they decode each DICOM once
+    instead of once per config. Rows still go to their own config.
+    """
+    by_study: dict[str, list[StudyUnit]] = {}
+    reports: list[Any] = []
+    for units in units_by_config.values():
+        for unit in units:
+            if isinstance(unit, _ErrorUnit):
+                reports.append(unit)
+            else:
+                by_study.setdefault(unit.study_id, []).append(unit)
+    merged: list[Any] = [SharedStudyUnit(tuple(parts)) if len(parts) > 1 else parts[0] for parts in by_study.values()]
+    return merged + reports
+
+
+def convert_unit(unit: StudyUnit | SharedStudyUnit) -> Iterator[Row | SampleError]:
     """Yield one row per image of the study; an undecodable image or a bad value is a ``SampleError``."""
     if isinstance(unit, _ErrorUnit):
         yield from unit.errors
         return
-    for item in unit.images:
-        try:
-            yield _row(unit, item)
-        except SampleError as err:
-            yield err
+    decoded: dict[str, EncodedImage | SampleError] = {}
+    for part in unit.parts if isinstance(unit, SharedStudyUnit) else (unit,):
+        for item in part.images:
+            try:
+                yield _row(part, item, decoded)
+            except SampleError as err:
+                yield err
 
 
-def _row(unit: StudyUnit, item: ImageItem) -> Row:
+def _row(unit: StudyUnit, item: ImageItem, decoded: dict[str, EncodedImage | SampleError]) -> Row:
     where = f"{unit.csv_name}:{item.line}"
     image_id = item.get("image_id")
     laterality = LATERALITY.map("vindr-mammo laterality", item.get("laterality"), item=where, column="laterality")
     view = VIEW.map("vindr-mammo view_position", item.get("view_position"), item=where, column="view_position")
     birads = BIRADS.map("vindr-mammo breast_birads", item.get("breast_birads"), item=where, column="breast_birads")
     density = DENSITY.map("vindr-mammo breast_density", item.get("breast_density"), item=where, column="breast_density")
-    encoded = _decode(unit, item)
+    encoded = _decode(unit, item, decoded)
     values: dict[str, Any] = {
         "image": {"bytes": encoded.data, "path": f"{image_id}.png"},
         "birads": birads,
@@ -236,11 +267,18 @@ def _row(unit: StudyUnit, item: ImageItem) -> Row:
     return Row(unit.config, item.split, values)
 
 
-def _decode(unit: StudyUnit, item: ImageItem) -> EncodedImage:
-    try:
-        (encoded,) = decode_dicom(unit.root / item.path, unit.image)[:1]
-    except SampleError as err:
-        raise SampleError(item.path, err.stage, err.reason) from err
+def _decode(unit: StudyUnit, item: ImageItem, decoded: dict[str, EncodedImage | SampleError]) -> EncodedImage:
+    """Decode an image once per unit (``decoded`` caches it across configs), then check its size."""
+    result = decoded.get(item.path)
+    if result is None:
+        try:
+            (result,) = decode_dicom(unit.root / item.path, unit.image)[:1]
+        except SampleError as err:
+            result = SampleError(item.path, err.stage, err.reason)
+        decoded[item.path] = result
+    if isinstance(result, SampleError):
+        raise result
+    encoded = result
     try:
         height, width = int(item.get("height")), int(item.get("width"))
     except ValueError:

@@ -127,3 +127,25 @@ def test_images_not_fetched_are_listed_not_errors(replica: tuple[Path, dict]) ->
     plan = vindr_mammo.plan("findings", ctx)
     assert sorted(plan.not_fetched) == dropped
     assert not {i.path for u in plan.units for i in u.images} & set(dropped)
+
+
+def test_both_configs_together_decode_each_dicom_once(replica: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _ = replica
+    ctx = _context(root)
+    plans = {config: vindr_mammo.plan(config, ctx).units for config in vindr_mammo.CONFIGS}
+    decoded: list[Path] = []
+    real = vindr_mammo.decode_dicom
+
+    def counting(path: Path, options: ImageOptions):  # type: ignore[no-untyped-def]
+        decoded.append(path)
+        return real(path, options)
+
+    monkeypatch.setattr(vindr_mammo, "decode_dicom", counting)
+    rows = {config: 0 for config in vindr_mammo.CONFIGS}
+    for unit in vindr_mammo.combine_units(plans):
+        for out in vindr_mammo.convert_unit(unit):
+            if not isinstance(out, Exception):
+                rows[out.config] += 1
+    assert len(decoded) == len(set(decoded)) == len(list(root.glob("images/*/*.dicom")))
+    separately = {config: sum(1 for u in units for o in vindr_mammo.convert_unit(u) if not isinstance(o, Exception)) for config, units in plans.items()}
+    assert rows == separately
