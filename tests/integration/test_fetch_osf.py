@@ -128,3 +128,27 @@ def test_a_local_copy_of_the_storage_zip_serves_as_file_mirror(mirror_slug: str,
 )
 def test_only_paths_inside_the_dataset_folder_are_accepted(materialized: str, expected: str | None) -> None:
     assert clean_path(materialized) == expected
+
+
+def test_a_dropped_download_resumes_through_the_redirect_with_a_range(mirror: MirrorServer, mirror_slug: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = _project(mirror_slug)
+    files = _storage(mirror_root(mirror, f"osf/{project}/osfstorage"))
+    ident = _register(monkeypatch, tmp_path, mirror_slug, include=["Readme.docx"])
+    mirror.add_fault(Fault(f"/v1/resources/{project}/providers/osfstorage/*", kind="drop", after_bytes=1_000))
+    code, out, err = run_cli("fetch", ident, "--mirror", mirror.url, "--dest", str(tmp_path / "d"), "--json")
+    assert code == 0, err
+    assert (tmp_path / "d/osf/Readme.docx").read_bytes() == files["Readme.docx"]
+    served = [r for r in mirror.requests if r.path.startswith(f"/v1/resources/{project}/")]
+    assert len(served) == 2 and served[1].headers.get("range") == "bytes=1000-"
+
+
+def test_dry_run_lists_the_storage_with_sizes_and_transfers_nothing(mirror: MirrorServer, mirror_slug: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = _project(mirror_slug)
+    files = _storage(mirror_root(mirror, f"osf/{project}/osfstorage"))
+    ident = _register(monkeypatch, tmp_path, mirror_slug)
+    code, out, err = run_cli("fetch", ident, "--mirror", mirror.url, "--dest", str(tmp_path / "d"), "--dry-run", "--json")
+    assert code == 0, err
+    planned = json.loads(out)["files"]
+    assert len(planned) == len(files) and sum(f["size"] for f in planned) == sum(len(d) for d in files.values())
+    assert {f["verified_by"] for f in planned} == {"osf-meta"} and {f["state"] for f in planned} == {"missing"}
+    assert not any(r.path.startswith(("/download/", "/v1/resources/")) for r in mirror.requests)
