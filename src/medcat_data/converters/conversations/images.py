@@ -6,9 +6,9 @@ re-run produces the same names. Two hex digits of fan-out keep folders small at 
 images -> about 4k files a folder). The extension comes from the image's magic bytes (the bytes are
 the normalized ones, after ``--max-size``), else from the stored file name.
 
-The store writes into a staging folder that the exporter publishes atomically; an image already
-present in the previously published folder is hard-linked instead of rewritten. This module
-writes files only; it never decodes pixels.
+The store writes into a staging folder that the exporter publishes atomically (so no temp name per
+file); an image already present in the previously published folder is hard-linked instead of
+rewritten. This module writes files only; it never decodes pixels.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ class ImageStore:
         self.previous = Path(previous) if previous is not None else None
         self.written = 0
         self.linked = 0
+        self._folders: set[str] = set()
 
     @property
     def count(self) -> int:
@@ -94,14 +95,16 @@ class ImageStore:
         target = self.root / image.name
         if target.exists():
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
+        folder = image.name.rsplit("/", 1)[0]
+        if folder not in self._folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)  # at most 256 fan-out folders
         if self.previous is not None and _link(self.previous / image.name, target, len(image.data)):
             self.linked += 1
             return
-        tmp = target.with_name(target.name + ".part")
-        with open(tmp, "wb") as fh:
+        # No temp name per file: the whole staging folder is published atomically.
+        with open(target, "wb") as fh:
             fh.write(image.data)
-        os.replace(tmp, target)
         self.written += 1
 
 
