@@ -70,7 +70,8 @@ EXTRA_COLUMNS: tuple[str, ...] = ("qid", "qid_linked_id", "phrase_type", "questi
 """Upstream columns kept after the VQA core (strings, upstream spellings)."""
 
 _ANSWER_TYPES = {"CLOSED": "closed", "OPEN": "open"}
-_KEY_KEYS = ("qid", "phrase_type", "qid_linked_id", "image_name", "image_organ", "question_type", "question", "answer", "answer_type")
+_CARRIED_FIELDS = ("qid", "phrase_type", "qid_linked_id", "image_name", "image_organ", "question_type", "question", "answer", "answer_type")
+"""The JSON fields a work unit carries to its worker."""
 
 
 def answer_type(value: Any) -> str | None:
@@ -258,7 +259,7 @@ def _plan_osf(config: str, ctx: RecipeContext, json_path: Path) -> Plan:
         if sample_id in used:
             sample_id = f"{sample_id}-q{_text(item.get('qid')) or index}"
         used.add(sample_id)
-        fields = {k: item.get(k) for k in _KEY_KEYS}
+        fields = {k: item.get(k) for k in _CARRIED_FIELDS}
         planned.append((index, fields, survey.images.get(name or ""), osf_split(item), sample_id))
     folder = _rel(json_path.parent / IMAGE_FOLDER, ctx)
     units = [
