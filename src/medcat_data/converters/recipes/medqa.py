@@ -65,6 +65,7 @@ from medcat_data.errors import SampleError, UsageError
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "COLUMN_DESCRIPTIONS",
     "CONFIGS",
     "DATASET_ID",
     "QA_CONFIGS",
@@ -106,6 +107,19 @@ QA_CONFIGS: Mapping[str, QaFile] = {
     "taiwan-zh": QaFile("Taiwan/tw_translated_jsonl/zh/{split}-2zh.jsonl", "Taiwan", "zh-Hans"),
 }
 CONFIGS: tuple[str, ...] = (*QA_CONFIGS, TEXTBOOKS_CONFIG)
+COLUMN_DESCRIPTIONS: Mapping[str, str] = {
+    "meta_info": "Upstream's meta_info, verbatim: US step1 / step2&3, Mainland chapter names, Taiwan taiwanese_test_Q.",
+    "region": "Exam region: US, Mainland or Taiwan.",
+    "language": "Language of the question (BCP 47): en, zh-Hans or zh-Hant.",
+    "upstream_answer": "Upstream's answer field when it differs from the text of the option answer_idx names; null otherwise.",
+    "metamap_phrases": "Phrases MetaMap extracted from the question (4-option US files only), verbatim.",
+    "book": "Textbook file name without .txt, upstream spelling (e.g. Obstentrics_Williams).",
+    "paragraph_index": "0-based position of the paragraph in its book.",
+    "line": "1-based line of the book file where the paragraph starts.",
+    "text": "The paragraph: its lines joined with a newline, trailing whitespace removed.",
+    "options.text": "Option text.",  # the dotted name wins over "text" above, which is the textbook column
+}
+"""Descriptions of this recipe's own columns, for the catalog pages."""
 METAMAP_CONFIGS = frozenset({"us-4options"})
 _REGIONS = ("US", "Mainland", "Taiwan")
 
