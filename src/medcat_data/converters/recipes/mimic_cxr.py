@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from datasets import Features, List, Value
 
 from medcat_data.converters.codecs.dicom import decode_dicom
-from medcat_data.converters.codecs.image import ImageOptions
+from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
 from medcat_data.converters.recipes.base import Plan, RecipeContext
 from medcat_data.converters.recipes.mimic_cxr_jpg import (
     LABEL_FILES,
@@ -257,8 +257,55 @@ def _read_report(root: Path, ref: tuple[str, str | None], item: str) -> str:
         raise SampleError(item, "read", f"cannot read the report {rel}{':' + member if member else ''}: {err}") from err
 
 
-def convert_unit(unit: DicomStudyUnit) -> Iterator[Row | SampleError]:
+@dataclass(frozen=True)
+class SharedStudyUnit:
+    """One study for several configs at once, so that each of its DICOMs is decoded once."""
+
+    parts: tuple[DicomStudyUnit, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{'+'.join(p.config for p in self.parts)}@s{self.parts[0].study_id}"
+
+
+def combine_units(units_by_config: Mapping[str, Sequence[DicomStudyUnit]]) -> list[DicomStudyUnit | SharedStudyUnit]:
+    """Merge the configs' units into one unit per study (first-seen order).
+
+    ``reports``, ``chexpert`` and ``negbio`` read the same DICOMs: together they decode each once
+    instead of once per config (three times for a full run). Rows still go to their own config.
+    """
+    by_study: dict[str, list[DicomStudyUnit]] = {}
+    for units in units_by_config.values():
+        for unit in units:
+            by_study.setdefault(unit.study_id, []).append(unit)
+    return [SharedStudyUnit(tuple(parts)) if len(parts) > 1 else parts[0] for parts in by_study.values()]
+
+
+Decoded = dict[str, Union[EncodedImage, SampleError]]
+"""Decoded images of one unit by relative path (a failure is kept and re-raised per config)."""
+
+
+def convert_unit(unit: DicomStudyUnit | SharedStudyUnit) -> Iterator[Row | SampleError]:
     """Yield the study's row (``reports``) or one row per DICOM; failures are ``SampleError``s."""
+    decoded: Decoded = {}
+    for part in unit.parts if isinstance(unit, SharedStudyUnit) else (unit,):
+        yield from _convert_study(part, decoded)
+
+
+def _decode_once(root: Path, rel: str, options: ImageOptions, decoded: Decoded) -> EncodedImage:
+    result = decoded.get(rel)
+    if result is None:
+        try:
+            result = decode_dicom(root / rel, options)[0]
+        except SampleError as err:
+            result = SampleError(rel, err.stage, err.reason)
+        decoded[rel] = result
+    if isinstance(result, SampleError):
+        raise result
+    return result
+
+
+def _convert_study(unit: DicomStudyUnit, cache: Decoded) -> Iterator[Row | SampleError]:
     root = Path(unit.root)
     problem = unit.split_error or unit.label_error
     if problem is not None:
@@ -271,9 +318,9 @@ def convert_unit(unit: DicomStudyUnit) -> Iterator[Row | SampleError]:
     decoded: list[tuple[str, str | None, Any]] = []
     for dicom_id, rel, view in unit.images:
         try:
-            image = decode_dicom(root / rel, unit.image_options)[0]
+            image = _decode_once(root, rel, unit.image_options, cache)
         except SampleError as err:
-            yield SampleError(rel, err.stage, err.reason)
+            yield err
             continue
         png = {"bytes": image.data, "path": f"{dicom_id}.{image.format}"}
         if unit.config != "reports":

@@ -136,3 +136,31 @@ def test_report_sections_parse_upstream_shape() -> None:
     sections = mimic_cxr.report_sections(_mimic.report_text(study))
     assert sections["FINDINGS"] == study.findings and sections["IMPRESSION"] == study.impression
     assert mimic_cxr.report_sections("FINAL REPORT\n IMPRESSION: \n none.\n").get("FINDINGS") is None
+
+
+def test_all_configs_together_decode_each_dicom_once_and_give_the_same_rows(
+    cache: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medcat_data.converters.recipes import mimic_cxr
+
+    root, _ = cache
+    ctx = _context(root)
+    plans = {config: mimic_cxr.plan(config, ctx).units for config in mimic_cxr.CONFIGS}
+    separately = sorted(
+        (o.config, str(o.values["sample_id"])) for units in plans.values() for u in units for o in mimic_cxr.convert_unit(u)
+        if not isinstance(o, Exception)
+    )
+    decoded: list[Path] = []
+    real = mimic_cxr.decode_dicom
+
+    def counting(path: Path, options):  # type: ignore[no-untyped-def]
+        decoded.append(path)
+        return real(path, options)
+
+    monkeypatch.setattr(mimic_cxr, "decode_dicom", counting)
+    together = sorted(
+        (o.config, str(o.values["sample_id"])) for u in mimic_cxr.combine_units(plans) for o in mimic_cxr.convert_unit(u)
+        if not isinstance(o, Exception)
+    )
+    assert together == separately
+    assert decoded and len(decoded) == len(set(decoded))
