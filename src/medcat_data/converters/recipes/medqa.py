@@ -1,8 +1,8 @@
 """MedQA: JSON Lines exam questions -> text-qa (seven configs); English textbooks -> one row per paragraph.
 
-Question configs (fact sheet §1), one work unit per JSONL file, files found under the folder
-``questions/`` wherever the zip put it (``data_clean/questions``, or ``data_clean/data_clean/
-questions`` after a double extraction: the folder is searched for, shallowest first):
+Question configs (fact sheet §1), read from JSONL files under the folder ``questions/`` wherever
+the zip put it (``data_clean/questions``, or ``data_clean/data_clean/questions`` after a double
+extraction: the folder is searched for, shallowest first):
 
 =================== ============================================================== =========
 config              files under ``questions/`` (``<s>`` = train, dev, test)          options
@@ -30,8 +30,8 @@ adds ``metamap_phrases``. ``sample_id`` is ``<config>/<upstream split>/<line>``.
 A line that is not valid JSON, not an object, lacks ``question``/``options``/``answer_idx``, or
 whose ``answer_idx`` is no option key is a ``SampleError`` naming file and line; the run goes on.
 
-``textbooks-en`` (tabular): one row per paragraph of ``textbooks/en/*.txt``, a unit per book.
-A paragraph is a run of non-blank lines; one or more blank lines separate paragraphs (the split
+``textbooks-en`` (tabular): one row per paragraph of ``textbooks/en/*.txt``. A paragraph is a
+run of non-blank lines; one or more blank (or whitespace-only) lines separate paragraphs (the split
 third-party users of the corpus apply; upstream does not define one). Its lines are kept
 verbatim, joined with ``\\n``, trailing whitespace of each line removed. Columns: ``book`` (file
 stem, upstream spelling such as ``Obstentrics_Williams``), ``paragraph_index`` (0-based within the
