@@ -4,17 +4,17 @@ Question configs (fact sheet §1), read from JSONL files under the folder ``ques
 the zip put it (``data_clean/questions``, or ``data_clean/data_clean/questions`` after a double
 extraction: the folder is searched for, shallowest first):
 
-=================== ============================================================== =========
-config              files under ``questions/`` (``<s>`` = train, dev, test)          options
-=================== ============================================================== =========
-``us``              ``US/<s>.jsonl``                                                A-E
-``us-4options``     ``US/4_options/phrases_no_exclude_<s>.jsonl`` (+ MetaMap)       A-D
-``mainland``        ``Mainland/<s>.jsonl``                                          A-E
-``mainland-4options`` ``Mainland/4_options/<s>.jsonl``                              A-D
-``taiwan``          ``Taiwan/<s>.jsonl``                                            A-D
-``taiwan-en``       ``Taiwan/tw_translated_jsonl/en/<s>-2en.jsonl``                 A-D
-``taiwan-zh``       ``Taiwan/tw_translated_jsonl/zh/<s>-2zh.jsonl``                 A-D
-=================== ============================================================== =========
+===================== ========================================================= =======
+config                files under ``questions/`` (``<s>`` = train, dev, test)   options
+===================== ========================================================= =======
+``us``                ``US/<s>.jsonl``                                          A-E
+``us-4options``       ``US/4_options/phrases_no_exclude_<s>.jsonl`` (+ MetaMap) A-D
+``mainland``          ``Mainland/<s>.jsonl``                                    A-E
+``mainland-4options`` ``Mainland/4_options/<s>.jsonl``                          A-D
+``taiwan``            ``Taiwan/<s>.jsonl``                                      A-D
+``taiwan-en``         ``Taiwan/tw_translated_jsonl/en/<s>-2en.jsonl``           A-D
+``taiwan-zh``         ``Taiwan/tw_translated_jsonl/zh/<s>-2zh.jsonl``           A-D
+===================== ========================================================= =======
 
 Upstream ``dev`` is our ``validation``. The ``*_qbank.jsonl`` files (the union of the splits)
 are not converted. Each line is parsed as a JSON object (key order differs between regions, so
