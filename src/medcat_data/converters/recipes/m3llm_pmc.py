@@ -24,8 +24,10 @@ one, is kept in ``article_license``. ``bbox`` questions speak of pixel points of
 figure, so those images are never resized (``--max-size`` is ignored for that config).
 
 Images are resolved against the InternVL roots (the source folder, ``images/``,
-``full_data_images/``) and then by file name through an index of every image under the source
-folder, built once per worker. A name found nowhere is a ``SampleError`` for its row.
+``full_data_images/``), then by file name through an on-disk index (SQLite under the cache's
+``.medcat/derived/``, built once at planning) of every image file under the source folder and every
+member of its ``*.zip`` files (read in place, never extracted; where the Hub release keeps its
+images is unconfirmed). A name found nowhere is a ``SampleError`` for its row.
 
 Work units are byte ranges of one file: JSONL ranges end on a newline (found by seeking; one
 streaming pass counts lines so an error names file and line), JSON arrays are cut between
@@ -36,10 +38,13 @@ split grouped by article over all six files.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 import re
+import sqlite3
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +52,8 @@ from typing import Any, Literal
 
 from datasets import Features, List, Value
 
-from medcat_data.converters.codecs.image import ImageOptions
-from medcat_data.converters.codecs.raster import load_raster
+from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
+from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
 from medcat_data.converters.recipes.base import Plan, RecipeContext
 from medcat_data.converters.schemas import vqa_features
 from medcat_data.converters.splits import grouped_split
@@ -138,6 +143,7 @@ class M3Unit:
     source_dir: Path
     image: ImageOptions
     max_rows: int | None = None
+    index: ImageIndex | None = None
     splits: Mapping[str, str] = field(default_factory=dict)
     errors: tuple[SampleError, ...] = ()
 
@@ -515,36 +521,130 @@ def internvl_drafts(config: str, record: Mapping[str, Any]) -> Iterator[Draft | 
 # ------------------------------------------------------------------------------------- images
 
 
-_INDEXES: dict[str, dict[str, Path]] = {}
+_LOOSE_BATCH = 10_000
 
 
-def image_index(source_dir: Path) -> dict[str, Path]:
-    """Map image file names to paths under ``source_dir`` (shallowest first), built once per process."""
-    key = str(source_dir)
-    cached = _INDEXES.get(key)
-    if cached is None:
-        cached = {}
+@dataclass(frozen=True)
+class ImageIndex:
+    """The on-disk image name indexes of one fetch: loose files and zip members (either may be absent)."""
+
+    loose: Path | None
+    zipped: Path | None
+    loose_count: int = 0
+    zip_parts: tuple[str, ...] = ()
+
+
+def build_image_index(source_dir: Path, derived: Path) -> ImageIndex:
+    """Index every image under ``source_dir`` by file name, on disk: loose files and members of ``*.zip``.
+
+    Loose files go to a small SQLite table (name -> path relative to ``source_dir``; the first in
+    sorted walk order wins); zip parts go through ``converters.zipmembers`` (members read in place,
+    never extracted). Both files are named by a digest of what was indexed, written under a temporary
+    name and renamed, and reused when nothing changed. Memory stays bounded by one batch of names,
+    whatever the number of images (PMC-MI has hundreds of thousands).
+    """
+    from medcat_data.converters.zipmembers import build_index
+
+    derived.mkdir(parents=True, exist_ok=True)
+    tmp = derived / f"m3llm-pmc-loose.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    digest = hashlib.sha256(str(source_dir).encode())
+    parts: list[Path] = []
+    con = sqlite3.connect(tmp)
+    try:
+        con.execute("CREATE TABLE files (name TEXT PRIMARY KEY, path TEXT) WITHOUT ROWID")
+        batch: list[tuple[str, str]] = []
         for dirpath, dirnames, filenames in os.walk(source_dir):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for filename in sorted(filenames):
-                if Path(filename).suffix.lower() in IMAGE_SUFFIXES:
-                    cached.setdefault(filename, Path(dirpath) / filename)
-        _INDEXES.clear()  # one dataset per worker at a time: keep memory bounded
-        _INDEXES[key] = cached
-    return cached
+                path = Path(dirpath) / filename
+                suffix = path.suffix.lower()
+                if suffix == ".zip":
+                    parts.append(path)
+                elif suffix in IMAGE_SUFFIXES:
+                    rel = path.relative_to(source_dir).as_posix()
+                    batch.append((filename, rel))
+                    digest.update(rel.encode() + b"\0")
+                    if len(batch) >= _LOOSE_BATCH:
+                        con.executemany("INSERT OR IGNORE INTO files VALUES (?, ?)", batch)
+                        batch.clear()
+        con.executemany("INSERT OR IGNORE INTO files VALUES (?, ?)", batch)
+        con.commit()
+        (count,) = con.execute("SELECT COUNT(*) FROM files").fetchone()
+    finally:
+        con.close()
+    loose: Path | None = None
+    if count:
+        loose = derived / f"m3llm-pmc-loose-{digest.hexdigest()[:16]}.sqlite"
+        os.replace(tmp, loose)
+    else:
+        tmp.unlink(missing_ok=True)
+    zipped: Path | None = None
+    if parts:
+        stats = repr([(p.relative_to(source_dir).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in parts])
+        zipped = derived / f"m3llm-pmc-zips-{hashlib.sha256(stats.encode()).hexdigest()[:16]}.sqlite"
+        if not zipped.exists():
+            log.info("%s: indexing the members of %d zip file(s)", DATASET_ID, len(parts))
+            _, unreadable = build_index(parts, source_dir, zipped)
+            for rel in unreadable:
+                log.warning("%s: %s is not a readable zip; images only it holds will be reported missing", DATASET_ID, rel)
+    return ImageIndex(loose, zipped, int(count), tuple(p.relative_to(source_dir).as_posix() for p in parts))
 
 
-def resolve_image(name: str, source_dir: Path) -> Path | None:
-    """Find an upstream image reference: under the InternVL roots first, then by file name."""
-    clean = name.replace("\\", "/")
-    while clean.startswith("./"):
-        clean = clean[2:]
-    if not clean.startswith("/") and ".." not in clean.split("/"):
-        for root in IMAGE_ROOTS:
-            candidate = source_dir / root / clean if root else source_dir / clean
-            if candidate.is_file():
-                return candidate
-    return image_index(source_dir).get(clean.rsplit("/", 1)[-1])
+class ImageReader:
+    """Resolve and read images for one work unit: InternVL roots, then the loose index, then zip members."""
+
+    def __init__(self, source_dir: Path, index: ImageIndex) -> None:
+        from medcat_data.converters.zipmembers import MemberIndex
+
+        self.source_dir = source_dir
+        self._loose = sqlite3.connect(f"{index.loose.resolve().as_uri()}?mode=ro", uri=True) if index.loose else None
+        self._zips = MemberIndex(index.zipped, source_dir) if index.zipped else None
+
+    def read(self, name: str, options: ImageOptions) -> EncodedImage | None:
+        """Return the image an upstream reference names, or None when no fetched file holds it.
+
+        Raises:
+            SampleError: the file or member exists but cannot be read or decoded.
+        """
+        clean = name.replace("\\", "/")
+        while clean.startswith("./"):
+            clean = clean[2:]
+        if not clean.startswith("/") and ".." not in clean.split("/"):
+            for root in IMAGE_ROOTS:
+                candidate = self.source_dir / root / clean if root else self.source_dir / clean
+                if candidate.is_file():
+                    return load_raster(candidate, options)
+        base = clean.rsplit("/", 1)[-1]
+        if self._loose is not None:
+            row = self._loose.execute("SELECT path FROM files WHERE name = ?", (base,)).fetchone()
+            if row is not None:
+                return load_raster(self.source_dir / row[0], options)
+        if self._zips is not None:
+            ref = self._zips.get(base)
+            if ref is not None:
+                return load_raster_bytes(self._zips.read(ref), ref.label, options)
+        return None
+
+    def close(self) -> None:
+        """Close the indexes and any open zip part."""
+        if self._loose is not None:
+            self._loose.close()
+        if self._zips is not None:
+            self._zips.close()
+
+
+def _derived_dir(ctx: RecipeContext) -> Path:
+    """Return a writable folder for derived indexes: the cache's ``.medcat/derived``, else a temp folder."""
+    folder = ctx.root / ".medcat" / "derived"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+        return folder
+    except OSError:
+        return Path(tempfile.gettempdir()) / "medcat-derived"
 
 
 # ------------------------------------------------------------------------------------- survey
@@ -567,6 +667,7 @@ class _Survey:
     files: Mapping[str, _FilePlan]
     range_splits: Mapping[tuple[str, int], Mapping[str, str]]
     split_description: Mapping[str, object] | None
+    images: ImageIndex
 
 
 _SURVEYS: dict[tuple[Any, ...], _Survey] = {}
@@ -626,7 +727,7 @@ def _survey(ctx: RecipeContext) -> _Survey:
         split = grouped_split(sorted(set().union(*per_range.values())) if per_range else [], seed=opts.seed)
         range_splits = {k: {g: split.of(g) for g in sorted(v)} for k, v in per_range.items()}
         description = {"column": opts.split_by, **split.describe()}
-    survey = _Survey(files, range_splits, description)
+    survey = _Survey(files, range_splits, description, build_image_index(ctx.source_dir, _derived_dir(ctx)))
     _SURVEYS[key] = survey
     return survey
 
@@ -665,7 +766,7 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
         image = dataclasses.replace(image, max_size=None)
     common: dict[str, Any] = dict(
         config=config, path=fp.path, rel=fp.rel, kind=fp.kind, form=fp.form,
-        source_tag=ctx.source_tag, source_dir=ctx.source_dir, image=image,
+        source_tag=ctx.source_tag, source_dir=ctx.source_dir, image=image, index=survey.images,
     )
     if fp.problem is not None:
         return Plan(units=[M3Unit(**common, span=ByteRange(0, 0, 0), errors=(SampleError(fp.rel, "parse", fp.problem),))])
@@ -687,6 +788,15 @@ def convert_unit(unit: M3Unit) -> Iterator[Row | SampleError]:
     if unit.errors:
         yield from unit.errors
         return
+    reader = ImageReader(unit.source_dir, unit.index) if unit.index is not None else None
+    try:
+        yield from _convert(unit, reader)
+    finally:
+        if reader is not None:
+            reader.close()
+
+
+def _convert(unit: M3Unit, reader: ImageReader | None) -> Iterator[Row | SampleError]:
     rows = 0
     drafts_of = internvl_drafts if unit.form == "internvl" else pipeline_drafts
     for item in _records(unit):
@@ -708,7 +818,7 @@ def convert_unit(unit: M3Unit) -> Iterator[Row | SampleError]:
                 yield SampleError(where, "parse", draft[1])
                 continue
             try:
-                images = [_load(name, unit, where) for name in draft.images]
+                images = [_load(name, reader, unit, where) for name in draft.images]
             except SampleError as err:
                 yield err
                 continue
@@ -736,19 +846,18 @@ def convert_unit(unit: M3Unit) -> Iterator[Row | SampleError]:
             rows += 1
 
 
-def _load(name: str, unit: M3Unit, where: str) -> dict[str, Any]:
-    path = resolve_image(name, unit.source_dir)
-    if path is None:
+def _load(name: str, reader: ImageReader | None, unit: M3Unit, where: str) -> dict[str, Any]:
+    try:
+        encoded = reader.read(name, unit.image) if reader is not None else None
+    except SampleError as err:
+        raise SampleError(where, err.stage, f"image {name!r}: {err.reason}") from err
+    if encoded is None:
         raise SampleError(
             where,
             "read",
-            f"image {name!r} is not in the fetched files (looked under {', '.join(r + '/' for r in IMAGE_ROOTS if r)} "
-            "and by file name anywhere in the source folder); fetch the image archives or check the name",
+            f"image {name!r} is not in the fetched files (looked under {', '.join(r + '/' for r in IMAGE_ROOTS if r)}, "
+            "then by file name among every image and zip member of the source folder); fetch the images or check the name",
         )
-    try:
-        encoded = load_raster(path, unit.image)
-    except SampleError as err:
-        raise SampleError(where, err.stage, f"image {name!r}: {err.reason}") from err
     return {"bytes": encoded.data, "path": Path(name).name}
 
 
@@ -781,7 +890,10 @@ def card_notes(ctx: RecipeContext) -> list[str]:
         "('context' / 'improved context' in v1 records, 'draft_context' / 'context' in v2 records).",
         "InternVL lines: '<image>' placeholders and 'Image-N:' labels are removed from questions; every image of the line "
         "is on each of its rows; options written inside the question text are not parsed.",
-        "Images are found under the source folder, images/ and full_data_images/, then by file name anywhere in the fetch.",
+        f"Images are found under the source folder, images/ and full_data_images/, then by file name through an on-disk "
+        f"index of {survey.images.loose_count} image file(s)"
+        + (f" and the members of {len(survey.images.zip_parts)} zip file(s) (read in place, never extracted)" if survey.images.zip_parts else "")
+        + ".",
     ]
     if survey.split_description:
         notes.append(f"Split: seeded, grouped by article over all configs (rows without an article id are train): {survey.split_description}.")

@@ -120,7 +120,7 @@ def build(root: Path, *, seed: int = 0) -> list[Replica]:
     for fig in figures[:4]:
         lines.append(_line({**base(fig), "qa_pairs": [{
             "context": f"Panel A is a {fig['view']}.",
-            "question": f"What finding is visible in Fig-1?",
+            "question": "What finding is visible in Fig-1?",
             "answer": f"Fig-1 shows {fig['finding']}.",
             "selected_image_paths": [fig["subs"][0]],
             "image_index": ["Fig-1"],

@@ -264,3 +264,26 @@ def test_a_partial_download_still_writes_the_configs_it_has(served, tmp_path: Pa
     out = tmp_path / "out"
     run_recipe(m3llm_pmc, _context(root), ["puretext", "bbox"], out)
     assert len(_rows(out, "puretext")) == 5
+
+
+def test_images_inside_zip_files_are_read_in_place_like_loose_ones(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import zipfile
+
+    repo, _ = served
+    loose_root = _fetched(repo, tmp_path / "loose")
+    run_recipe(m3llm_pmc, _context(loose_root), ["multi-subimage", "bbox"], tmp_path / "out-loose")
+    zipped_root = _fetched(repo, tmp_path / "zipped")
+    folder = zipped_root / "hf" / "full_data_images"
+    with zipfile.ZipFile(zipped_root / "hf" / "subfigures_part_0.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, f"subfigures/{path.name}")
+    shutil.rmtree(folder)
+    ctx = _context(zipped_root)
+    run_recipe(m3llm_pmc, ctx, ["multi-subimage", "bbox"], tmp_path / "out-zipped")
+    for config in ("multi-subimage", "bbox"):
+        loose = [[image.tobytes() for image in row["images"]] for row in _rows(tmp_path / "out-loose", config)]
+        zipped = [[image.tobytes() for image in row["images"]] for row in _rows(tmp_path / "out-zipped", config)]
+        assert loose == zipped and all(loose)
+    assert {e["path"] for e in read_errors(tmp_path / "out-zipped")} == {"hf/multi_subimage.jsonl:2"}
+    assert sorted(p.name.split("-")[2] for p in (zipped_root / ".medcat/derived").glob("m3llm-pmc-*.sqlite")) == ["loose", "zips"]
+    assert any("members of 1 zip file(s)" in note for note in m3llm_pmc.card_notes(ctx))
