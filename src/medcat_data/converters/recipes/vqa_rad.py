@@ -23,10 +23,13 @@ Splits are upstream's: from ``osf``, a ``phrase_type`` starting with ``test`` (`
 Paraphrases share ``qid_linked_id`` with their original; the official split is kept as published
 and any link group found in both splits is counted in the card (and logged), never moved.
 
-``sample_id`` is ``<image stem>-<10 hex of sha1(question, case and spaces folded)>`` in both
-sources, so the same question on the same image gets the same id from either; a repeat within a
-dataset gets ``-q<qid>`` (``osf``) or ``-<split><row>`` (``hf``) appended, and an ``hf`` row
-without an image path is ``<split>-<row>``. A missing image (``osf``) or undecodable image bytes
+``sample_id`` is ``<12 hex of sha1(image bytes)>-<10 hex of sha1(question, case and spaces
+folded)>`` in both sources: the Hub copy names no image (its ``image.path`` is null), so the image
+is identified by content, and the same question on the same image bytes gets the same id from
+either source. A repeat within a dataset gets ``-q<qid>`` (``osf``) or ``-<split><row>`` (``hf``)
+appended; an ``osf`` question whose image is missing keys on the image's file stem instead, an
+``hf`` row without image bytes is ``<split>-<row>``. Keys are computed while planning (image files
+and bytes hashed in chunks and batches, never held). A missing image (``osf``) or undecodable image bytes
 are a ``SampleError``; an ``answer_type`` that is neither ``CLOSED`` nor ``OPEN`` is one too.
 """
 
@@ -56,7 +59,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CONFIGS", "DATASET_ID", "EXTRA_COLUMNS", "HfUnit", "OsfUnit", "answer_type", "card_notes",
-    "convert_unit", "features", "plan", "question_key",
+    "convert_unit", "features", "image_key", "plan", "sample_key",
 ]
 
 DATASET_ID = "vqa-rad"
@@ -81,12 +84,23 @@ def answer_type(value: Any) -> str | None:
     return _ANSWER_TYPES.get(value.strip().upper())
 
 
-def question_key(image_name: str | None, question: str) -> str | None:
-    """Return the cross-source part of a ``sample_id``: image stem + digest of the folded question."""
-    if not image_name:
-        return None
+def image_key(data: bytes) -> str:
+    """Return the image part of a ``sample_id``: 12 hex of the sha1 of the encoded image bytes."""
+    return hashlib.sha1(data).hexdigest()[:12]
+
+
+def sample_key(image: str, question: str) -> str:
+    """Return a ``sample_id`` before de-duplication: image key + digest of the case/space-folded question."""
     folded = " ".join(question.lower().split())
-    return f"{PurePosixPath(image_name).stem}-{hashlib.sha1(folded.encode('utf-8')).hexdigest()[:10]}"
+    return f"{image}-{hashlib.sha1(folded.encode('utf-8')).hexdigest()[:10]}"
+
+
+def _file_key(path: Path) -> str:
+    digest = hashlib.sha1()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
 
 
 def _text(value: Any) -> str | None:
@@ -251,16 +265,21 @@ def _plan_osf(config: str, ctx: RecipeContext, json_path: Path) -> Plan:
     survey = _osf_survey(ctx, json_path)
     items = survey.items[: ctx.options.limit] if ctx.options.limit is not None else survey.items
     used: set[str] = set()
+    keys: dict[str, str] = {}
     planned = []
     for index, item in enumerate(items):
         name = _text(item.get("image_name"))
         question = _text(item.get("question")) or ""
-        sample_id = question_key(name, question) or f"q{_text(item.get('qid'))}"
+        image = survey.images.get(name or "")
+        if image is not None and name not in keys:
+            keys[name or ""] = _file_key(image)
+        stem = PurePosixPath(name).stem if name else f"q{_text(item.get('qid')) or index}"
+        sample_id = sample_key(keys.get(name or "", stem), question)
         if sample_id in used:
             sample_id = f"{sample_id}-q{_text(item.get('qid')) or index}"
         used.add(sample_id)
         fields = {k: item.get(k) for k in _CARRIED_FIELDS}
-        planned.append((index, fields, survey.images.get(name or ""), osf_split(item), sample_id))
+        planned.append((index, fields, image, osf_split(item), sample_id))
     folder = _rel(json_path.parent / IMAGE_FOLDER, ctx)
     units = [
         OsfUnit(config, ctx.source_tag, ctx.options.image, folder, tuple(planned[i : i + UNIT_ITEMS]))
@@ -278,32 +297,34 @@ def _plan_hf(config: str, ctx: RecipeContext, parquet: Mapping[str, list[Path]])
     for split in ("train", "test"):
         for path in parquet.get(split, []):
             pf = pq.ParquetFile(path)
-            has_path = _check_parquet_columns(pf, path)
+            _check_parquet_columns(pf, path)
             first = 0
             for group in range(pf.num_row_groups):
                 if remaining is not None and remaining <= 0:
                     break
-                table = pf.read_row_group(group, columns=["image.path", "question"] if has_path else ["question"])
-                questions = table.column("question").to_pylist()
-                paths = [(v or {}).get("path") for v in table.column("image").to_pylist()] if has_path else [None] * len(questions)
-                if remaining is not None:
-                    paths, questions = paths[:remaining], questions[:remaining]
-                    remaining -= len(paths)
-                ids = []
-                for offset, (name, question) in enumerate(zip(paths, questions)):
+                ids: list[str] = []
+                batches = pf.iter_batches(batch_size=_HF_BATCH_ROWS, row_groups=[group], columns=["image.bytes", "question"])
+                cells = (cell for batch in batches for cell in batch.to_pylist())
+                for offset, cell in enumerate(cells):
+                    if remaining is not None and len(ids) >= remaining:
+                        break
                     row = first + offset
-                    sample_id = question_key(_text(name), _text(question) or "") or f"{split}-{row}"
+                    data = (cell.get("image") or {}).get("bytes")
+                    question = _text(cell.get("question")) or ""
+                    sample_id = sample_key(image_key(data), question) if data else f"{split}-{row}"
                     if sample_id in used:
                         sample_id = f"{sample_id}-{split}{row}"
                     used.add(sample_id)
                     ids.append(sample_id)
+                if remaining is not None:
+                    remaining -= len(ids)
                 units.append(HfUnit(config, ctx.source_tag, ctx.options.image, path, _rel(path, ctx), split, group, first, tuple(ids)))
                 first += pf.metadata.row_group(group).num_rows
     return Plan(units=units)
 
 
-def _check_parquet_columns(pf: Any, path: Path) -> bool:
-    """Check the Hub copy's columns; return whether ``image`` carries a ``path`` field.
+def _check_parquet_columns(pf: Any, path: Path) -> None:
+    """Check the Hub copy's columns.
 
     Raises:
         UsageError: a column is missing or ``image`` is not the Hub's ``{bytes, path}`` struct.
@@ -317,7 +338,6 @@ def _check_parquet_columns(pf: Any, path: Path) -> bool:
     image_type = schema.field("image").type
     if not pa.types.is_struct(image_type) or image_type.get_field_index("bytes") < 0:
         raise UsageError(f"{DATASET_ID}: {path.name}: column 'image' is {image_type}, not the Hub's struct of bytes and path.")
-    return bool(image_type.get_field_index("path") >= 0)
 
 
 def convert_unit(unit: OsfUnit | HfUnit) -> Iterator[Row | SampleError]:
@@ -424,8 +444,9 @@ def card_notes(ctx: RecipeContext) -> list[str]:
         "answer_type is upstream's CLOSED/OPEN as closed/open; the Hugging Face copy has no such field, so it "
         "is null there (never guessed from the answer). options is empty and answer_idx null: VQA-RAD lists no "
         "answer options.",
-        "sample_id is <image stem>-<sha1 of the case-folded question, 10 hex>, equal across the osf and hf "
-        "sources for the same question on the same image; repeats get -q<qid> (osf) or -<split><row> (hf).",
+        "sample_id is <sha1 of the image bytes, 12 hex>-<sha1 of the case-folded question, 10 hex>, equal across "
+        "the osf and hf sources for the same question on the same image bytes; repeats get -q<qid> (osf) or "
+        "-<split><row> (hf).",
     ]
     json_path = find_json(ctx)
     if json_path is not None:

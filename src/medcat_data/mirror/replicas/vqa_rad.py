@@ -13,8 +13,9 @@ one question whose image is not in the folder.
 Hugging Face (``root/datasets/flaviagiammarino/vqa-rad/``, pinned with a ``.revision`` flag to
 the registry's commit): ``data/train-00000-of-00001-eb8844602202be60.parquet`` and
 ``data/test-00000-of-00001-e5bc3d208bb4deeb.parquet`` with ``image`` {bytes, path}, ``question``,
-``answer`` (the OSF-derived, de-duplicated triplets) and a README card. Planted bad item: one
-train row whose image bytes are not an image.
+``answer`` (the OSF-derived, de-duplicated triplets, with the same image bytes; ``image.path`` null,
+as in the card's example) and a README card. Planted bad item: one train row whose image bytes
+are not an image.
 """
 
 from __future__ import annotations
@@ -195,10 +196,10 @@ def build(root: Path, *, seed: int = 0) -> list[Replica]:
             continue
         seen.add(triplet)
         split = "test" if str(item["phrase_type"]).startswith("test") else "train"
-        image = {"bytes": images[triplet[0]], "path": triplet[0]}
+        image = {"bytes": images[triplet[0]], "path": None}  # the Hub copy names no image
         splits[split].append({"image": image, "question": triplet[1], "answer": triplet[2]})
     bad_row = 2
-    splits["train"][bad_row]["image"] = {"bytes": b"\xff\xd8\xff\xe0 these bytes are not a JPEG", "path": "synpic00000.jpg"}
+    splits["train"][bad_row]["image"] = {"bytes": b"\xff\xd8\xff\xe0 these bytes are not a JPEG", "path": None}
     hub = root / HF_REPO
     (hub / "data").mkdir(parents=True, exist_ok=True)
     (hub / HF_TRAIN).write_bytes(_parquet(splits["train"]))

@@ -53,10 +53,11 @@ def test_answer_type_comes_only_from_upstream_spellings(value: Any, expected: st
     assert vqa_rad.answer_type(value) == expected
 
 
-def test_question_key_ignores_case_and_spacing_and_needs_an_image_name() -> None:
-    assert vqa_rad.question_key("synpic1.jpg", "Is there  a mass?") == vqa_rad.question_key("synpic1.jpg", "is there a MASS?")
-    assert vqa_rad.question_key("synpic1.jpg", "Is there a mass?").startswith("synpic1-")
-    assert vqa_rad.question_key(None, "Is there a mass?") is None
+def test_sample_key_ignores_case_and_spacing_of_the_question_but_not_the_image() -> None:
+    image = vqa_rad.image_key(_jpeg(20))
+    assert vqa_rad.sample_key(image, "Is there  a mass?") == vqa_rad.sample_key(image, "is there a MASS?")
+    assert vqa_rad.sample_key(image, "Is there a mass?") != vqa_rad.sample_key(vqa_rad.image_key(_jpeg(60)), "Is there a mass?")
+    assert vqa_rad.sample_key(image, "Is there a mass?").startswith(image + "-") and len(image) == 12
 
 
 def test_osf_split_keeps_crossing_paraphrases_and_says_so(tmp_path: Path) -> None:
@@ -92,8 +93,9 @@ def test_osf_bad_items_are_reported_and_repeats_get_distinct_ids(tmp_path: Path)
     out = tmp_path / "out"
     run_recipe(vqa_rad, ctx, ["vqa"], out)
     ds = datasets.load_dataset(str(out), "vqa")
-    key = vqa_rad.question_key("synpic1.jpg", "Is there a mass?")
+    key = vqa_rad.sample_key(vqa_rad.image_key(_jpeg(20)), "Is there a mass?")
     assert sorted(ds["train"]["sample_id"]) == [key, f"{key}-q2"]
+    assert set(ds["train"]["image_name"]) == {"synpic1.jpg"}
     errors = {e["path"]: e for e in read_errors(out)}
     assert set(errors) == {"VQA_RAD Dataset Public.json#2", "VQA_RAD Image Folder/synpic9.jpg", "VQA_RAD Dataset Public.json#4"}
     assert "answer_type 'YES' is neither CLOSED nor OPEN" in errors["VQA_RAD Dataset Public.json#2"]["message"]
@@ -109,22 +111,22 @@ def _parquet(path: Path, rows: list[dict[str, Any]], *, row_group_size: int = 2)
     pq.write_table(table, path, row_group_size=row_group_size)
 
 
-def test_hf_rows_without_an_image_name_get_positional_ids_and_limit_stops_early(tmp_path: Path) -> None:
+def test_hf_rows_are_keyed_by_image_content_across_row_groups_and_limit_stops_early(tmp_path: Path) -> None:
     rows = [
         {"image": {"bytes": _jpeg(10), "path": None}, "question": "Is there a mass?", "answer": "no"},
-        {"image": {"bytes": _jpeg(20), "path": "synpic1.jpg"}, "question": "Is there a mass?", "answer": "yes"},
-        {"image": {"bytes": _jpeg(30), "path": "synpic1.jpg"}, "question": "Is there a MASS?", "answer": "yes"},
-        {"image": {"bytes": b"", "path": "synpic2.jpg"}, "question": "Is it axial?", "answer": "yes"},
+        {"image": {"bytes": _jpeg(20), "path": None}, "question": "Is there a mass?", "answer": "yes"},
+        {"image": {"bytes": _jpeg(20), "path": "synpic1.jpg"}, "question": "Is there a MASS?", "answer": "yes"},
+        {"image": {"bytes": b"", "path": None}, "question": "Is it axial?", "answer": "yes"},
     ]
     _parquet(tmp_path / "hf/data/train-00000-of-00001-x.parquet", rows)
     _parquet(tmp_path / "hf/data/test-00000-of-00001-y.parquet", rows[1:2])
     out = tmp_path / "out"
     run_recipe(vqa_rad, _ctx(tmp_path, "hf"), ["vqa"], out)
     ds = datasets.load_dataset(str(out), "vqa")
-    key = vqa_rad.question_key("synpic1.jpg", "Is there a mass?")
-    assert ds["train"]["sample_id"] == ["train-0", key, f"{key}-train2"]
+    first, key = (vqa_rad.sample_key(vqa_rad.image_key(_jpeg(shade)), "Is there a mass?") for shade in (10, 20))
+    assert ds["train"]["sample_id"] == [first, key, f"{key}-train2"]
     assert ds["test"]["sample_id"] == [f"{key}-test0"]
-    assert set(ds["train"]["answer_type"]) == {None} and ds["train"]["image_name"] == [None, "synpic1.jpg", "synpic1.jpg"]
+    assert set(ds["train"]["answer_type"]) == {None} and ds["train"]["image_name"] == [None, None, "synpic1.jpg"]
     (error,) = read_errors(out)
     assert error["path"] == "data/train-00000-of-00001-x.parquet#3" and "no bytes" in error["message"]
     limited = vqa_rad.plan("vqa", _ctx(tmp_path, "hf", limit=3))
