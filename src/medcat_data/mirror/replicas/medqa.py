@@ -13,7 +13,7 @@ reassigned, as upstream's do.
 Planted bad items: a malformed JSON line in ``US/train.jsonl`` and an ``answer_idx`` that is no
 option key in ``Mainland/dev.jsonl``. The textbooks are sized so that the zip is above the Drive
 mirror's confirmation threshold: a fetch walks through the virus-scan interstitial as the real
-132 MB archive does.
+(~132 MB) archive does.
 """
 
 from __future__ import annotations
@@ -214,7 +214,9 @@ def build(root: Path, *, seed: int = 0) -> list[Replica]:
         )
     files["questions/US/US_qbank.jsonl"] = "".join(_line(r) for s in SPLITS for r in us[s])
     files["questions/Mainland/chinese_qbank.jsonl"] = "".join(_line(r) for s in SPLITS for r in mainland[s])
-    files["questions/Mainland/4_options/chinese_qbank.jsonl"] = files["questions/Mainland/4_options/train.jsonl"]
+    files["questions/Mainland/4_options/chinese_qbank.jsonl"] = "".join(
+        files[f"questions/Mainland/4_options/{s}.jsonl"] for s in SPLITS
+    )
     files["questions/Taiwan/taiwanese_qbank.jsonl"] = "".join(_line(r) for s in SPLITS for r in taiwan[s])
 
     for config, per_split in (
