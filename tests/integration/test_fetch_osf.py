@@ -152,3 +152,14 @@ def test_dry_run_lists_the_storage_with_sizes_and_transfers_nothing(mirror: Mirr
     assert len(planned) == len(files) and sum(f["size"] for f in planned) == sum(len(d) for d in files.values())
     assert {f["verified_by"] for f in planned} == {"osf-meta"} and {f["state"] for f in planned} == {"missing"}
     assert not any(r.path.startswith(("/download/", "/v1/resources/")) for r in mirror.requests)
+
+
+def test_a_private_project_is_reported_as_refused_with_the_access_steps(mirror: MirrorServer, mirror_slug: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = _project(mirror_slug)
+    _storage(mirror_root(mirror, f"osf/{project}/osfstorage"))
+    ident = _register(monkeypatch, tmp_path, mirror_slug)
+    mirror.add_fault(Fault(f"/v2/nodes/{project}/files/osfstorage/", kind="status", status=403, times=None))
+    code, _, err = run_cli("fetch", ident, "--mirror", mirror.url, "--dest", str(tmp_path / "d"))
+    assert code == 1
+    assert "access denied (HTTP 403)" in err and "may be private" in err and "Public OSF projects need no account" in err
+    assert mirror.count(f"/v2/nodes/{project}/files/osfstorage/") == 1  # refused is not retried

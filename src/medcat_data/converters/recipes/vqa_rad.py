@@ -29,8 +29,10 @@ is identified by content, and the same question on the same image bytes gets the
 either source. A repeat within a dataset gets ``-q<qid>`` (``osf``) or ``-<split><row>`` (``hf``)
 appended; an ``osf`` question whose image is missing keys on the image's file stem instead, an
 ``hf`` row without image bytes is ``<split>-<row>``. Keys are computed while planning (image files
-and bytes hashed in chunks and batches, never held). A missing image (``osf``) or undecodable image bytes
-are a ``SampleError``; an ``answer_type`` that is neither ``CLOSED`` nor ``OPEN`` is one too.
+and bytes hashed in chunks and batches, never held).
+
+A missing image (``osf``) or undecodable image bytes are a ``SampleError``; so is an
+``answer_type`` that is neither ``CLOSED`` nor ``OPEN``. This module reads local files only.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from medcat_data.catalog.schema import OsfSource
-from medcat_data.errors import FetchError
+from medcat_data.errors import AccessDeniedError, FetchError
 from medcat_data.loaders.plan import RemoteFile, apply_mirror, join_subdir, keep_included, mirror_is_local
 from medcat_data.loaders.transports import Denied, Transient, TransportContext, Unavailable, access_steps
 from medcat_data.loaders.transports.http import HttpSettings, UrlChannel
@@ -133,8 +133,8 @@ class OsfTransport:
                     raise FetchError(f"{self.ctx.entry.id}: the OSF API did not answer for {upstream} ({err.reason}); try again later.") from None
                 time.sleep(policy.delay_s(attempt, err.retry_after_s, rng))
             except Denied as err:
-                raise FetchError(
-                    f"{self.ctx.entry.id}: the OSF API refused {upstream} (HTTP {err.status}); the project may be private. {self.access_help()}"
+                raise AccessDeniedError(
+                    self.ctx.entry.id, upstream, err.status, f"The OSF project may be private. {self.access_help()}"
                 ) from None
             except Unavailable as err:
                 raise FetchError(
