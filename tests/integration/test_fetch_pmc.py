@@ -140,3 +140,14 @@ def test_a_bad_articles_line_names_file_and_line(mirror: MirrorServer, tmp_path:
     code, _, err = run_cli("fetch", "pmc-oa", "--mirror", mirror.url, "--dest", str(tmp_path / "d"), "--articles", str(listed))
     assert code == 2
     assert "bad.txt:2" in err
+
+
+def test_a_local_copy_of_the_bucket_works_as_a_file_mirror(mirror: MirrorServer, tmp_path: Path) -> None:
+    expected = _expected(mirror)
+    dest = tmp_path / "d"
+    code, out, err = run_cli(
+        "fetch", "pmc-oa", "--mirror", mirror.root.as_uri(), "--dest", str(dest), "--subset", "noncommercial", "--json"
+    )
+    assert code == 0, err
+    assert _articles(dest) == set(expected["articles"]) - set(expected["commercial_articles"])
+    assert not [r for r in mirror.requests if r.path == "/"]  # no listing went over HTTP

@@ -34,7 +34,7 @@ from xml.etree import ElementTree
 from medcat_data.catalog.schema import PmcSource
 from medcat_data.errors import FetchError, UsageError
 from medcat_data.loaders.plan import RemoteFile, apply_mirror, join_subdir, keep_included, mirror_is_local
-from medcat_data.loaders.transports import IndexFetcher, Transient, TransportContext, Unavailable, access_steps
+from medcat_data.loaders.transports import Denied, IndexFetcher, Transient, TransportContext, Unavailable, access_steps
 from medcat_data.loaders.transports.http import HttpSettings, UrlChannel
 
 log = logging.getLogger(__name__)
@@ -359,9 +359,7 @@ class PmcTransport:
             resp = channel.open(apply_mirror(self.source.legacy_url.rstrip("/") + "/oa_file_list.csv", self.ctx.mirror))
             resp.close()
             return True
-        except (Transient, Unavailable):
-            return False
-        except Exception:  # a refusal (401/403) also means "not usable": only the wording depends on it
+        except (Transient, Unavailable, Denied):  # only the wording of the error depends on it
             return False
         finally:
             channel.close()
