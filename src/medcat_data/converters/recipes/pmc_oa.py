@@ -29,6 +29,7 @@ no DTD loading, no network and no entity resolution.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -224,13 +225,20 @@ def _mentions(root: Any) -> dict[str, list[tuple[int, str]]]:
         if not marks:
             continue
         spans = split_sentences(text)
-        for start, end in spans:
-            rids = [rid for offset, ids in marks if start <= offset < end or (offset == end == len(text)) for rid in ids]
-            if not rids:
-                continue
+        starts = [start for start, _ in spans]
+        cited: dict[int, list[str]] = {}
+        for offset, ids in marks:
+            # The sentence that starts at or before the xref; the blank between two sentences
+            # belongs to the next one (an xref may begin with a space).
+            index = max(0, bisect.bisect_right(starts, offset) - 1)
+            if offset >= spans[index][1] and index + 1 < len(spans):
+                index += 1
+            cited.setdefault(index, []).extend(ids)
+        for index in sorted(cited):
+            start, end = spans[index]
             sentence = _clean(text[start:end])
             order += 1
-            for rid in dict.fromkeys(rids):
+            for rid in dict.fromkeys(cited[index]):
                 found.setdefault(rid, []).append((order, sentence))
     return found
 

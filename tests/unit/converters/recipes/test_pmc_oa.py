@@ -102,3 +102,12 @@ def test_the_image_is_the_jpg_matching_the_href_never_the_gif(href, files, name,
     got, why = match_image(href, files)
     assert got == name
     assert (why is None) if reason is None else (reason in (why or ""))
+
+
+def test_an_xref_starting_with_a_blank_belongs_to_the_sentence_it_opens() -> None:
+    data = _article(
+        '<p>Before it. <xref ref-type="fig" rid="F1"> Figure 1</xref> shows the rest. After it.</p>'
+        '<fig id="F1"><graphic xlink:href="a"/></fig>'
+    )
+    (fig,) = extract_figures(data).figures
+    assert fig.mentions == ("Figure 1 shows the rest.",)
