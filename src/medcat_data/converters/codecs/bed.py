@@ -138,11 +138,18 @@ def scan_bed(path: Path, name: str | None = None) -> BedIndex:
     number = 0
     for seek, line in _positioned_lines(path, kind):
         number += 1
-        fields = _fields(line)
-        if fields is None:
-            continue
-        chrom = fields[0]
-        start, _ = _interval(fields, label, number)
+        chrom, tab, rest = line.partition(b"\t")
+        parts = rest.split(b"\t", 2)
+        if chrom == current and len(parts) >= 2 and parts[0].isdigit() and parts[1].strip().isdigit():
+            start = int(parts[0])  # the common line: same contig, integer start and end
+            if int(parts[1]) < start:
+                _interval([chrom, *parts], label, number)
+        else:
+            fields = _fields(line)
+            if fields is None:
+                continue
+            chrom = fields[0]
+            start, _ = _interval(fields, label, number)
         if chrom != current:
             if current is not None:
                 contigs.append(BedContig(current.decode(), first_line, first_seek, count))
@@ -184,12 +191,18 @@ def iter_intervals(index: BedIndex, contig: str) -> Iterator[tuple[int, int, int
                 stream.readline()
         wanted = contig.encode()
         for line in stream:
-            fields = _fields(line)
-            if fields is not None:
-                if fields[0] != wanted:
-                    return
-                start, end = _interval(fields, index.name, number)
-                yield number, start, end
+            chrom, tab, rest = line.partition(b"\t")
+            if chrom == wanted and tab:
+                # the scan checked every line: the fast path only splits and converts
+                parts = rest.split(b"\t", 2)
+                yield number, int(parts[0]), int(parts[1])
+            else:
+                fields = _fields(line)
+                if fields is not None:
+                    if fields[0] != wanted:
+                        return
+                    start, end = _interval(fields, index.name, number)
+                    yield number, start, end
             number += 1
 
 

@@ -10,8 +10,8 @@ string); only the allele indices are interpreted. Reading files and seeking (BGZ
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = [
     "VcfLineError",
@@ -30,9 +30,8 @@ class VcfLineError(Exception):
     """A data line that cannot be read; the caller turns it into a ``SampleError`` with file and line."""
 
 
-@dataclass(frozen=True, slots=True)
-class VcfRecord:
-    """One VCF data line of a single-sample file, with ``GT`` still as written."""
+class VcfRecord(NamedTuple):
+    """One VCF data line of a single-sample file, with ``GT`` still as written (a tuple: cheap to build)."""
 
     chrom: str
     pos: int
