@@ -23,9 +23,8 @@ from medcat_data.cli_options import (
     source_option,
 )
 from medcat_data.cli_output import Output
-from medcat_data.errors import FetchError, UsageError
+from medcat_data.errors import FetchError
 from medcat_data.loaders import FetchOptions, FetchReport, VerifyReport, fetch, verify
-from medcat_data.loaders.plan import select_sources
 from medcat_data.loaders.progress import NullProgress, PlainProgress, Progress, RichProgress, human_bytes
 
 _SHOWN_FAILURES = 20
@@ -76,7 +75,6 @@ def fetch_cmd(
     if quiet:  # --quiet: nothing but errors, log warnings included
         logging.getLogger("medcat_data").setLevel(logging.ERROR)
     resolved = _resolve(ref)
-    _check_pmc_options(resolved, source_name, articles, subset)
     options = FetchOptions(
         dest=dest, jobs=jobs, mirror=mirror, only=only, limit=limit, accept_license=accept_license,
         dry_run=dry_run, force=force, source=source_name, hash_while_streaming=not no_hash,
@@ -92,23 +90,6 @@ def fetch_cmd(
     _render_fetch(out, report)
     if not report.ok:
         raise FetchError(_fetch_verdict(report, ref))
-
-
-def _check_pmc_options(resolved: ResolvedDataset, source_name: str | None, articles: Path | None, subset: str | None) -> None:
-    """Refuse ``--articles`` / ``--subset`` unless the fetched source is of kind ``pmc``.
-
-    Raises:
-        UsageError: the options were given for a dataset or source that is not a PMC bucket.
-    """
-    if articles is None and subset is None:
-        return
-    kinds = {s.kind for s in select_sources(resolved, source_name)}
-    if "pmc" not in kinds:
-        flags = " and ".join(f for f, v in (("--articles", articles), ("--subset", subset)) if v is not None)
-        raise UsageError(
-            f"{resolved.entry.id}: {flags} apply to PMC Open Access sources (kind pmc) only; this source is of kind "
-            f"{', '.join(sorted(kinds))}. Use --only GLOB or --limit N to fetch part of it."
-        )
 
 
 def _render_fetch(out: Output, report: FetchReport) -> None:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medcat_data.catalog.refs import ResolvedDataset
-from medcat_data.errors import AccessDeniedError, ChecksumMismatchError, FetchError, MedcatError
+from medcat_data.catalog.schema import Source
+from medcat_data.errors import AccessDeniedError, ChecksumMismatchError, FetchError, MedcatError, UsageError
 from medcat_data.loaders import archives, shards
 from medcat_data.loaders.cache import DestLayout, PartFile
 from medcat_data.loaders.credentials import ensure_license_accepted
@@ -161,6 +162,8 @@ class Engine:
             FetchError: the source cannot be listed (index missing, unsupported kind).
         """
         started = time.monotonic()
+        # Usage first: a misplaced option is reported before any licence question.
+        _refuse_pmc_options(self.entry.id, select_sources(self.resolved, self.options.source), self.options)
         ensure_license_accepted(self.entry, self.options.accept_license)
         sources = select_sources(self.resolved, self.options.source)
         for source in sources:
@@ -629,6 +632,21 @@ class _QueueState:
             self.remaining -= 1
             if self.remaining <= 0:
                 self.cond.notify_all()
+
+
+def _refuse_pmc_options(dataset_id: str, sources: tuple[Source, ...], options: FetchOptions) -> None:
+    """Refuse ``articles`` / ``subset`` unless a fetched source is a PMC bucket (kind ``pmc``).
+
+    Raises:
+        UsageError: the options were given for sources of other kinds (never ignored silently).
+    """
+    given = [flag for flag, value in (("--articles", options.articles), ("--subset", options.subset)) if value is not None]
+    if given and not any(s.kind == "pmc" for s in sources):
+        kinds = ", ".join(sorted({s.kind for s in sources}))
+        raise UsageError(
+            f"{dataset_id}: {' and '.join(given)} apply to PMC Open Access sources (kind pmc) only; this source is "
+            f"of kind {kinds}. Use --only GLOB or --limit N to fetch part of it."
+        )
 
 
 def _scrub_error(err: MedcatError, secrets: SecretBook) -> None:
