@@ -13,6 +13,8 @@ figure a ``--image-px`` square JPEG (real PMC figures are tens to hundreds of kB
 
 * **medcat**: ``normalize(...)`` of config ``figures`` (``--jobs 1``, then ``--jobs 2``): plan,
   JATS extraction, image check, parquet shards, card, manifest, errors.jsonl.
+* **recipe alone**: the recipe's ``plan`` and ``convert_unit`` in this process, rows discarded
+  (what the recipe costs without the shared executor, Arrow encoding and writer).
 * **plain loop**: one process reading each article's metadata record and XML with lxml (the same
   parser settings), and per ``<fig>``: id, label, caption, href, the matching ``.jpg`` bytes, and
   the sentences of body paragraphs whose fig xrefs name it (one regex split); rows kept in a list,
@@ -137,6 +139,19 @@ def plain_loop(raw: Path) -> int:
     return len(rows)
 
 
+def recipe_alone(raw: Path) -> int:
+    """Run the recipe's plan and convert_unit in-process, rows discarded (no encoding, no writer)."""
+    from medcat_data.converters.recipes import pmc_oa
+    from medcat_data.converters.recipes.base import RecipeContext
+    from medcat_data.converters.units import Row
+
+    ctx = RecipeContext("pmc-oa", "current", raw, "pmc", raw)
+    rows = 0
+    for unit in pmc_oa.plan("figures", ctx).units:
+        rows += sum(1 for item in pmc_oa.convert_unit(unit) if isinstance(item, Row))
+    return rows
+
+
 def run_medcat(raw: Path, out: Path, jobs: int) -> int:
     resolved = resolve("pmc-oa", load_registry())
     result = normalize(NormalizeRequest(resolved, out, dest=raw, jobs=jobs))
@@ -172,6 +187,7 @@ def main() -> None:
     print(f"corpus: {articles} articles, {figures} <fig>, XML {xml_kb:.0f} kB/article, JPEG {jpg_kb:.0f} kB", file=sys.stderr)
 
     plain_s, plain_n = timed("plain lxml loop", lambda: plain_loop(raw), args.repeats)
+    alone_s, alone_n = timed("recipe alone", lambda: recipe_alone(raw), args.repeats)
     runs = {}
     for jobs in (1, 2):
         def once(jobs: int = jobs) -> int:
@@ -186,6 +202,8 @@ def main() -> None:
     print("| run | figures | seconds (best of %d) | figures/s | vs plain loop |" % args.repeats)
     print("|---|---:|---:|---:|---:|")
     print(f"| plain lxml loop (no output written) | {plain_n} | {plain_s:.2f} | {plain_rate:.0f} | 1.00x |")
+    alone_rate = alone_n / alone_s
+    print(f"| recipe alone: plan + convert_unit, rows discarded | {alone_n} | {alone_s:.2f} | {alone_rate:.0f} | {alone_rate / plain_rate:.2f}x |")
     for jobs, (seconds, count) in runs.items():
         rate = count / seconds
         print(f"| medcat normalize figures --jobs {jobs} | {count} | {seconds:.2f} | {rate:.0f} | {rate / plain_rate:.2f}x |")
