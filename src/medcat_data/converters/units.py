@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -179,21 +180,48 @@ class RowEncoder:
         return self._plain[config]  # type: ignore[no-any-return]
 
 
-_PLAIN_DTYPES = frozenset(
-    {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64", "string", "large_string"}
-)
+_PLAIN_DTYPES: Mapping[str, Any] = {
+    "bool": bool, "int8": int, "int16": int, "int32": int, "int64": int, "uint8": int, "uint16": int, "uint32": int,
+    "uint64": int, "float16": float, "float32": float, "float64": float, "string": str, "large_string": str,
+}
+"""The conversion ``Value.encode_example`` applies per Arrow type, looked up once instead of per value."""
+
+
+def _class_label_encoder(feature: Any) -> Any:
+    names = {name: index for index, name in enumerate(feature.names)}
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, str):
+            index = names.get(value)
+            if index is not None:
+                return index
+        return feature.encode_example(value)  # stripped names, integers and errors as datasets has them
+
+    return encode
 
 
 def _plain_encoder(feature: Any) -> Any:
     from datasets import ClassLabel, List, Value
 
-    if isinstance(feature, ClassLabel) or (isinstance(feature, Value) and feature.dtype in _PLAIN_DTYPES):
-        return feature.encode_example
+    if isinstance(feature, ClassLabel):
+        return _class_label_encoder(feature)
+    if isinstance(feature, Value) and feature.dtype in _PLAIN_DTYPES:
+        return _PLAIN_DTYPES[feature.dtype]
     if isinstance(feature, List) and feature.length == -1:
         inner = _plain_encoder(feature.feature)
         if inner is not None:
-            return lambda items, encode=inner: [None if item is None else encode(item) for item in items]
+            return partial(_encode_list, inner)
     return None
+
+
+def _encode_list(encode: Any, items: Any) -> list[Any]:
+    """Encode a list as ``encode_nested_example`` does: only if its first non-null item changes."""
+    for first in items:
+        if first is not None:
+            if encode(first) != first:
+                return [None if item is None else encode(item) for item in items]
+            break
+    return list(items)
 
 
 def _plain_encoders(features: Features) -> list[tuple[str, Any]] | None:

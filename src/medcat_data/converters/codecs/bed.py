@@ -12,7 +12,7 @@ This module never reads VCF.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import IO, Literal
 from medcat_data.converters.codecs.tabix import is_bgzf, iter_blocks, open_at
 from medcat_data.errors import ConvertError
 
-__all__ = ["BedContig", "BedIndex", "RegionCursor", "UnsortedInputError", "iter_intervals", "scan_bed"]
+__all__ = ["BedContig", "BedIndex", "RegionCursor", "TagSweep", "UnsortedInputError", "iter_intervals", "scan_bed"]
 
 BedKind = Literal["text", "bgzf", "gzip"]
 _SKIP = (b"#", b"track", b"browser")
@@ -229,3 +229,51 @@ class RegionCursor:
         close = getattr(self._intervals, "close", None)
         if close is not None:
             close()
+
+
+class TagSweep:
+    """The names of the BEDs holding each position of a non-decreasing sweep over one contig.
+
+    Between two interval boundaries of any BED the answer cannot change, so it is recomputed only
+    when a position reaches the next boundary (the same list is returned meanwhile: do not mutate
+    it). Memory: one interval per BED.
+    """
+
+    def __init__(self, beds: Sequence[tuple[str, BedIndex]], contig: str) -> None:
+        self._names = [name for name, _ in beds]
+        self._iters = [iter_intervals(index, contig) for _, index in beds]
+        self._heads: list[tuple[int, int] | None] = [self._pull(i) for i in range(len(self._iters))]
+        self._current: list[str] = []
+        self._valid_from, self._valid_to = 0, -1  # [from, to): positions the current answer holds for
+
+    def _pull(self, i: int) -> tuple[int, int] | None:
+        item = next(self._iters[i], None)
+        return None if item is None else (item[1], item[2])
+
+    def tags(self, pos0: int) -> list[str]:
+        """Return the names of the BEDs with an interval holding ``pos0`` (0-based), in BED order."""
+        if self._valid_from <= pos0 < self._valid_to:
+            return self._current
+        current, change = [], 1 << 62
+        heads = self._heads
+        for i, head in enumerate(heads):
+            while head is not None and head[1] <= pos0:
+                head = heads[i] = self._pull(i)
+            if head is None:
+                continue
+            if head[0] <= pos0:
+                current.append(self._names[i])
+                change = min(change, head[1])
+            else:
+                change = min(change, head[0])
+        # Each BED's answer holds until its head's end (inside) or start (outside): later
+        # intervals start no earlier than the head, so the nearest head boundary bounds them all.
+        self._current, self._valid_from, self._valid_to = current, pos0, change
+        return current
+
+    def close(self) -> None:
+        """Release the files."""
+        for intervals in self._iters:
+            close = getattr(intervals, "close", None)
+            if close is not None:
+                close()

@@ -93,6 +93,9 @@ def parse_genotype(gt: str | None) -> tuple[tuple[int, ...], bool]:
     Raises:
         VcfLineError: no ``GT``, or a missing allele (``./.``, ``0/.``): the call has no genotype.
     """
+    known = _GENOTYPES.get(gt)  # type: ignore[arg-type]
+    if known is not None:
+        return known
     if not gt:
         raise VcfLineError("no GT value in the sample column")
     phased = "/" not in gt and ("|" in gt)
@@ -100,9 +103,15 @@ def parse_genotype(gt: str | None) -> tuple[tuple[int, ...], bool]:
     if any(p == "." for p in parts):
         raise VcfLineError(f"genotype {gt!r} has a missing allele; a truth call must be complete")
     try:
-        return tuple(int(p) for p in parts), phased
+        parsed = tuple(int(p) for p in parts), phased
     except ValueError:
         raise VcfLineError(f"genotype {gt!r} is not a list of allele indices") from None
+    if len(_GENOTYPES) < 4096:  # a truth set has a handful of distinct GT strings
+        _GENOTYPES[gt] = parsed
+    return parsed
+
+
+_GENOTYPES: dict[str, tuple[tuple[int, ...], bool]] = {}
 
 
 def genotype_class(alleles: tuple[int, ...], alt_index: int) -> str:

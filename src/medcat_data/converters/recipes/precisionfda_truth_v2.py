@@ -32,11 +32,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasets import Features, Value
-
-from medcat_data.converters.codecs.bed import BedIndex, RegionCursor, iter_intervals, scan_bed
+from medcat_data.converters.codecs.bed import BedIndex, RegionCursor, TagSweep, iter_intervals, scan_bed
 from medcat_data.converters.codecs.tabix import TabixIndex, lines_before, open_at, read_tbi
 from medcat_data.converters.codecs.vcf import (
     VcfLineError,
@@ -47,9 +45,11 @@ from medcat_data.converters.codecs.vcf import (
     parse_record,
 )
 from medcat_data.converters.recipes.base import Plan, RecipeContext
-from medcat_data.converters.schemas import tabular_features, variant_calling_features
 from medcat_data.converters.units import Row
 from medcat_data.errors import SampleError, UsageError
+
+if TYPE_CHECKING:
+    from datasets import Features
 
 __all__ = [
     "CONFIGS",
@@ -230,6 +230,11 @@ def configs(ctx: RecipeContext) -> list[str]:
 
 def features(config: str, ctx: RecipeContext) -> Features:
     """Return the variant-calling schema (with VCF extras) or the tabular BED schema."""
+    # imported here: workers run convert_unit only and stay free of ``datasets`` (start-up cost)
+    from datasets import Value
+
+    from medcat_data.converters.schemas import tabular_features, variant_calling_features
+
     _check_config(config)
     if config == "confident-regions":
         return tabular_features({"chrom": Value("string"), "start": Value("int64"), "end": Value("int64")})
@@ -293,15 +298,14 @@ class _Cursors:
 
     def __init__(self, confident: BedIndex, strats: tuple[tuple[str, BedIndex], ...], contig: str) -> None:
         self.confident = RegionCursor(confident, contig)
-        self.strats = [(name, RegionCursor(index, contig)) for name, index in strats]
+        self.strats = TagSweep(strats, contig)
 
     def tags(self, pos0: int) -> list[str]:
-        return [name for name, cursor in self.strats if cursor.contains(pos0)]
+        return self.strats.tags(pos0)
 
     def close(self) -> None:
         self.confident.close()
-        for _, cursor in self.strats:
-            cursor.close()
+        self.strats.close()
 
 
 def _variant_values(record: VcfRecord, alleles: tuple[int, ...], phased: bool) -> Iterator[tuple[int, str, dict[str, Any]]]:

@@ -108,3 +108,22 @@ def test_genotype_class_counts_copies_of_that_alt(gt: str, alt_index: int, expec
 def test_a_missing_genotype_is_a_line_error(gt: str | None) -> None:
     with pytest.raises(VcfLineError):
         parse_genotype(gt)
+
+
+def test_tag_sweep_equals_one_cursor_per_bed_including_overlaps(tmp_path: Path) -> None:
+    import random
+
+    from medcat_data.converters.codecs.bed import TagSweep
+
+    rng = random.Random(5)
+    beds = []
+    for k in range(4):
+        starts = sorted(rng.randint(0, 5000) for _ in range(40))
+        text = "".join(f"chr1\t{s}\t{s + rng.randint(1, 400)}\n" for s in starts)
+        path = tmp_path / f"b{k}.bed"
+        path.write_text(text)
+        beds.append((f"b{k}", scan_bed(path)))
+    sweep = TagSweep(beds, "chr1")
+    cursors = [(name, RegionCursor(index, "chr1")) for name, index in beds]
+    for pos0 in sorted(rng.randint(0, 5600) for _ in range(600)):
+        assert sweep.tags(pos0) == [name for name, cursor in cursors if cursor.contains(pos0)]
