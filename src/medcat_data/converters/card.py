@@ -94,19 +94,26 @@ def render_card(
     options: Mapping[str, Any],
     errors: int,
     tool_version: str,
+    fingerprints: Mapping[str, str] | None = None,
 ) -> str:
     """Return the text of ``README.md`` for ``configs`` with ``rows[config][split]`` counts.
 
     Only splits with rows are listed in ``data_files``, and only configs with rows in ``configs``:
     ``datasets`` cannot load a split of zero rows. The body still lists every config.
+    ``fingerprints`` (config -> content digest) become each config's ``description``: ``datasets``
+    keys its cache of a local folder by this YAML, so a rebuilt folder is never read from the cache
+    of an earlier build.
     """
-    front = _front_matter(info, configs, rows)
+    front = _front_matter(info, configs, rows, fingerprints or {})
     body = _body(info, configs, rows, source=source, options=options, errors=errors, tool_version=tool_version)
     return "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100) + "---\n\n" + body
 
 
 def _front_matter(
-    info: CardInfo, configs: Sequence[ConfigSpec], rows: Mapping[str, Mapping[str, int]]
+    info: CardInfo,
+    configs: Sequence[ConfigSpec],
+    rows: Mapping[str, Mapping[str, int]],
+    fingerprints: Mapping[str, str],
 ) -> dict[str, Any]:
     front: dict[str, Any] = {"pretty_name": info.pretty_name}
     spdx = (info.license_spdx or "").lower()
@@ -140,6 +147,7 @@ def _front_matter(
                 {"split": split, "path": f"{cfg.name}/{split}-*.parquet"} for split in _splits(cfg, rows)
             ],
             **({"default": True} if i == 0 and len(loadable) > 1 else {}),
+            **({"description": f"medcat build {fingerprints[cfg.name][:16]}"} if cfg.name in fingerprints else {}),
         }
         for i, cfg in enumerate(loadable)
     ]
@@ -163,6 +171,7 @@ def _body(
     options: Mapping[str, Any],
     errors: int,
     tool_version: str,
+    fingerprints: Mapping[str, str] | None = None,
 ) -> str:
     out = [f"# {info.pretty_name}", "", info.summary, ""]
     if info.homepage:

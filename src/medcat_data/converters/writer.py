@@ -28,6 +28,7 @@ This module writes files only; it never decodes images and never touches the net
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -53,6 +54,7 @@ from medcat_data.converters.manifest import (
     Manifest,
     SplitRecord,
     library_versions,
+    sha256_file,
     up_to_date,
     write_manifest,
 )
@@ -250,7 +252,7 @@ class DatasetWriter:
         rows = manifest.rows()
         card = render_card(
             self.spec.card, self.spec.configs, rows, source=self.spec.source, options=self.key.options,
-            errors=self._errors, tool_version=self.key.tool_version,
+            errors=self._errors, tool_version=self.key.tool_version, fingerprints=_fingerprints(self._tmp, records),
         )  # fmt: skip
         (self._tmp / CARD_NAME).write_text(card, encoding="utf-8")
         write_manifest(self._tmp, manifest)
@@ -336,6 +338,22 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _fingerprints(folder: Path, records: Mapping[str, ConfigRecord]) -> dict[str, str]:
+    """Return a content digest per config: sha256 over its shards' bytes, in manifest order.
+
+    It goes into the card's ``configs`` so that ``datasets``, whose cache of a local folder is keyed
+    by the card's YAML and not by the data files' contents, never serves rows of an earlier build.
+    """
+    out: dict[str, str] = {}
+    for config, record in records.items():
+        digest = hashlib.sha256()
+        for split in record.splits.values():
+            for shard in split.shards:
+                digest.update(shard.encode() + b"\0" + sha256_file(folder / shard).encode())
+        out[config] = digest.hexdigest()
+    return out
 
 
 def _publish(tmp: Path, out_dir: Path) -> None:

@@ -165,15 +165,13 @@ def test_card_front_matter_declares_configs_license_tasks_and_tags(tmp_path: Pat
     assert front["license"] == "cc-by-4.0"
     assert front["task_categories"] == ["image-classification"]
     assert front["tags"] == ["medical", "medcat"]
-    assert front["configs"] == [
-        {
-            "config_name": "default",
-            "data_files": [
-                {"split": "train", "path": "default/train-*.parquet"},
-                {"split": "test", "path": "default/test-*.parquet"},
-            ],
-        }
+    (config,) = front["configs"]
+    assert config["config_name"] == "default"
+    assert config["data_files"] == [
+        {"split": "train", "path": "default/train-*.parquet"},
+        {"split": "test", "path": "default/test-*.parquet"},
     ]
+    assert config["description"].startswith("medcat build ")
     body = text.split("---\n", 2)[2]
     assert "| default | image-classification | train | 8 |" in body
     assert "`training` -> `train`" in body
@@ -360,3 +358,15 @@ def test_every_task_schema_is_written_and_loads_back_with_equal_features(tmp_pat
     ds = datasets.load_dataset(str(tmp_path / "d"), config, split="train")
     assert ds.features == spec.features
     assert ds[0]["sample_id"] == "s1" and ds[0]["source"] == "toy@1.0"
+
+
+def test_a_rebuilt_or_another_folder_of_the_same_name_never_loads_rows_of_an_earlier_build(tmp_path: Path) -> None:
+    # datasets keys its cache of a local folder by the card's YAML (not by the data files), so
+    # without the per-config content digest in the card these loads would return 10 rows each time.
+    first, other = tmp_path / "a" / "toy", tmp_path / "b" / "toy"
+    _write(first, _rows(10))
+    assert datasets.load_dataset(str(first), "default", split="train").num_rows == 8
+    _write(other, _rows(15))
+    assert datasets.load_dataset(str(other), "default", split="train").num_rows == 12
+    _write(first, _rows(20), key=BuildKey((), {"max_size": 512}))
+    assert datasets.load_dataset(str(first), "default", split="train").num_rows == 16
