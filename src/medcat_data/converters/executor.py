@@ -1,7 +1,7 @@
 """Run work units in this process or in a process pool, yielding results in unit order.
 
 A *work unit* is a picklable value naming its inputs by path (a file, a study, a shard); it holds
-no open handle. A recipe's ``convert_unit(unit)`` yields ``Row``s, ``SampleError``s and
+no open handle. A recipe's ``convert_unit(unit)`` yields ``Row``s (or ``Columns`` blocks), ``SampleError``s and
 ``InputHash``es (or raises ``SampleError`` for the whole unit). ``convert_units`` runs it for every
 unit, encodes the rows into Arrow batches (in the parent: workers stay free of ``datasets`` and
 start twice as fast), records per-item failures as
@@ -34,7 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar, Union
 
-from medcat_data.converters.units import ErrorRecord, InputHash, Row, RowEncoder, UnitResult
+from medcat_data.converters.units import Columns, ErrorRecord, InputHash, Row, RowEncoder, UnitResult
 from medcat_data.errors import ConvertError, SampleError
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ R = TypeVar("R")
 OnBadItem = Literal["record", "fail"]
 """``record``: a failed item goes to ``errors.jsonl`` and the run goes on; ``fail``: stop at the first."""
 
-UnitOutput = Union[Row, SampleError, InputHash]
+UnitOutput = Union[Row, Columns, SampleError, InputHash]
 ConvertUnit = Callable[[Any], Iterable[UnitOutput]]
 
 __all__ = ["ConvertUnit", "OnBadItem", "Progress", "UnitOutput", "convert_units", "run_units", "unit_name"]
@@ -195,28 +195,38 @@ class _RawResult:
     """A unit's output as the worker sends it back: rows not yet encoded."""
 
     name: str
-    outputs: tuple[Row | ErrorRecord, ...]
+    outputs: tuple[Row | Columns | ErrorRecord, ...]
     hashes: tuple[InputHash, ...]
 
     def encode(self, index: int, encoder: RowEncoder) -> UnitResult:
-        """Encode the rows in order; a row its features refuse becomes an error record."""
+        """Encode the rows and column blocks in order; what the features refuse becomes an error record."""
+        batches: list[tuple[str, str, Any]] = []
         encoded: list[tuple[str, str, dict[str, Any]]] = []
         errors: list[ErrorRecord] = []
+        rows = 0
         for item in self.outputs:
             if isinstance(item, ErrorRecord):
                 errors.append(item)
                 continue
             try:
-                encoded.append((item.config, item.split, encoder.encode_row(item)))
+                if isinstance(item, Columns):
+                    batches.extend(encoder.batches(encoded))
+                    encoded.clear()
+                    batches.append((item.config, item.split, encoder.encode_columns(item)))
+                    rows += len(item)
+                else:
+                    encoded.append((item.config, item.split, encoder.encode_row(item)))
+                    rows += 1
             except SampleError as err:
                 errors.append(ErrorRecord.from_exception(err, self.name))
+        batches.extend(encoder.batches(encoded))
         return UnitResult(
             index=index,
             name=self.name,
-            batches=tuple(encoder.batches(encoded)),
+            batches=tuple(batches),
             errors=tuple(errors),
             input_hashes=self.hashes,
-            items=len(encoded) + len(errors),
+            items=rows + len(errors),
         )
 
 
@@ -228,18 +238,18 @@ class _ConvertTask:
 
     def __call__(self, unit: Any) -> _RawResult:
         name = unit_name(unit)
-        outputs: list[Row | ErrorRecord] = []
+        outputs: list[Row | Columns | ErrorRecord] = []
         hashes: list[InputHash] = []
         try:
             for item in self.convert_unit(unit):
-                if isinstance(item, Row):
+                if isinstance(item, (Row, Columns)):
                     outputs.append(item)
                 elif isinstance(item, SampleError):
                     outputs.append(ErrorRecord.from_exception(item, name))
                 elif isinstance(item, InputHash):
                     hashes.append(item)
                 else:
-                    raise TypeError(f"convert_unit yielded {type(item).__name__}; expected Row, SampleError or InputHash")
+                    raise TypeError(f"convert_unit yielded {type(item).__name__}; expected Row, Columns, SampleError or InputHash")
         except SampleError as err:
             outputs.append(ErrorRecord.from_exception(err, name))
         except Exception as err:  # noqa: BLE001 - one bad unit must not end a 377k-unit run; recorded with its type

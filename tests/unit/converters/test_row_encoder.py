@@ -37,3 +37,46 @@ def test_an_unknown_class_name_is_still_a_sample_error() -> None:
 
 def test_configs_with_images_keep_the_generic_path() -> None:
     assert RowEncoder("toy@1", {"i": Features({"image": Image(), "sample_id": Value("string")})})._plain_encoders("i") is None
+
+
+def _block(rows: list[dict[str, object]]) -> dict[str, list[object]]:
+    names = sorted({k for r in rows for k in r})
+    return {n: [r.get(n) for r in rows] for n in names}
+
+
+def test_a_columns_block_becomes_the_batch_the_same_rows_would() -> None:
+    from medcat_data.converters.units import Columns
+
+    encoder = RowEncoder("toy@1", {"c": PLAIN})
+    rows = [{**ROWS[0], "alt_index": 1}, {**ROWS[1], "pos": 7, "genotype_class": "hom-alt"}]
+    by_rows = encoder.batches([("c", "train", encoder.encode_row(Row("c", "train", r))) for r in rows])[0][2]
+    by_block = encoder.encode_columns(Columns("c", "train", _block(rows)))
+    assert by_block.equals(by_rows) and by_block.schema == by_rows.schema
+
+
+def test_a_bad_columns_block_is_a_sample_error_naming_its_first_row() -> None:
+    from medcat_data.converters.units import Columns
+
+    encoder = RowEncoder("toy@1", {"c": PLAIN})
+    with pytest.raises(SampleError, match="s1.*unknown class 'triploid'"):
+        encoder.encode_columns(Columns("c", "train", _block([{**ROWS[0], "genotype_class": "triploid"}])))
+    with pytest.raises(SampleError, match="not 2 long"):
+        encoder.encode_columns(Columns("c", "train", {"sample_id": ["a", "b"], "chrom": ["chr1"]}))
+
+
+def _mixed(unit: int) -> object:
+    from medcat_data.converters.units import Columns
+
+    yield Row("c", "train", {**ROWS[0], "sample_id": f"{unit}-a"})
+    yield Columns("c", "train", {"sample_id": [f"{unit}-b", f"{unit}-c"], "pos": [1, 2]})
+    yield SampleError(f"{unit}-x", "parse", "planted")
+    yield Row("c", "train", {**ROWS[1], "sample_id": f"{unit}-d"})
+
+
+def test_the_executor_keeps_rows_and_blocks_in_the_order_they_were_yielded() -> None:
+    from medcat_data.converters.executor import convert_units
+
+    results = list(convert_units([1, 2], _mixed, RowEncoder("toy@1", {"c": PLAIN})))
+    ids = [sid for r in results for _, _, batch in r.batches for sid in batch.column("sample_id").to_pylist()]
+    assert ids == ["1-a", "1-b", "1-c", "1-d", "2-a", "2-b", "2-c", "2-d"]
+    assert [r.items for r in results] == [5, 5] and [e.path for r in results for e in r.errors] == ["1-x", "2-x"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = [
+    "GENOTYPE_CLASSES",
     "VcfLineError",
     "VcfRecord",
     "genotype_class",

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from medcat_data.converters.codecs.bed import BedIndex, RegionCursor, TagSweep, iter_intervals, scan_bed
 from medcat_data.converters.codecs.tabix import TabixIndex, lines_before, open_at, read_tbi
 from medcat_data.converters.codecs.vcf import (
+    GENOTYPE_CLASSES,
     VcfLineError,
     VcfRecord,
     genotype_class,
@@ -45,7 +46,7 @@ from medcat_data.converters.codecs.vcf import (
     parse_record,
 )
 from medcat_data.converters.recipes.base import Plan, RecipeContext
-from medcat_data.converters.units import Row
+from medcat_data.converters.units import Columns, Row
 from medcat_data.errors import SampleError, UsageError
 
 if TYPE_CHECKING:
@@ -80,6 +81,9 @@ STRAT_INDEX = "GRCh38-all-stratifications.tsv"
 SPLIT = "train"
 UNIT_BYTES = 1 << 20
 """Compressed VCF bytes per unit (about 25k records of the real file, 40 bytes each)."""
+BLOCK_ROWS = 8192
+"""Rows per ``Columns`` block a unit yields."""
+_CLASS_INDEX = {name: i for i, name in enumerate(GENOTYPE_CLASSES)}
 _WINDOW = 1 << 14
 
 
@@ -275,7 +279,7 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
     return Plan(units=units[:1] if limit is not None else units)
 
 
-def convert_unit(unit: VariantUnit | RegionUnit | CandidateUnit) -> Iterator[Row | SampleError]:
+def convert_unit(unit: VariantUnit | RegionUnit | CandidateUnit) -> Iterator[Row | Columns | SampleError]:
     """Convert one unit (see the module docstring); a bad line is a ``SampleError`` with file and line."""
     if isinstance(unit, RegionUnit):
         yield from _regions(unit)
@@ -308,30 +312,25 @@ class _Cursors:
         self.strats.close()
 
 
-def _variant_values(record: VcfRecord, alleles: tuple[int, ...], phased: bool) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    for index, alt in enumerate(record.alts, 1):
-        yield index, alt, {
-            "chrom": record.chrom,
-            "pos": record.pos,
-            "ref": record.ref,
-            "alt": alt,
-            "genotype": record.gt,
-            "genotype_class": genotype_class(alleles, index),
-            "id": record.id,
-            "qual": record.qual,
-            "filter": record.filter,
-            "phased": phased,
-            "alt_index": index,
-            "split": SPLIT,
-        }
+_VARIANT_COLUMNS = (
+    "chrom", "pos", "ref", "alt", "genotype", "genotype_class", "in_confident_region", "stratifications",
+    "id", "qual", "filter", "phased", "alt_index", "sample_id",
+)
 
 
-def _variants(unit: VariantUnit) -> Iterator[Row | SampleError]:
+def _new_block() -> dict[str, list[Any]]:
+    return {name: [] for name in _VARIANT_COLUMNS}
+
+
+def _variants(unit: VariantUnit) -> Iterator[Columns | SampleError]:
+    """Sweep one range; rows leave in ``Columns`` blocks of ``BLOCK_ROWS`` (no per-row dicts)."""
     cursors = _Cursors(unit.confident, unit.strats, unit.contig)
     wanted = unit.contig.encode() + b"\t"
     inside = unit.beg == 0  # bad lines before the range belong to the previous unit
     base: list[int] = []
     last, emitted = -1, 0
+    block = _new_block()
+    (chrom_, pos_, ref_, alt_, gt_, class_, conf_, tags_, id_, qual_, filter_, phased_, index_, sid_) = block.values()
 
     def where(read: int) -> str:
         if not base:
@@ -368,12 +367,30 @@ def _variants(unit: VariantUnit) -> Iterator[Row | SampleError]:
                     continue
                 confident = cursors.confident.contains(pos0)
                 tags = cursors.tags(pos0)
-                for _, alt, values in _variant_values(record, alleles, phased):
-                    values.update(in_confident_region=confident, stratifications=tags, sample_id=f"{record.chrom}:{record.pos}:{record.ref}>{alt}")
-                    yield Row(unit.config, SPLIT, values)
+                for index, alt in enumerate(record.alts, 1):
+                    chrom_.append(record.chrom)
+                    pos_.append(record.pos)
+                    ref_.append(record.ref)
+                    alt_.append(alt)
+                    gt_.append(record.gt)
+                    class_.append(_CLASS_INDEX[genotype_class(alleles, index)])
+                    conf_.append(confident)
+                    tags_.append(tags)
+                    id_.append(record.id)
+                    qual_.append(record.qual)
+                    filter_.append(record.filter)
+                    phased_.append(phased)
+                    index_.append(index)
+                    sid_.append(f"{record.chrom}:{record.pos}:{record.ref}>{alt}")
+                if len(sid_) >= BLOCK_ROWS:
+                    yield Columns(unit.config, SPLIT, block)
+                    block = _new_block()
+                    (chrom_, pos_, ref_, alt_, gt_, class_, conf_, tags_, id_, qual_, filter_, phased_, index_, sid_) = block.values()
                 emitted += 1
                 if unit.limit is not None and emitted >= unit.limit:
-                    return
+                    break
+        if sid_:
+            yield Columns(unit.config, SPLIT, block)
     finally:
         cursors.close()
 

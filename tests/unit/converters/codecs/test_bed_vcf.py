@@ -127,3 +127,10 @@ def test_tag_sweep_equals_one_cursor_per_bed_including_overlaps(tmp_path: Path) 
     cursors = [(name, RegionCursor(index, "chr1")) for name, index in beds]
     for pos0 in sorted(rng.randint(0, 5600) for _ in range(600)):
         assert sweep.tags(pos0) == [name for name, cursor in cursors if cursor.contains(pos0)]
+
+
+def test_codec_genotype_classes_are_the_schema_class_label_order() -> None:
+    from medcat_data.converters.codecs.vcf import GENOTYPE_CLASSES
+    from medcat_data.converters.schemas import GENOTYPE_CLASSES as SCHEMA_CLASSES
+
+    assert GENOTYPE_CLASSES == SCHEMA_CLASSES
