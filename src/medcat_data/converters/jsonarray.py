@@ -9,8 +9,9 @@ the work units of a recipe. A worker then reads one range with :func:`read_eleme
 elements one by one. Memory depends on ``target_bytes`` and the largest element, never on the file
 size.
 
-The scan is fast because it never loops over bytes in Python: one compiled regular expression
-consumes whole strings (escapes included) and stops only on brackets, commas and bare literals.
+The scan is fast because it never loops over bytes in Python: compiled regular expressions
+consume whole strings (escapes included); between elements Python sees brackets, commas and bare
+literals, and inside an element only brackets.
 
 Error policy (documented contract):
 
@@ -63,6 +64,9 @@ _BOM = b"\xef\xbb\xbf"
 # string), an opening/closing bracket, a comma, or a run of other non-space bytes (numbers,
 # true/false/null, or garbage). Colons and whitespace are skipped by the regex engine itself.
 _TOKEN = re.compile(rb'"[^"\\]*+(?:\\[\s\S][^"\\]*+)*+(")?|[\[\]{},]|[^\s"\[\]{},:]++')
+# Inside an element (depth >= 2): everything up to the next bracket, whole strings included; stops
+# at a bracket, at the opening quote of a string the buffer cuts, or at the buffer's end.
+_INNER = re.compile(rb'(?:[^"\[\]{}]++|"[^"\\]*+(?:\\[\s\S][^"\\]*+)*+")*+')
 _QUOTE, _LBRACK, _RBRACK, _LBRACE, _RBRACE, _COMMA = b'"[]{},'
 _CLOSER = {_RBRACK: _LBRACK, _RBRACE: _LBRACE}
 
@@ -135,7 +139,33 @@ class _Scanner:
         spans: list[tuple[int, int]] = []
         stack = self.stack
         n = len(buf)
-        for m in _TOKEN.finditer(buf):
+        pos = 0
+        while pos < n:
+            if len(stack) >= 2:
+                # Inside an element only brackets matter: the regex engine skips strings,
+                # literals, commas and colons; Python sees one bracket at a time.
+                pos = _INNER.match(buf, pos).end()  # type: ignore[union-attr]  # matches empty at worst
+                if pos >= n:
+                    break
+                tok = buf[pos]
+                if tok == _QUOTE:  # a string the skip could not close: cut by the buffer's end
+                    if not final:
+                        return spans, pos
+                    raise self._fail(base + pos, "unterminated string")
+                if tok == _LBRACK or tok == _LBRACE:
+                    stack.append(tok)
+                else:
+                    if stack[-1] != _CLOSER[tok]:
+                        raise self._fail(base + pos, f"unbalanced {chr(tok)!r}")
+                    stack.pop()
+                    if len(stack) == 1:
+                        self.elem_end = base + pos + 1
+                pos += 1
+                continue
+            m = _TOKEN.search(buf, pos)
+            if m is None:
+                break
+            pos = m.end()
             tok = buf[m.start()]
             depth = len(stack)
             if tok == _QUOTE or tok not in b"[]{},":
@@ -149,31 +179,28 @@ class _Scanner:
                     return spans, m.start()  # a literal cut by the buffer's end
                 if depth == 1:
                     self._content(base + m.start(), base + m.end())
-                elif depth == 0:
+                else:
                     raise self._fail(base + m.start(), "expected '[' at the top level" if not self.closed else "text after the closing ']'")
             elif tok == _COMMA:
                 if depth == 1:
                     spans.append(self._end_element(base + m.start(), "','"))
-                elif depth == 0:
+                else:
                     raise self._fail(base + m.start(), "',' outside the array")
             elif tok == _LBRACK or tok == _LBRACE:
                 if depth == 0:
                     if self.closed or tok == _LBRACE:
                         raise self._fail(base + m.start(), "text after the closing ']'" if self.closed else "the top level is an object, not an array")
                     self.opened = True
-                elif depth == 1:
+                else:
                     self._content(base + m.start(), -1)
                 stack.append(tok)
             else:
                 if depth == 0 or stack[-1] != _CLOSER[tok]:
                     raise self._fail(base + m.start(), f"unbalanced {chr(tok)!r}")
                 stack.pop()
-                if depth == 2:
-                    self.elem_end = base + m.end()
-                elif depth == 1:
-                    if self.elem_start >= 0 or self.count:
-                        spans.append(self._end_element(base + m.start(), "']'"))
-                    self.closed = True
+                if self.elem_start >= 0 or self.count:
+                    spans.append(self._end_element(base + m.start(), "']'"))
+                self.closed = True
         return spans, n
 
     def _content(self, start: int, end: int) -> None:
