@@ -30,7 +30,7 @@ from medcat_data.errors import SampleError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MemberIndex", "MemberRef", "build_index", "read_member"]
+__all__ = ["MemberIndex", "MemberRef", "build_index", "read_member", "unreadable_parts"]
 
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _LOCAL_MAGIC = b"PK\x03\x04"
@@ -78,6 +78,7 @@ def build_index(parts: Sequence[Path], base: Path, index_path: Path) -> tuple[in
             "CREATE TABLE members (name TEXT PRIMARY KEY, part TEXT, member TEXT, offset INTEGER,"
             " csize INTEGER, size INTEGER, method INTEGER, crc INTEGER) WITHOUT ROWID"
         )
+        con.execute("CREATE TABLE unreadable (part TEXT)")
         for part in parts:
             rel = part.relative_to(base).as_posix()
             try:
@@ -91,6 +92,7 @@ def build_index(parts: Sequence[Path], base: Path, index_path: Path) -> tuple[in
             except (OSError, zipfile.BadZipFile) as err:
                 log.warning("%s: not a readable zip (%s); its members are treated as absent", rel, err)
                 unreadable.append(rel)
+                con.execute("INSERT INTO unreadable VALUES (?)", (rel,))
                 continue
             for start in range(0, len(rows), _BATCH):
                 con.executemany("INSERT OR IGNORE INTO members VALUES (?,?,?,?,?,?,?,?)", rows[start:start + _BATCH])
@@ -100,6 +102,15 @@ def build_index(parts: Sequence[Path], base: Path, index_path: Path) -> tuple[in
         con.close()
     os.replace(tmp, index_path)
     return int(count), unreadable
+
+
+def unreadable_parts(index_path: Path) -> list[str]:
+    """Return the parts that :func:`build_index` could not read as zips (recorded in the index)."""
+    con = sqlite3.connect(f"{index_path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return [part for (part,) in con.execute("SELECT part FROM unreadable ORDER BY rowid")]
+    finally:
+        con.close()
 
 
 class MemberIndex:

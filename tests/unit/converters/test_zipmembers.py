@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from medcat_data.converters.zipmembers import MemberIndex, build_index, read_member
+from medcat_data.converters.zipmembers import MemberIndex, build_index, read_member, unreadable_parts
 from medcat_data.errors import SampleError
 
 
@@ -43,6 +43,7 @@ def test_an_unreadable_part_is_reported_and_its_members_are_absent(tmp_path: Pat
     bad.write_bytes(b"not a zip at all")
     count, unreadable = build_index([*parts, bad], tmp_path, tmp_path / "m.sqlite")
     assert count == 3 and unreadable == ["images_2.zip"]
+    assert unreadable_parts(tmp_path / "m.sqlite") == ["images_2.zip"]  # remembered for a reused index
 
 
 def test_corrupt_member_data_is_a_sample_error_naming_part_and_member(tmp_path: Path, parts: list[Path]) -> None:

@@ -50,7 +50,7 @@ from medcat_data.converters.recipes.base import Plan, RecipeContext
 from medcat_data.converters.schemas import vqa_features
 from medcat_data.converters.splits import DEFAULT_FRACTIONS, SPLITS
 from medcat_data.converters.units import Row
-from medcat_data.converters.zipmembers import MemberIndex, build_index
+from medcat_data.converters.zipmembers import MemberIndex, build_index, unreadable_parts
 from medcat_data.errors import SampleError, UsageError
 
 log = logging.getLogger(__name__)
@@ -152,9 +152,9 @@ def _images(ctx: RecipeContext) -> _Images:
         index_path = _derived_dir(ctx) / f"pubmedvision-images-{digest}.sqlite"
         if not index_path.exists():
             log.info("%s: indexing the members of %d zip part(s)", ctx.dataset_id, len(parts))
-            count, bad = build_index(parts, ctx.source_dir, index_path)
+            count, _ = build_index(parts, ctx.source_dir, index_path)
             log.info("%s: %d image names indexed", ctx.dataset_id, count)
-            unreadable = tuple(bad)
+        unreadable = tuple(unreadable_parts(index_path))
     cached = _Images(tuple(p.name for p in parts), index_path, unreadable, loose_dir)
     _IMAGES[key] = cached
     return cached
@@ -297,7 +297,7 @@ def _turns(value: Any, item: str) -> tuple[str, str, list[dict[str, str]] | None
     if not isinstance(question, str) or not isinstance(answer, str):
         raise SampleError(item, "parse", "'conversations' needs a 'human' and a 'gpt' turn with text")
     canonical = [{"from": _HUMAN, "value": question}, {"from": _GPT, "value": answer}]
-    if value == canonical:
+    if value == canonical and question and answer:  # an empty turn is kept verbatim: nothing to rebuild from
         return question, answer, None
     turns = []
     for turn in value:

@@ -118,3 +118,12 @@ def test_unknown_split_key_and_unfetched_json_are_usage_errors(tmp_path: Path) -
         recipe.plan("alignment", _ctx(raw, split_by="patient_id"))
     with pytest.raises(UsageError, match="PubMedVision_InstructionTuning_VQA.json was not fetched"):
         recipe.plan("instruction", _ctx(raw))
+
+
+def test_an_empty_turn_keeps_the_conversation_verbatim(tmp_path: Path) -> None:
+    """An exporter rebuilds turns from question/answer only when both hold text, so an empty one is kept as is."""
+    empty = [{"from": "human", "value": ""}, {"from": "gpt", "value": "A."}]
+    _write(tmp_path / "raw", [_record(0, ["images/pmc_0_0.jpg"], empty)], {"pmc_0_0.jpg": _jpeg(1)})
+    run_recipe(recipe, _ctx(tmp_path / "raw"), ["alignment"], tmp_path / "out")
+    (row,) = _rows(tmp_path / "out")
+    assert row["question"] == "" and row["conversations"] == empty
