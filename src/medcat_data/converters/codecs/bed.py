@@ -24,6 +24,8 @@ from medcat_data.errors import ConvertError
 __all__ = ["BedContig", "BedIndex", "RegionCursor", "TagSweep", "UnsortedInputError", "iter_intervals", "scan_bed"]
 
 BedKind = Literal["text", "bgzf", "gzip"]
+CHECKPOINT_EVERY = 2048
+"""Intervals between two seek checkpoints of a contig (a range sweep reads at most this many extra)."""
 _SKIP = (b"#", b"track", b"browser")
 
 
@@ -41,6 +43,9 @@ class BedContig:
     seek: int | None
     """Byte offset (text) or virtual offset (BGZF) of that line; None for plain gzip."""
     intervals: int
+    checkpoints: tuple[tuple[int, int, int], ...] = ()
+    """``(start, line, seek)`` every ``CHECKPOINT_EVERY`` intervals where no earlier interval
+    reaches past ``start``: a sweep beginning at a position at or after ``start`` may seek there."""
 
 
 @dataclass(frozen=True)
@@ -134,25 +139,27 @@ def scan_bed(path: Path, name: str | None = None) -> BedIndex:
     contigs: list[BedContig] = []
     seen: set[bytes] = set()
     current: bytes | None = None
-    first_line, first_seek, count, last_start = 0, None, 0, -1
+    first_line, first_seek, count, last_start, max_end = 0, None, 0, -1, -1
+    checkpoints: list[tuple[int, int, int]] = []
     number = 0
     for seek, line in _positioned_lines(path, kind):
         number += 1
         chrom, tab, rest = line.partition(b"\t")
         parts = rest.split(b"\t", 2)
         if chrom == current and len(parts) >= 2 and parts[0].isdigit() and parts[1].strip().isdigit():
-            start = int(parts[0])  # the common line: same contig, integer start and end
-            if int(parts[1]) < start:
+            start, end = int(parts[0]), int(parts[1])  # the common line: same contig, integer start and end
+            if end < start:
                 _interval([chrom, *parts], label, number)
         else:
             fields = _fields(line)
             if fields is None:
                 continue
             chrom = fields[0]
-            start, _ = _interval(fields, label, number)
+            start, end = _interval(fields, label, number)
         if chrom != current:
             if current is not None:
-                contigs.append(BedContig(current.decode(), first_line, first_seek, count))
+                contigs.append(BedContig(current.decode(), first_line, first_seek, count, tuple(checkpoints)))
+            checkpoints, max_end = [], -1
             if chrom in seen:
                 raise UnsortedInputError(
                     f"{label}:{number}: {chrom.decode()} appears again after other contigs; the BED must keep each "
@@ -166,25 +173,36 @@ def scan_bed(path: Path, name: str | None = None) -> BedIndex:
                 "sorted. Sort it (`sort -k1,1 -k2,2n`) and normalize again."
             )
         last_start = start
+        if count and count % CHECKPOINT_EVERY == 0 and seek is not None and max_end <= start:
+            checkpoints.append((start, number, seek))
+        max_end = max(max_end, end)
         count += 1
     if current is not None:
-        contigs.append(BedContig(current.decode(), first_line, first_seek, count))
+        contigs.append(BedContig(current.decode(), first_line, first_seek, count, tuple(checkpoints)))
     return BedIndex(path, label, kind, tuple(contigs))
 
 
-def iter_intervals(index: BedIndex, contig: str) -> Iterator[tuple[int, int, int]]:
-    """Yield ``(line number, start, end)`` of one contig's intervals, reading only that contig."""
+def iter_intervals(index: BedIndex, contig: str, from_pos: int = 0) -> Iterator[tuple[int, int, int]]:
+    """Yield ``(line number, start, end)`` of one contig's intervals, reading only that contig.
+
+    With ``from_pos``, reading starts at the last checkpoint at or before it, so intervals ending
+    at or before ``from_pos`` may be skipped (never one that holds ``from_pos`` or later).
+    """
     entry = index.contig(contig)
     if entry is None:
         return
+    number, seek = entry.line, entry.seek or 0
+    for start, line_number, position in entry.checkpoints:
+        if start > from_pos:
+            break
+        number, seek = line_number, position
     with ExitStack() as stack:
         stream: IO[bytes] | gzip.GzipFile
-        number = entry.line
         if index.kind == "text":
             stream = stack.enter_context(open(index.path, "rb"))
-            stream.seek(entry.seek or 0)
+            stream.seek(seek)
         elif index.kind == "bgzf":
-            stream = stack.enter_context(open_at(index.path, entry.seek or 0))
+            stream = stack.enter_context(open_at(index.path, seek))
         else:
             stream = stack.enter_context(gzip.open(index.path, "rb"))
             for _ in range(entry.line - 1):
@@ -209,8 +227,8 @@ def iter_intervals(index: BedIndex, contig: str) -> Iterator[tuple[int, int, int
 class RegionCursor:
     """Answer membership of non-decreasing 0-based positions in one contig of a checked BED."""
 
-    def __init__(self, index: BedIndex, contig: str) -> None:
-        self._intervals = iter_intervals(index, contig)
+    def __init__(self, index: BedIndex, contig: str, from_pos: int = 0) -> None:
+        self._intervals = iter_intervals(index, contig, from_pos)
         self._head = self._next()
 
     def _next(self) -> tuple[int, int] | None:
@@ -239,9 +257,9 @@ class TagSweep:
     it). Memory: one interval per BED.
     """
 
-    def __init__(self, beds: Sequence[tuple[str, BedIndex]], contig: str) -> None:
+    def __init__(self, beds: Sequence[tuple[str, BedIndex]], contig: str, from_pos: int = 0) -> None:
         self._names = [name for name, _ in beds]
-        self._iters = [iter_intervals(index, contig) for _, index in beds]
+        self._iters = [iter_intervals(index, contig, from_pos) for _, index in beds]
         self._heads: list[tuple[int, int] | None] = [self._pull(i) for i in range(len(self._iters))]
         self._current: list[str] = []
         self._valid_from, self._valid_to = 0, -1  # [from, to): positions the current answer holds for

@@ -79,8 +79,9 @@ BED = "HG002_GRCh38_1_22_v4.2.1_benchmark_noinconsistent.bed"
 STRAT_SOURCE = "stratifications"
 STRAT_INDEX = "GRCh38-all-stratifications.tsv"
 SPLIT = "train"
-UNIT_BYTES = 1 << 20
-"""Compressed VCF bytes per unit (about 25k records of the real file, 40 bytes each)."""
+UNIT_BYTES = 1 << 17
+"""Compressed VCF bytes per unit (about 3k records of the real file, 40 bytes each): bounds a unit's
+rows in memory; BED sweeps of a range start at a checkpoint, not at the contig's start."""
 BLOCK_ROWS = 8192
 """Rows per ``Columns`` block a unit yields."""
 _CLASS_INDEX = {name: i for i, name in enumerate(GENOTYPE_CLASSES)}
@@ -300,9 +301,9 @@ def _regions(unit: RegionUnit) -> Iterator[Row]:
 class _Cursors:
     """The confident-region cursor and one cursor per stratification BED, for one contig."""
 
-    def __init__(self, confident: BedIndex, strats: tuple[tuple[str, BedIndex], ...], contig: str) -> None:
-        self.confident = RegionCursor(confident, contig)
-        self.strats = TagSweep(strats, contig)
+    def __init__(self, confident: BedIndex, strats: tuple[tuple[str, BedIndex], ...], contig: str, from_pos: int = 0) -> None:
+        self.confident = RegionCursor(confident, contig, from_pos)
+        self.strats = TagSweep(strats, contig, from_pos)
 
     def tags(self, pos0: int) -> list[str]:
         return self.strats.tags(pos0)
@@ -324,7 +325,7 @@ def _new_block() -> dict[str, list[Any]]:
 
 def _variants(unit: VariantUnit) -> Iterator[Columns | SampleError]:
     """Sweep one range; rows leave in ``Columns`` blocks of ``BLOCK_ROWS`` (no per-row dicts)."""
-    cursors = _Cursors(unit.confident, unit.strats, unit.contig)
+    cursors = _Cursors(unit.confident, unit.strats, unit.contig, unit.beg)
     wanted = unit.contig.encode() + b"\t"
     inside = unit.beg == 0  # bad lines before the range belong to the previous unit
     base: list[int] = []

@@ -134,3 +134,19 @@ def test_codec_genotype_classes_are_the_schema_class_label_order() -> None:
     from medcat_data.converters.schemas import GENOTYPE_CLASSES as SCHEMA_CLASSES
 
     assert GENOTYPE_CLASSES == SCHEMA_CLASSES
+
+
+@pytest.mark.parametrize("kind", ["text", "bgzf"])
+def test_a_sweep_from_a_position_seeks_to_a_checkpoint_and_misses_nothing(tmp_path: Path, kind: str) -> None:
+    from medcat_data.converters.codecs.bed import CHECKPOINT_EVERY
+
+    lines = [f"chr1\t{i * 10}\t{i * 10 + 5}\n" for i in range(3 * CHECKPOINT_EVERY)]
+    lines[CHECKPOINT_EVERY - 1] = f"chr1\t{(CHECKPOINT_EVERY - 1) * 10}\t{(CHECKPOINT_EVERY + 3) * 10}\n"  # reaches past a checkpoint
+    index = scan_bed(_write(tmp_path, kind, "".join(lines).encode()))
+    entry = index.contig("chr1")
+    assert entry is not None and entry.checkpoints and entry.checkpoints[0][0] > CHECKPOINT_EVERY * 10
+    for from_pos in (0, CHECKPOINT_EVERY * 10 + 1, 2 * CHECKPOINT_EVERY * 10 + 3, 10**9):
+        whole = [iv for iv in iter_intervals(index, "chr1") if iv[2] > from_pos]
+        seeked = [iv for iv in iter_intervals(index, "chr1", from_pos) if iv[2] > from_pos]
+        assert seeked == whole
+    assert len(list(iter_intervals(index, "chr1", 2 * CHECKPOINT_EVERY * 10 + 3))) <= CHECKPOINT_EVERY + 1
