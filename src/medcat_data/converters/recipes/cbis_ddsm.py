@@ -63,7 +63,7 @@ REQUIRED = (
     "patient_id", "left or right breast", "image view", "abnormality id", "abnormality type", "assessment",
     "pathology", "subtlety", "image file path", "cropped image file path", "ROI mask file path",
 )
-MISSING_DESCRIPTOR = ("", "N/A")
+MISSING_DESCRIPTOR = ("", "N/A", "NA")
 STATE_DIR = ".medcat"
 
 

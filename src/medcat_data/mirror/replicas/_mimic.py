@@ -14,7 +14,9 @@ patient-level split (6 train, 2 validate, 2 test), 15 studies, 1-3 images each. 
   magic check passes and normalize reports it;
 * one train study is absent from both label files (unlabelled, as the 8 studies without
   findings/impression upstream); its report has neither section;
-* one report has an IMPRESSION but no FINDINGS section.
+* one report has an IMPRESSION but no FINDINGS section;
+* one labelled train study has an all-empty CheXpert row (CheXpert assigned it no label, as for
+  2,414 studies upstream) and a NegBio row with labels.
 
 Label files hold all four states (``1.0``, ``0.0``, ``-1.0``, empty) in alphabetical column order;
 ``mimic-cxr-2.1.0-test-set-labeled.csv`` lists all test studies but one, with ``study_id`` and the 14
@@ -164,6 +166,10 @@ def make_cohort(seed: int = 0, patients: int = 10) -> Cohort:
     first = studies[0]
     assert first.chexpert is not None
     studies[0] = replace(first, chexpert=("1.0", "0.0", "-1.0", "") + first.chexpert[4:])
+    # One of the 2,414 studies CheXpert gave no label: its row is present with every cell empty
+    # (the page counts 227,827 studies in both files); NegBio labelled it.
+    blank = next(i for i, s in enumerate(studies) if i > 0 and s.chexpert is not None and s.split == "train")
+    studies[blank] = replace(studies[blank], chexpert=("",) * len(OBSERVATIONS))
     tests = [s for s in studies if s.split == "test"]
     test_labeled = {s.study_id: _labels(rng) for s in tests[:-1]}
     train_labelled = [s for s in studies if s.split == "train" and s.chexpert is not None]

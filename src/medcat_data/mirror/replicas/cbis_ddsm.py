@@ -15,7 +15,8 @@ does (``metadata.csv`` + ``CBIS-DDSM/<Subject>/<date>-DDSM-<5>/<n>.000000-<descr
 ``jpeg/<SeriesInstanceUID>/<n>-<m>.jpg`` 8-bit JPEGs of the same pixels.
 
 CSVs follow §4.4: the two density spellings (``breast_density`` for masses, ``breast density`` for
-calcifications), the quoted trailing newline in ``ROI mask file path``, classic
+calcifications), CRLF record ends, the quoted trailing LF in ``ROI mask file path`` (masses) or
+``cropped image file path`` (calcifications), classic
 ``<Subject>/<StudyUID>/<SeriesUID>/00000k.dcm`` paths. Crop and mask mostly share one series
 (which of ``000000``/``000001`` is the mask varies, as upstream); one abnormality has them in two
 series. Full mammograms are 16-bit (12 stored), masks 8-bit 0/255 at the mammogram's size, crops
@@ -30,6 +31,7 @@ its mammogram, so ``mass`` and ``mass-roi`` each report it once.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import random
@@ -192,17 +194,29 @@ def _case_rows(seed: int) -> tuple[dict[tuple[str, str], list[list[str]]], _Tree
                     descriptors = [rng.choice(CALC_TYPES), rng.choice(CALC_DISTRIBUTIONS) if rng.random() < 0.85 else "N/A"]
                 pathology = rng.choice(PATHOLOGIES)
                 assessment = str(rng.choice((4, 5)) if pathology == "MALIGNANT" else rng.choice((0, 2, 3, 4)))
+                crop_path = f"{roi_subject}/{roi_study}/{crop_series}/{crop_name}"
+                mask_path = f"{roi_subject}/{roi_study}/{mask_series}/{mask_name}"
+                # The quoted LF sits in the mask path of the mass CSVs, in the crop path of the calc CSVs.
+                crop_path, mask_path = (crop_path + "\n", mask_path) if kind == "calc" else (crop_path, mask_path + "\n")
                 rows.append([
                     patient, density, side, view, str(abn), "mass" if kind == "mass" else "calcification", *descriptors,
                     assessment, pathology, str(rng.randint(1, 5)), f"{subject}/{study}/{series}/000000.dcm",
-                    f"{roi_subject}/{roi_study}/{crop_series}/{crop_name}",
-                    f"{roi_subject}/{roi_study}/{mask_series}/{mask_name}\n",
+                    crop_path, mask_path,
                 ])
             counts[kind][ours] += ok_abn
             counts[f"{kind}-roi"][ours] += 1 if ok_abn == n_abn else 0
         tables[(kind, split)] = rows
     assert planted is not None
     return tables, tree, {"counts": counts, "planted": planted}
+
+
+def _case_csv_bytes(header: tuple[str, ...], rows: list[list[str]]) -> bytes:
+    """A case CSV as upstream writes it: CRLF between records, the quoted newline inside a field a bare LF."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
 
 
 def _csv_name(kind: str, split: str) -> str:
@@ -307,7 +321,7 @@ def build(root: Path, *, seed: int = 0) -> list[Replica]:
     """Write both sources under ``root`` and return their replicas with the expected counts."""
     tables, tree, book = _case_rows(seed)
     csvs = {
-        _csv_name(kind, split): csv_bytes(MASS_HEADER if kind == "mass" else CALC_HEADER, rows)
+        _csv_name(kind, split): _case_csv_bytes(MASS_HEADER if kind == "mass" else CALC_HEADER, rows)
         for (kind, split), rows in sorted(tables.items())
     }
     _write_tcia(root, tree, csvs)

@@ -4,7 +4,7 @@ Layout of §3.3: ``LICENSE.txt``, ``SHA256SUMS.txt`` (§2.4), ``breast-level_ann
 ``finding_annotations.csv`` (exact headers and value spellings of §3.4: ``training``/``test``,
 ``BI-RADS n``, ``DENSITY X``, list-literal categories CSV-quoted when they hold several items,
 empty boxes and BI-RADS on ``No Finding`` rows, coordinates with up to 10 decimals), an
-approximate ``metadata.csv`` (its real header is unconfirmed; the recipe does not read it) and
+``metadata.csv`` (21 columns as a third-party merge shows them; the recipe does not read it) and
 ``images/<study_id>/<image_id>.dicom``, four views per study. DICOMs follow §3.6: 32-hex UIDs
 (MD5 digests, as the de-identification script writes them), file-meta class UIDs ``1.2.3.4``,
 modality MG, laterality/view tags, no patient name or ID, MONOCHROME1 and MONOCHROME2, window
@@ -45,18 +45,21 @@ FINDING_HEADER = (
     "breast_birads", "breast_density", "finding_categories", "finding_birads", "xmin", "ymin", "xmax", "ymax", "split",
 )
 METADATA_HEADER = (
-    "SOP Instance UID", "Series Instance UID", "Patient's Age", "Patient's Sex", "Rows", "Columns",
-    "Photometric Interpretation", "Manufacturer", "Manufacturer's Model Name", "Pixel Spacing",
+    "SOP Instance UID", "Series Instance UID", "SOP Instance UID", "Patient's Age", "View Position",
+    "Image Laterality", "Photometric Interpretation", "Rows", "Columns", "Imager Pixel Spacing", "Pixel Spacing",
+    "Pixel Padding Value", "Pixel Padding Range Limit", "Window Center", "Window Width", "Rescale Intercept",
+    "Rescale Slope", "Rescale Type", "Window Center & Width Explanation", "Manufacturer", "Manufacturer's Model Name",
 )
-"""Approximate: the real ``metadata.csv`` has 21 columns whose exact names and order are unconfirmed."""
+"""The 21 columns as a third-party merge of the real file shows them (pandas renamed the repeated
+``SOP Instance UID`` to ``SOP Instance UID.1``); order and the repeat are third-party, unconfirmed upstream."""
 
 VIEWS = (("L", "CC"), ("L", "MLO"), ("R", "CC"), ("R", "MLO"))
 DEVICES = (
     # (model, (rows, columns), photometric, transfer syntax, VOI LUT instead of window)
     ("Mammomat Inspiration", (160, 128), "MONOCHROME2", ExplicitVRLittleEndian, False),
-    ("Nuance", (128, 96), "MONOCHROME1", JPEG2000Lossless, False),
+    ("Planmed Nuance", (128, 96), "MONOCHROME1", JPEG2000Lossless, False),
     ("Mammomat Inspiration", (144, 112), "MONOCHROME2", JPEG2000Lossless, True),
-    ("Nuance", (120, 100), "MONOCHROME1", ExplicitVRLittleEndian, True),
+    ("Planmed Nuance", (120, 100), "MONOCHROME1", ExplicitVRLittleEndian, True),
 )
 SCORED = ("Mass", "Suspicious Calcification", "Asymmetry", "Focal Asymmetry", "Global Asymmetry", "Architectural Distortion")
 UNSCORED = ("Skin Thickening", "Skin Retraction", "Nipple Retraction", "Suspicious Lymph Node")
@@ -178,8 +181,13 @@ def build(root: Path, *, seed: int = 0) -> list[Replica]:
                     for categories, finding_birads, box in _findings(rng, columns, rows, sides[side]):
                         coords = [_coord(c) for c in box] if box else ["", "", "", ""]
                         finding_rows.append([*ident, repr(categories), finding_birads, *coords, split])
-                    metadata_rows.append([image, series, f"{rng.randint(35, 75):03d}Y", "F", rows, columns, device[2],
-                                          "SIEMENS" if "Mammomat" in device[0] else "Planmed", device[0], "0.085\\0.085"])
+                    siemens = "Mammomat" in device[0]
+                    metadata_rows.append([
+                        image, series, image, f"{rng.randint(35, 75):03d}Y", view, side, device[2], rows, columns,
+                        "[0.0850, 0.0850]", "[0.0850, 0.0850]", 0 if siemens else 10000, "",
+                        "2048" if not device[4] else "", "3500" if not device[4] else "", 0, 1, "US",
+                        "linear LUT" if siemens else "Default W/L", "SIEMENS" if siemens else "Planmed", device[0],
+                    ])
                     if planted is None and split == "training" and s == 0 and device[3] == ExplicitVRLittleEndian:
                         planted = f"images/{study}/{image}.dicom"
                         write_truncated(path, path, keep_fraction=0.6)

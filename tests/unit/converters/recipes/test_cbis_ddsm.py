@@ -76,10 +76,11 @@ def test_replica_has_upstream_csv_quirks_and_is_byte_identical(tmp_path: Path) -
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     assert all((a / p).read_bytes() == (b / p).read_bytes() for p in files)
     tcia = a / replica_builder.TCIA_PREFIX
-    mass = (tcia / "mass_case_description_train_set.csv").read_text()
-    calc = (tcia / "calc_case_description_train_set.csv").read_text()
+    mass = (tcia / "mass_case_description_train_set.csv").read_bytes().decode()
+    calc = (tcia / "calc_case_description_train_set.csv").read_bytes().decode()
     assert mass.startswith("patient_id,breast_density,") and calc.startswith("patient_id,breast density,")
-    assert '.dcm\n"\n' in mass  # the quoted trailing newline of the last field
+    assert mass.count("\r\n") == len(mass.splitlines()) - mass.count('\n"') and '.dcm\n"\r\n' in mass  # CRLF records; LF quoted in the last field
+    assert '.dcm\n",' in calc and '.dcm\n"\r\n' not in calc  # calc: the quoted LF ends the crop path
     with zipfile.ZipFile(a / replica_builder.KAGGLE_ZIP) as archive:
         names = archive.namelist()
         assert archive.read("csv/mass_case_description_train_set.csv").decode() == mass
