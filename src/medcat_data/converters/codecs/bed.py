@@ -12,6 +12,7 @@ This module never reads VCF.
 from __future__ import annotations
 
 import gzip
+import heapq
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -252,17 +253,21 @@ class RegionCursor:
 class TagSweep:
     """The names of the BEDs holding each position of a non-decreasing sweep over one contig.
 
-    Between two interval boundaries of any BED the answer cannot change, so it is recomputed only
-    when a position reaches the next boundary (the same list is returned meanwhile: do not mutate
-    it). Memory: one interval per BED.
+    Each BED's answer holds until its next boundary (its head interval's end when inside, its
+    start when outside; later intervals start no earlier than the head). A heap of those
+    boundaries means a position that crosses none costs one comparison, and the answer list is
+    rebuilt only when some BED's answer changes (the same list is returned meanwhile: do not
+    mutate it). Memory: one interval per BED.
     """
 
     def __init__(self, beds: Sequence[tuple[str, BedIndex]], contig: str, from_pos: int = 0) -> None:
         self._names = [name for name, _ in beds]
         self._iters = [iter_intervals(index, contig, from_pos) for _, index in beds]
         self._heads: list[tuple[int, int] | None] = [self._pull(i) for i in range(len(self._iters))]
+        self._inside = [False] * len(beds)
+        self._heap = [(head[0], i) for i, head in enumerate(self._heads) if head is not None]
+        heapq.heapify(self._heap)
         self._current: list[str] = []
-        self._valid_from, self._valid_to = 0, -1  # [from, to): positions the current answer holds for
 
     def _pull(self, i: int) -> tuple[int, int] | None:
         item = next(self._iters[i], None)
@@ -270,24 +275,24 @@ class TagSweep:
 
     def tags(self, pos0: int) -> list[str]:
         """Return the names of the BEDs with an interval holding ``pos0`` (0-based), in BED order."""
-        if self._valid_from <= pos0 < self._valid_to:
+        heap = self._heap
+        if not heap or heap[0][0] > pos0:
             return self._current
-        current, change = [], 1 << 62
-        heads = self._heads
-        for i, head in enumerate(heads):
+        changed = False
+        heads, inside = self._heads, self._inside
+        while heap and heap[0][0] <= pos0:
+            _, i = heapq.heappop(heap)
+            head = heads[i]
             while head is not None and head[1] <= pos0:
                 head = heads[i] = self._pull(i)
-            if head is None:
-                continue
-            if head[0] <= pos0:
-                current.append(self._names[i])
-                change = min(change, head[1])
-            else:
-                change = min(change, head[0])
-        # Each BED's answer holds until its head's end (inside) or start (outside): later
-        # intervals start no earlier than the head, so the nearest head boundary bounds them all.
-        self._current, self._valid_from, self._valid_to = current, pos0, change
-        return current
+            now = head is not None and head[0] <= pos0
+            if head is not None:
+                heapq.heappush(heap, (head[1] if now else head[0], i))
+            if now != inside[i]:
+                inside[i], changed = now, True
+        if changed:
+            self._current = [name for name, flag in zip(self._names, inside) if flag]
+        return self._current
 
     def close(self) -> None:
         """Release the files."""

@@ -48,43 +48,47 @@ def parse_record(line: bytes) -> VcfRecord:
     """Parse one data line (the sample's ``GT`` is taken from the ``FORMAT`` column).
 
     Raises:
-        VcfLineError: fewer than 8 columns, or a non-numeric ``POS`` / ``QUAL``.
+        VcfLineError: not UTF-8, fewer than 8 columns, or a non-numeric ``POS`` / ``QUAL``.
     """
-    fields = line.rstrip(b"\r\n").split(b"\t")
+    try:
+        text = line.decode()  # one decode per line, not one per field
+    except UnicodeDecodeError as err:
+        raise VcfLineError(f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+    fields = text.rstrip("\r\n").split("\t")
     if len(fields) < 8:
         raise VcfLineError(f"{len(fields)} tab-separated columns; a VCF data line has at least 8")
     try:
         pos = int(fields[1])
     except ValueError:
-        raise VcfLineError(f"POS {fields[1].decode('utf-8', 'replace')!r} is not an integer") from None
+        raise VcfLineError(f"POS {fields[1]!r} is not an integer") from None
     if pos < 1:
         raise VcfLineError(f"POS {pos} is not 1-based")
     qual_text = fields[5]
     try:
-        qual = None if qual_text == b"." else float(qual_text)
+        qual = None if qual_text == "." else float(qual_text)
     except ValueError:
-        raise VcfLineError(f"QUAL {qual_text.decode('utf-8', 'replace')!r} is not a number") from None
+        raise VcfLineError(f"QUAL {qual_text!r} is not a number") from None
     gt: str | None = None
     if len(fields) >= 10:
-        keys = fields[8].split(b":")
-        if keys and keys[0] == b"GT":
-            gt = fields[9].split(b":", 1)[0].decode()
-        elif b"GT" in keys:
-            values = fields[9].split(b":")
-            index = keys.index(b"GT")
-            gt = values[index].decode() if index < len(values) else None
-    ident = fields[2].decode()
-    filt = fields[6].decode()
-    alt = fields[4].decode()
+        keys = fields[8]
+        if keys == "GT" or keys.startswith("GT:"):
+            gt = fields[9].split(":", 1)[0]
+        else:
+            names = keys.split(":")
+            if "GT" in names:
+                values = fields[9].split(":")
+                index = names.index("GT")
+                gt = values[index] if index < len(values) else None
+    ident, alt, filt = fields[2], fields[4], fields[6]
     return VcfRecord(
-        chrom=fields[0].decode(),
-        pos=pos,
-        id=None if ident == "." else ident,
-        ref=fields[3].decode(),
-        alts=() if alt == "." else tuple(alt.split(",")),
-        qual=qual,
-        filter=None if filt == "." else filt,
-        gt=gt,
+        fields[0],
+        pos,
+        None if ident == "." else ident,
+        fields[3],
+        () if alt == "." else tuple(alt.split(",")),
+        qual,
+        None if filt == "." else filt,
+        gt,
     )
 
 

@@ -319,6 +319,20 @@ _VARIANT_COLUMNS = (
 )
 
 
+_CLASSES: dict[tuple[tuple[int, ...], int], int] = {}
+
+
+def _class_index(alleles: tuple[int, ...], alt_index: int) -> int:
+    """Return the ClassLabel index of ``genotype_class`` (memoised: a truth set has few genotypes)."""
+    key = (alleles, alt_index)
+    found = _CLASSES.get(key)
+    if found is None:
+        found = _CLASS_INDEX[genotype_class(alleles, alt_index)]
+        if len(_CLASSES) < 4096:
+            _CLASSES[key] = found
+    return found
+
+
 def _new_block() -> dict[str, list[Any]]:
     return {name: [] for name in _VARIANT_COLUMNS}
 
@@ -331,7 +345,8 @@ def _variants(unit: VariantUnit) -> Iterator[Columns | SampleError]:
     base: list[int] = []
     last, emitted = -1, 0
     block = _new_block()
-    (chrom_, pos_, ref_, alt_, gt_, class_, conf_, tags_, id_, qual_, filter_, phased_, index_, sid_) = block.values()
+    appenders = [column.append for column in block.values()]
+    sample_ids = block["sample_id"]
 
     def where(read: int) -> str:
         if not base:
@@ -368,29 +383,23 @@ def _variants(unit: VariantUnit) -> Iterator[Columns | SampleError]:
                     continue
                 confident = cursors.confident.contains(pos0)
                 tags = cursors.tags(pos0)
-                for index, alt in enumerate(record.alts, 1):
-                    chrom_.append(record.chrom)
-                    pos_.append(record.pos)
-                    ref_.append(record.ref)
-                    alt_.append(alt)
-                    gt_.append(record.gt)
-                    class_.append(_CLASS_INDEX[genotype_class(alleles, index)])
-                    conf_.append(confident)
-                    tags_.append(tags)
-                    id_.append(record.id)
-                    qual_.append(record.qual)
-                    filter_.append(record.filter)
-                    phased_.append(phased)
-                    index_.append(index)
-                    sid_.append(f"{record.chrom}:{record.pos}:{record.ref}>{alt}")
-                if len(sid_) >= BLOCK_ROWS:
+                chrom, pos, ident, ref, alts, qual, filt, gt = record
+                for index, alt in enumerate(alts, 1):
+                    values = (
+                        chrom, pos, ref, alt, gt, _class_index(alleles, index), confident, tags, ident, qual, filt,
+                        phased, index, f"{chrom}:{pos}:{ref}>{alt}",
+                    )
+                    for append, value in zip(appenders, values):
+                        append(value)
+                if len(sample_ids) >= BLOCK_ROWS:
                     yield Columns(unit.config, SPLIT, block)
                     block = _new_block()
-                    (chrom_, pos_, ref_, alt_, gt_, class_, conf_, tags_, id_, qual_, filter_, phased_, index_, sid_) = block.values()
+                    appenders = [column.append for column in block.values()]
+                    sample_ids = block["sample_id"]
                 emitted += 1
                 if unit.limit is not None and emitted >= unit.limit:
                     break
-        if sid_:
+        if sample_ids:
             yield Columns(unit.config, SPLIT, block)
     finally:
         cursors.close()
