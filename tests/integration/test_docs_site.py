@@ -291,6 +291,8 @@ def _expected_search(term: str) -> list[str]:
 
 
 def test_index_filters_search_and_dataset_page_work_in_chromium_without_network(site: Path, browser: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
     page = browser.new_page()
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -306,7 +308,9 @@ def test_index_filters_search_and_dataset_page_work_in_chromium_without_network(
     page.select_option("#filter-access", "credentialed")
     assert _visible_ids(page) == ["vindr-mammo"]
     page.click("#clear")
-    page.wait_for_function(f"document.querySelectorAll('#datasets tbody tr:not([hidden])').length === {len(load_registry())}")
+    # Playwright's expect polls through its own engine; wait_for_function would eval a string,
+    # which the page's CSP (script-src 'self') refuses whenever the first check is not yet true.
+    expect(page.locator("#datasets tbody tr:not([hidden])")).to_have_count(len(load_registry()))
 
     page.fill("#search", "chest x-ray")
     expected = _expected_search("chest x-ray")
@@ -319,7 +323,7 @@ def test_index_filters_search_and_dataset_page_work_in_chromium_without_network(
     assert page.title().startswith("VinDr-Mammo")
     assert page.locator("h1").inner_text() == "VinDr-Mammo"
     page.click("button.copy")
-    page.wait_for_function("document.getElementById('copy-status').textContent.length > 0")
+    expect(page.locator("#copy-status")).not_to_have_text("")
 
     shot = tmp_path / "vindr-mammo.png"
     page.screenshot(path=str(shot), full_page=True)
