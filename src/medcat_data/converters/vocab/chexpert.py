@@ -22,8 +22,10 @@ OBSERVATIONS: tuple[str, ...] = (
 )
 """Upstream names, alphabetical as in the MIMIC-CXR-JPG label files; select columns by name, never by position."""
 
-COLUMN_ALIASES: dict[str, str] = {"Airspace Opacity": "Lung Opacity"}
-"""The 2.1.0 ``test-set-labeled`` file spells Lung Opacity as Airspace Opacity (reference §1.4)."""
+COLUMN_ALIASES: dict[str, str] = {"Airspace Opacity": "Lung Opacity", "No Findings": "No Finding"}
+"""The 2.1.0 ``test-set-labeled`` file spells Lung Opacity as Airspace Opacity (reference §1.4); its
+project page writes "No Findings", so that spelling is read as No Finding too (the header itself is
+unconfirmed)."""
 
 
 def column_name(observation: str) -> str:
