@@ -273,6 +273,26 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+def scaling_table(work: Path, count: int, size: int, rounds: int) -> None:
+    """Print `medcat convert --jobs 1` vs `--jobs 2` (fresh processes, interleaved, median of ``rounds``)."""
+    import statistics
+
+    print(f"Machine: {machine()}\n")
+    print(f"`medcat convert` of {count} images of {size}x{size}, median of {rounds} interleaved runs:\n")
+    print("| input | --jobs 1 s | --jobs 2 s | jobs 2 / jobs 1 | load average after |")
+    print("|---|---|---|---|---|")
+    for syntax in SYNTAXES:
+        folder = convert_input(make_inputs(work, syntax, count, size), work / f"scaling-{syntax}-{count}")
+        times: dict[int, list[float]] = {1: [], 2: []}
+        for _ in range(rounds):
+            for jobs in (1, 2):
+                seconds = run_medcat_convert(folder, work / f"scaling-out-{syntax}-j{jobs}", jobs)
+                assert seconds is not None
+                times[jobs].append(seconds)
+        one, two = statistics.median(times[1]), statistics.median(times[2])
+        print(f"| {syntax} | {one:.1f} | {two:.1f} | {one / two:.2f}x | {os.getloadavg()[0]:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=10, help="images per syntax in the throughput runs")
@@ -281,9 +301,14 @@ def main() -> None:
     parser.add_argument("--rss", action="store_true", help="also measure peak RSS for 200 vs 2,000 images")
     parser.add_argument("--convert-rss", action="store_true", help="also measure `medcat convert` peak RSS, 200 vs 2,000 images")
     parser.add_argument("--work", type=Path, default=None, help="folder for the generated inputs (kept)")
+    parser.add_argument("--scaling", type=int, default=None, metavar="N",
+                        help="only the --jobs 1 vs --jobs 2 table: `medcat convert` of N images per syntax, runs interleaved")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="medcat-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.scaling:
+        scaling_table(work, args.scaling, args.size, args.rounds)
+        return
 
     print(f"Machine: {machine()}\n")
     print(f"Throughput, single process, {args.count} images of {args.size}x{args.size} 12-bit DX, best of {args.rounds}:\n")
