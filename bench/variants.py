@@ -14,8 +14,9 @@ BGZF stratification BEDs listed in ``GRCh38-all-stratifications.tsv``. About 8 %
 What it compares, each in a fresh process, repeats interleaved, medians reported:
 
 * **medcat**: the recipe through normalize's own conversion path (``plan`` -> executor ->
-  parquet writer, card, manifest), in-process executor (``--jobs 1``) and two workers; the CLI on
-  top adds argument parsing and the fetched-state check only. With all ``--beds`` BEDs.
+  parquet writer with the recipe's ``WRITER_OPTIONS``, card, manifest), in-process executor
+  (``--jobs 1``) and two workers; the CLI on top adds argument parsing and the fetched-state
+  check only. With all ``--beds`` BEDs.
 * **plain loop**: ``gzip`` + ``bytes.split`` + pyarrow ``ParquetWriter``, writing the same columns
   (a row per ALT, genotype class, phasing, in_confident_region by a sorted sweep) but no
   stratifications: the floor of any converter in Python.
@@ -108,14 +109,15 @@ from medcat_data.converters.recipes.base import RecipeContext
 from medcat_data.converters.card import CardInfo
 from medcat_data.converters.executor import convert_units
 from medcat_data.converters.manifest import BuildKey
-from medcat_data.converters.writer import ConfigSpec, DatasetSpec, write_dataset
+from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriterOptions, write_dataset
 if __name__ == "__main__":
     root, out, jobs = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), int(sys.argv[3])
     ctx = RecipeContext(recipe.DATASET_ID, "v4.2.1", root, "giab", root / "giab", companions={"stratifications": root / "strat"})
     spec = DatasetSpec(source=ctx.source_tag, configs=(ConfigSpec("variants", recipe.features("variants", ctx)),),
                        card=CardInfo(pretty_name="bench", summary="bench", notes=tuple(recipe.card_notes(ctx))))
     units = recipe.plan("variants", ctx).units
-    write_dataset(out, spec, BuildKey(inputs=(), options={}), convert_units(units, recipe.convert_unit, spec.encoder(), jobs=jobs))
+    write_dataset(out, spec, BuildKey(inputs=(), options={}), convert_units(units, recipe.convert_unit, spec.encoder(), jobs=jobs),
+                  WriterOptions(**recipe.WRITER_OPTIONS))  # as normalize passes them
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 '''
 

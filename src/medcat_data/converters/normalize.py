@@ -28,7 +28,7 @@ from medcat_data.converters.recipes.base import (
     config_names,
     require_recipe,
 )
-from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, write_dataset
+from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, WriterOptions, write_dataset
 from medcat_data.errors import UsageError
 from medcat_data.paths import raw_dir
 
@@ -214,5 +214,7 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
         on_bad_item=request.on_bad_item,  # type: ignore[arg-type]
         progress=progress,
     )
-    write = write_dataset(request.out / entry.id, spec, key, results)
+    # A recipe of many small rows (VCF records) may ask for larger row groups than the image default.
+    writer_options = WriterOptions(**getattr(recipe, "WRITER_OPTIONS", {}))
+    write = write_dataset(request.out / entry.id, spec, key, results, writer_options)
     return NormalizeResult(write=write, not_fetched=not_fetched, source=ctx.source)
