@@ -66,6 +66,10 @@ class BedIndex:
     def by_name(self) -> Mapping[str, BedContig]:
         return {c.name: c for c in self.contigs}
 
+    def only(self, contig: str) -> BedIndex:
+        """Return this index restricted to one contig (what a work unit needs to carry)."""
+        return BedIndex(self.path, self.name, self.kind, tuple(c for c in self.contigs if c.name == contig))
+
 
 def _kind(path: Path) -> BedKind:
     with open(path, "rb") as handle:

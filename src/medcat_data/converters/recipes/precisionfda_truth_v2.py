@@ -272,11 +272,15 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
     if config == "confident-regions":
         units: list[Any] = [RegionUnit(config, ctx.source_tag, survey.confident, c.name, limit) for c in survey.confident.contigs]
     elif config == "variants":
-        units = [
-            VariantUnit(config, ctx.source_tag, survey.vcf, survey.vcf_name, contig.name, voffset, beg, end, survey.confident, survey.strats, limit)
-            for contig in survey.index.contigs
-            for voffset, beg, end in _ranges(contig)
-        ]
+        units = []
+        for contig in survey.index.contigs:
+            # units carry only their contig's BED entries (start and seek checkpoints): small to pickle
+            confident = survey.confident.only(contig.name)
+            strats = tuple((name, index.only(contig.name)) for name, index in survey.strats)
+            units += [
+                VariantUnit(config, ctx.source_tag, survey.vcf, survey.vcf_name, contig.name, voffset, beg, end, confident, strats, limit)
+                for voffset, beg, end in _ranges(contig)
+            ]
     else:
         units = [
             CandidateUnit(config, ctx.source_tag, _candidates_path(ctx), survey.vcf, survey.index, survey.confident, survey.strats, limit)
