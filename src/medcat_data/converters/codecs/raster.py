@@ -29,11 +29,14 @@ _PIL_FORMATS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "TIFF": "tiff", "BM
 JPEG_QUALITY = 95
 
 
-def load_raster(path: Path, options: ImageOptions) -> EncodedImage:
+def load_raster(path: Path, options: ImageOptions, *, verified: bool = False) -> EncodedImage:
     """Return the image in ``path``, verbatim or re-encoded as ``options`` asks.
 
-    The pixels are always decoded once (JPEG at reduced scale) so that a truncated or corrupt
-    file is reported here rather than when the dataset is read.
+    The pixels are decoded once (JPEG at reduced scale) so that a truncated or corrupt file is
+    reported here rather than when the dataset is read. ``verified=True`` says the bytes are
+    known to be upstream's (checked against a published checksum at fetch): a passed-through
+    JPEG or PNG then gets a structural check only (header parsed, end marker present), which
+    catches a file that is no image or was cut short without paying for entropy decoding.
 
     Raises:
         SampleError: ``read`` (not an image, unsupported format), ``decode`` (corrupt or
@@ -44,10 +47,10 @@ def load_raster(path: Path, options: ImageOptions) -> EncodedImage:
         data = path.read_bytes()
     except OSError as err:
         raise SampleError(path, "read", f"not a readable image: {err}") from err
-    return load_raster_bytes(data, path, options)
+    return load_raster_bytes(data, path, options, verified=verified)
 
 
-def load_raster_bytes(data: bytes, label: str | Path, options: ImageOptions) -> EncodedImage:
+def load_raster_bytes(data: bytes, label: str | Path, options: ImageOptions, *, verified: bool = False) -> EncodedImage:
     """Return the image held in ``data`` (e.g. a zip member), verbatim or re-encoded; see ``load_raster``.
 
     ``label`` names the image in errors (a path, or ``archive.zip:member``).
@@ -67,11 +70,13 @@ def load_raster_bytes(data: bytes, label: str | Path, options: ImageOptions) -> 
     # Pillow raises many exception types on damaged files (OSError, struct.error, EOFError, ...):
     # anything raised while reading the pixels is this file's fault, so it becomes a SampleError.
     try:
-        upright_w, upright_h = _upright_size(image)
-        _, _, scale = target_size(upright_w, upright_h, options.max_size)
+        # Without --max-size nothing is resized, so the EXIF orientation (which makes Pillow
+        # read a PNG to its end) is only needed when re-encoding.
+        scale = 1.0 if options.max_size is None else target_size(*_upright_size(image), options.max_size)[2]
         wanted = options.output_format or fmt
         if scale == 1.0 and wanted == fmt:
-            _check_decodes(image, fmt)
+            if not (verified and _ends_whole(data, fmt)):
+                _check_decodes(image, fmt)
             return EncodedImage(data, fmt, width, height, width, height, 1.0)
         image.load()
         upright = ImageOps.exif_transpose(image)
@@ -88,6 +93,20 @@ def _upright_size(image: Image.Image) -> tuple[int, int]:
     orientation = image.getexif().get(0x0112, 1)
     width, height = image.size
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _ends_whole(data: bytes, fmt: str) -> bool:
+    """Tell whether a JPEG or PNG ends with its end marker (a little padding after it allowed).
+
+    ``False`` for other formats and for a missing marker: the caller then decodes, which names the
+    damage precisely.
+    """
+    tail = data[-64:]
+    if fmt == "jpeg":
+        return b"\xff\xd9" in tail
+    if fmt == "png":
+        return b"IEND\xaeB`\x82" in tail
+    return False
 
 
 def _check_decodes(image: Image.Image, fmt: str) -> None:

@@ -307,7 +307,8 @@ def convert_unit(unit: JpgStudyUnit | _ErrorUnit) -> Iterator[Row | SampleError]
             yield SampleError(rel, unit.label_error.stage, unit.label_error.reason)
             continue
         try:
-            image = load_raster(root / rel, unit.image_options)
+            # Every JPEG was checked against the project's SHA256SUMS.txt at fetch: no pixel decode.
+            image = load_raster(root / rel, unit.image_options, verified=True)
         except SampleError as err:
             yield SampleError(rel, err.stage, err.reason)
             continue

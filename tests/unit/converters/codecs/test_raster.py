@@ -90,6 +90,29 @@ def test_truncated_image_is_a_decode_error(fmt: str, raster_factory: RasterFacto
     assert err.value.stage == "decode" and err.value.path == str(cut)
 
 
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+def test_verified_bytes_are_passed_through_without_a_pixel_decode_but_a_cut_file_still_fails(
+    fmt: str, raster_factory: RasterFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = raster_factory(f"verified-{fmt}", fmt, size=(256, 256))
+    cut = tmp_path / whole.name
+    cut.write_bytes(whole.read_bytes()[: len(whole.read_bytes()) // 2])
+    loads: list[str] = []
+    real_load = Image.Image.load
+
+    def counting_load(self: Image.Image):  # type: ignore[no-untyped-def]
+        loads.append(self.format or "")
+        return real_load(self)
+
+    monkeypatch.setattr(Image.Image, "load", counting_load)
+    image = load_raster(whole, ImageOptions(), verified=True)
+    assert image.data == whole.read_bytes() and (image.width, image.height) == (256, 256)
+    assert loads == []
+    with pytest.raises(SampleError) as err:
+        load_raster(cut, ImageOptions(), verified=True)
+    assert err.value.stage == "decode" and loads
+
+
 def test_non_image_and_unsupported_formats_are_read_errors(tmp_path: Path) -> None:
     text = tmp_path / "scan.png"
     text.write_text("not an image")
