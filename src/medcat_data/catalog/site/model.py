@@ -204,7 +204,7 @@ def dataset_page(entry: Entry, registry: Registry, samples: bool = False) -> Dat
     tree = summary = None
     if files is not None:
         tree = tree_lines(files)
-        summary = f"{len(files)} files, built with seed {hooks.REPLICA_SEED}"
+        summary = f"{len(files)} file{'' if len(files) == 1 else 's'}, built with seed {hooks.REPLICA_SEED}"
     normalized = hooks.normalized_facts(entry) if samples else {}
     configs = [config_view(entry, cfg, resolved, normalized.get(cfg.name)) for cfg in entry.configs]
     configs += _table_views(entry, resolved, normalized)
