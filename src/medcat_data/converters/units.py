@@ -229,8 +229,9 @@ class RowEncoder:
 
         Such rows skip ``Features.encode_example``'s generic walk (``cast_to_python_objects`` and
         the nested-schema recursion, about 40 us a row for a 15-column text config) and call each
-        feature's own ``encode_example`` (the same conversions and label checks). Configs with
-        images, dicts or other dtypes keep the generic path. Cached per config; ``None`` = generic.
+        feature's own ``encode_example`` (the same conversions and label checks); images given as
+        bytes are kept as they are (see ``_encode_image``). Configs with dicts or other dtypes keep
+        the generic path. Cached per config; ``None`` = generic.
         """
         if config not in self._plain:
             self._plain[config] = _plain_encoders(self.features[config])
@@ -267,10 +268,12 @@ def _class_label_encoder(feature: Any) -> Any:
 
 
 def _plain_encoder(feature: Any) -> Any:
-    from datasets import ClassLabel, List, Value
+    from datasets import ClassLabel, Image, List, Value
 
     if isinstance(feature, ClassLabel):
         return _class_label_encoder(feature)
+    if isinstance(feature, Image):
+        return partial(_encode_image, feature)
     if isinstance(feature, Value) and feature.dtype in _PLAIN_DTYPES:
         return _PLAIN_DTYPES[feature.dtype]
     if isinstance(feature, List) and feature.length == -1:
@@ -278,6 +281,18 @@ def _plain_encoder(feature: Any) -> Any:
         if inner is not None:
             return partial(_encode_list, inner)
     return None
+
+
+def _encode_image(feature: Any, value: Any) -> Any:
+    """Keep given image bytes with their name; anything else goes through ``Image.encode_example``.
+
+    ``Image.encode_example`` drops the bytes of ``{"bytes": ..., "path": p}`` whenever ``p``
+    happens to name a file relative to the current directory (e.g. normalizing PubMedVision from a
+    folder holding upstream's unzipped ``images/``), leaving a dataset that only works there.
+    """
+    if isinstance(value, dict) and value.get("bytes") is not None:
+        return {"bytes": value["bytes"], "path": value.get("path")}
+    return feature.encode_example(value)
 
 
 def _encode_list(encode: Any, items: Any) -> list[Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from datasets import ClassLabel, Features, Image, List, Value
@@ -35,8 +37,22 @@ def test_an_unknown_class_name_is_still_a_sample_error() -> None:
         encoder.encode_row(Row("c", "train", {**ROWS[0], "genotype_class": "triploid"}))
 
 
-def test_configs_with_images_keep_the_generic_path() -> None:
-    assert RowEncoder("toy@1", {"i": Features({"image": Image(), "sample_id": Value("string")})})._plain_encoders("i") is None
+def test_image_bytes_are_kept_even_when_their_name_is_a_file_in_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.jpg").write_bytes(b"another file")
+    features = Features({"image": Image(), "images": List(Image()), "sample_id": Value("string"), "split": Value("string"), "source": Value("string")})
+    encoder = RowEncoder("toy@1", {"i": features})
+    image = {"bytes": b"\xff\xd8 the row's own bytes", "path": "images/a.jpg"}
+    encoded = encoder.encode_row(Row("i", "train", {"image": image, "images": [image, image], "sample_id": "s1"}))
+    assert encoded["image"] == image and encoded["images"] == [image, image]
+    # What datasets alone would have stored: the path only, valid in this folder and nowhere else.
+    assert Image().encode_example(image) == {"bytes": None, "path": "images/a.jpg"}
+    assert encoder.encode_row(Row("i", "train", {"image": "images/a.jpg", "images": [], "sample_id": "s2"}))["image"] == {
+        "path": "images/a.jpg", "bytes": None
+    }
 
 
 def _block(rows: list[dict[str, object]]) -> dict[str, list[object]]:
