@@ -52,7 +52,7 @@ class InputFile:
     size_bytes: int
     mtime_ns: int
     sha256: str | None = None
-    local: Path | None = field(default=None, compare=False)
+    local: Path | str | None = field(default=None, compare=False)
 
     def record(self) -> dict[str, Any]:
         return {"path": self.path, "size_bytes": self.size_bytes, "mtime_ns": self.mtime_ns, "sha256": self.sha256}
@@ -71,7 +71,7 @@ class BuildKey:
         return json.dumps(self.options, sort_keys=True, default=str)
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path | str) -> str:
     """Return the hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -80,7 +80,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def stat_inputs(files: Iterable[tuple[str, Path]], known_sha256: Mapping[str, str] | None = None) -> tuple[InputFile, ...]:
+def stat_inputs(files: Iterable[tuple[str, Path | str]], known_sha256: Mapping[str, str] | None = None) -> tuple[InputFile, ...]:
     """Stat ``(recorded name, local path)`` pairs into ``InputFile``s, keeping the given order.
 
     ``known_sha256`` supplies hashes already known (e.g. from the fetch manifest) by recorded name.
@@ -88,7 +88,7 @@ def stat_inputs(files: Iterable[tuple[str, Path]], known_sha256: Mapping[str, st
     known = known_sha256 or {}
     out = []
     for name, local in files:
-        st = local.stat()
+        st = os.stat(local)
         out.append(InputFile(name, st.st_size, st.st_mtime_ns, known.get(name), local))
     return tuple(out)
 
@@ -195,7 +195,7 @@ def _same_inputs(recorded: Sequence[InputRecord], current: Sequence[InputFile]) 
     return True
 
 
-def _safe_sha256(path: Path) -> str | None:
+def _safe_sha256(path: Path | str) -> str | None:
     try:
         return sha256_file(path)
     except OSError:

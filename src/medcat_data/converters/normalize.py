@@ -86,7 +86,7 @@ def dataset_root(resolved: ResolvedDataset, dest: Path | None) -> Path:
     return dest if dest is not None else raw_dir(resolved.entry.id, resolved.version)
 
 
-def _files_under(folder: Path, root: Path) -> Iterator[tuple[str, Path]]:
+def _files_under(folder: Path, root: Path) -> Iterator[tuple[str, str]]:
     """Yield ``(path relative to root, posix; local path)`` of the fetched files under ``folder``.
 
     String operations rather than ``Path.relative_to`` per file: a PMC or MIMIC fetch holds
@@ -99,7 +99,7 @@ def _files_under(folder: Path, root: Path) -> Iterator[tuple[str, Path]]:
             if not name.endswith(".part"):
                 full = os.path.join(dirpath, name)
                 rel = full[len(prefix):] if full.startswith(prefix) else os.path.relpath(full, root)
-                yield rel.replace(os.sep, "/"), Path(full)
+                yield rel.replace(os.sep, "/"), full
 
 
 def build_context(request: NormalizeRequest) -> RecipeContext:
