@@ -52,13 +52,13 @@ from medcat_data.converters.manifest import (
     ConfigRecord,
     InputRecord,
     Manifest,
-    SplitRecord,
     library_versions,
     sha256_file,
     up_to_date,
     write_manifest,
 )
 from medcat_data.converters.shards import SplitSink
+from medcat_data.converters.staging import publish, remove_stale
 from medcat_data.converters.units import ErrorRecord, Row, RowEncoder, UnitResult
 from medcat_data.errors import ConvertError, UsageError
 
@@ -198,7 +198,7 @@ class DatasetWriter:
     def __enter__(self) -> DatasetWriter:
         _check_target(self.out_dir)
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temps(self.out_dir)
+        remove_stale(self.out_dir.parent, [f".{self.out_dir.name}{mark}" for mark in (_TMP_MARK, _OLD_MARK)], "run")
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}{_TMP_MARK}{os.getpid()}-", dir=self.out_dir.parent))
         self._errors_fh = open(self._tmp / ERRORS_NAME, "w", encoding="utf-8")
         self._started = time.monotonic()
@@ -256,7 +256,7 @@ class DatasetWriter:
         )  # fmt: skip
         (self._tmp / CARD_NAME).write_text(card, encoding="utf-8")
         write_manifest(self._tmp, manifest)
-        _publish(self._tmp, self.out_dir)
+        publish(self._tmp, self.out_dir, self.out_dir.with_name(f".{self.out_dir.name}{_OLD_MARK}{os.getpid()}"))
         self._tmp = None
         log.info("wrote %s: %s rows, %s errors in %.1f s", self.out_dir, rows, self._errors, seconds)
         return WriteResult(self.out_dir, rows, self._errors, seconds, False, manifest)
@@ -320,26 +320,6 @@ def _check_target(out_dir: Path) -> None:
             )
 
 
-def _remove_stale_temps(out_dir: Path) -> None:
-    """Remove temp folders left beside ``out_dir`` by runs that were killed (their pid is gone)."""
-    for mark in (_TMP_MARK, _OLD_MARK):
-        for path in out_dir.parent.glob(f".{out_dir.name}{mark}*"):
-            pid = path.name[len(out_dir.name) + 1 + len(mark) :].split("-")[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
-                log.info("removing %s left by an interrupted run", path)
-                shutil.rmtree(path, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _fingerprints(folder: Path, records: Mapping[str, ConfigRecord]) -> dict[str, str]:
     """Return a content digest per config: sha256 over its shards' bytes, in manifest order.
 
@@ -354,19 +334,3 @@ def _fingerprints(folder: Path, records: Mapping[str, ConfigRecord]) -> dict[str
                 digest.update(shard.encode() + b"\0" + sha256_file(folder / shard).encode())
         out[config] = digest.hexdigest()
     return out
-
-
-def _publish(tmp: Path, out_dir: Path) -> None:
-    """Move ``tmp`` to ``out_dir``, replacing an old output only once the new one is complete."""
-    if not out_dir.exists():
-        os.rename(tmp, out_dir)
-        return
-    old = out_dir.with_name(f".{out_dir.name}{_OLD_MARK}{os.getpid()}")
-    shutil.rmtree(old, ignore_errors=True)
-    os.rename(out_dir, old)
-    try:
-        os.rename(tmp, out_dir)
-    except OSError:
-        os.rename(old, out_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

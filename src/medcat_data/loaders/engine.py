@@ -43,7 +43,7 @@ from medcat_data.loaders.transports import (
     Unavailable,
     make_transport,
 )
-from medcat_data.loaders.verify import Mismatch, check_file, hash_file, read_magic
+from medcat_data.loaders.verify import Mismatch, check_file, hash_file
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ manifest alone (never the network). Never decodes content beyond comparing leadi
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Iterator

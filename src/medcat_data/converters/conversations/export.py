@@ -39,6 +39,7 @@ from medcat_data.converters.conversations.images import ImageStore, MissingImage
 from medcat_data.converters.conversations.items import Kind, RowSkipped, needed_columns, row_kind, to_item
 from medcat_data.converters.conversations.prompt import PromptTemplate
 from medcat_data.converters.conversations.reader import SplitShards, iter_rows, list_splits, read_columns, require_manifest
+from medcat_data.converters.staging import publish, remove_stale
 from medcat_data.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -136,14 +137,14 @@ def export_conversations(out_dir: Path, options: ExportOptions) -> ExportResult:
     if previous is not None:
         log.info("%s is up to date; nothing to export", target)
         return previous
-    _remove_stale_staging(out_dir)
+    remove_stale(out_dir, (_TMP_MARK, _OLD_MARK), "export")
     staging = Path(tempfile.mkdtemp(prefix=f"{_TMP_MARK}{os.getpid()}-", dir=out_dir))
     try:
         result = _export_into(staging, target, splits, options, manifest.source.split("@")[0])
         record = {"format": _EXPORT_FORMAT, "key": key, **result.summary()}
         del record["dir"], record["skipped_up_to_date"]
         _write_json(staging / EXPORT_RECORD, record)
-        _publish(staging, target)
+        publish(staging, target, target.with_name(f"{_OLD_MARK}{os.getpid()}"))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -290,39 +291,3 @@ def _previous_result(target: Path, key: Mapping[str, Any]) -> ExportResult | Non
 def _write_json(path: Path, value: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def _publish(staging: Path, target: Path) -> None:
-    """Move ``staging`` to ``target``, replacing an old export only once the new one is complete."""
-    if not target.exists():
-        os.rename(staging, target)
-        return
-    old = target.with_name(f"{_OLD_MARK}{os.getpid()}")
-    shutil.rmtree(old, ignore_errors=True)
-    os.rename(target, old)
-    try:
-        os.rename(staging, target)
-    except OSError:
-        os.rename(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _remove_stale_staging(out_dir: Path) -> None:
-    """Remove staging folders left by killed runs (their pid is gone)."""
-    for mark in (_TMP_MARK, _OLD_MARK):
-        for path in out_dir.glob(f"{mark}*"):
-            pid = path.name[len(mark) :].split("-")[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
-                log.info("removing %s left by an interrupted export", path)
-                shutil.rmtree(path, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
@@ -33,7 +32,7 @@ from typing import Any
 from datasets import Features, List, Value
 
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
-from medcat_data.converters.codecs.raster import load_raster
+from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
 from medcat_data.converters.recipes.base import Plan, RecipeContext
 from medcat_data.converters.schemas import image_classification_features
 from medcat_data.converters.splits import GroupedSplit, grouped_split
@@ -321,15 +320,7 @@ def _load(ref: ImageRef, archives: dict[Path, zipfile.ZipFile], options: ImageOp
         data = archive.read(ref.member)
     except (OSError, KeyError, zipfile.BadZipFile) as err:
         raise SampleError(label, "read", f"cannot read the member from its zip: {err}") from err
-    # The raster codec reads paths; hand it the member through a private temporary file (deleted
-    # at once) until it accepts bytes.
-    with tempfile.TemporaryDirectory(prefix="medcat-pad-") as tmp:
-        path = Path(tmp) / ref.member.rsplit("/", 1)[-1]
-        path.write_bytes(data)
-        try:
-            return load_raster(path, options)
-        except SampleError as err:
-            raise SampleError(label, err.stage, err.reason) from err
+    return load_raster_bytes(data, label, options)
 
 
 def _check_config(config: str) -> None:

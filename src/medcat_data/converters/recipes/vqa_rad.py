@@ -41,7 +41,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ from typing import Any
 from datasets import Features, Value
 
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
-from medcat_data.converters.codecs.raster import load_raster
+from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
 from medcat_data.converters.recipes.base import Plan, RecipeContext
 from medcat_data.converters.schemas import vqa_features
 from medcat_data.converters.units import Row
@@ -385,47 +384,40 @@ def _convert_hf(unit: HfUnit) -> Iterator[Row | SampleError]:
     pf = pq.ParquetFile(unit.path)
     batches = pf.iter_batches(batch_size=_HF_BATCH_ROWS, row_groups=[unit.row_group], columns=["image", "question", "answer"])
     cells = (cell for batch in batches for cell in batch.to_pylist())
-    with tempfile.TemporaryDirectory(prefix="medcat-vqa-rad-") as tmp:
-        for offset, (sample_id, cell) in enumerate(zip(unit.sample_ids, cells)):
-            row = unit.first_row + offset
-            label = f"{unit.rel}#{row}"
-            image_cell = cell.get("image") or {}
-            question, answer = _text(cell.get("question")), _text(cell.get("answer"))
-            try:
-                if question is None or answer is None:
-                    raise SampleError(label, "parse", "no question or no answer")
-                image = _decode_bytes(image_cell.get("bytes"), Path(tmp), label, unit.image)
-            except SampleError as err:
-                yield err
-                continue
-            name = _text(image_cell.get("path"))
-            values: dict[str, Any] = {
-                "images": [{"bytes": image.data, "path": name}],
-                "question": question,
-                "answer": answer,
-                "answer_type": None,
-                "options": [],
-                "answer_idx": None,
-                "source": unit.source_tag,
-                "sample_id": sample_id,
-                "split": unit.split,
-            }
-            values.update({column: None for column in EXTRA_COLUMNS})
-            values["image_name"] = name
-            yield Row(unit.config, unit.split, values)
+    for offset, (sample_id, cell) in enumerate(zip(unit.sample_ids, cells)):
+        row = unit.first_row + offset
+        label = f"{unit.rel}#{row}"
+        image_cell = cell.get("image") or {}
+        question, answer = _text(cell.get("question")), _text(cell.get("answer"))
+        try:
+            if question is None or answer is None:
+                raise SampleError(label, "parse", "no question or no answer")
+            image = _decode_bytes(image_cell.get("bytes"), label, unit.image)
+        except SampleError as err:
+            yield err
+            continue
+        name = _text(image_cell.get("path"))
+        values: dict[str, Any] = {
+            "images": [{"bytes": image.data, "path": name}],
+            "question": question,
+            "answer": answer,
+            "answer_type": None,
+            "options": [],
+            "answer_idx": None,
+            "source": unit.source_tag,
+            "sample_id": sample_id,
+            "split": unit.split,
+        }
+        values.update({column: None for column in EXTRA_COLUMNS})
+        values["image_name"] = name
+        yield Row(unit.config, unit.split, values)
 
 
-def _decode_bytes(data: bytes | None, tmp: Path, label: str, options: ImageOptions) -> EncodedImage:
+def _decode_bytes(data: bytes | None, label: str, options: ImageOptions) -> EncodedImage:
     """Check (and, if asked, re-encode) embedded image bytes through the raster codec."""
     if not data:
         raise SampleError(label, "read", "the image cell holds no bytes")
-    # The raster codec reads paths; hand it the bytes through a private temporary file.
-    path = tmp / "image"
-    path.write_bytes(data)
-    try:
-        return load_raster(path, options)
-    except SampleError as err:
-        raise SampleError(label, err.stage, err.reason) from err
+    return load_raster_bytes(data, label, options)
 
 
 def _check_config(config: str) -> None:
