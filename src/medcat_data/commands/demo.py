@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from medcat_data.cli_options import json_option
@@ -20,8 +21,16 @@ def _rows_text(row: DemoRow) -> str:
 
 def _table(rows: list[DemoRow]) -> Table:
     table = Table(title="medcat demo")
-    for col in ("dataset", "source", "files", "bytes", "rows per split", "errors", "seconds", "status"):
-        table.add_column(col, overflow="fold", ratio=3 if col in {"rows per split", "status"} else 1)
+    # Names and numbers keep their width; the free text columns share what is left (80 columns
+    # when the output is not a terminal).
+    for col in ("dataset", "source"):
+        table.add_column(col, no_wrap=True)
+    for col in ("files", "bytes"):
+        table.add_column(col, no_wrap=True, justify="right")
+    table.add_column("rows", overflow="fold", ratio=3, min_width=24)
+    for col in ("errors", "seconds"):
+        table.add_column(col, no_wrap=True, justify="right")
+    table.add_column("status", overflow="fold", ratio=1, min_width=6)
     for r in rows:
         style = "green" if r.status == "ok" else "dim" if r.ok else "red"
         table.add_row(
@@ -37,7 +46,8 @@ def _table(rows: list[DemoRow]) -> Table:
 @json_option
 def demo_cmd(out: Path | None, only: tuple[str, ...], as_json: bool) -> None:
     """Build, serve, fetch, verify, normalize and load every dataset offline, on synthetic replicas."""
-    output = Output(json_mode=as_json)
+    # A piped or logged run has no terminal width: give the table room instead of rich's 80 columns.
+    output = Output(json_mode=as_json, stdout=Console(width=None if sys.stdout.isatty() else 140))
     check_only(only)
 
     def progress(row: DemoRow) -> None:
