@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -88,7 +89,9 @@ def normalize_cmd(
     budget = MaxErrors.parse(max_errors) if max_errors is not None else MaxErrors()
     export = export_options(conversation_formats, prompt_template, max_images)
     request = NormalizeRequest(resolved, out, configs, source_name, dest, jobs or 1, options, on_bad_item)
+    started = time.perf_counter()
     result = normalize(request)
+    seconds = time.perf_counter() - started  # the whole run: checks, plan, conversion, writing
     write = result.write
     total_rows = sum(n for per in write.rows.values() for n in per.values())
     summary = {
@@ -100,7 +103,7 @@ def normalize_cmd(
         "errors": write.errors,
         "not_fetched": result.not_fetched,
         "skipped_up_to_date": write.skipped,
-        "seconds": round(write.seconds, 2),
+        "seconds": round(seconds, 2),
     }
     exported = export_conversations(write.out_dir, export).summary() if export is not None else None
     if exported is not None:
@@ -108,7 +111,7 @@ def normalize_cmd(
     if as_json:
         output.result(summary)
     else:
-        state = "up to date" if write.skipped else f"{total_rows} rows in {write.seconds:.1f} s"
+        state = "up to date" if write.skipped else f"{total_rows} rows in {seconds:.1f} s"
         output.print(f"{resolved.entry.id}: {state} -> {write.out_dir}")
         for config, splits in write.rows.items():
             output.print("  " + config + ": " + ", ".join(f"{s} {n}" for s, n in splits.items()))
