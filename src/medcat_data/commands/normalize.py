@@ -102,6 +102,7 @@ def normalize_cmd(
         "rows": {c: dict(s) for c, s in write.rows.items()},
         "errors": write.errors,
         "not_fetched": result.not_fetched,
+        "dropped_configs": list(result.dropped_configs),
         "skipped_up_to_date": write.skipped,
         "seconds": round(seconds, 2),
     }

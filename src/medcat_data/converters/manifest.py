@@ -162,7 +162,7 @@ def up_to_date(out_dir: Path, key: BuildKey, configs: Sequence[str]) -> Manifest
     if manifest.tool_version != key.tool_version:
         log.info("rebuilding %s: tool version %s -> %s", out_dir, manifest.tool_version, key.tool_version)
         return None
-    if json.dumps(manifest.options, sort_keys=True, default=str) != key.options_json():
+    if _without_configs(manifest.options) != _without_configs(key.options):
         log.info("rebuilding %s: options changed", out_dir)
         return None
     if not set(configs) <= set(manifest.configs):
@@ -177,6 +177,15 @@ def up_to_date(out_dir: Path, key: BuildKey, configs: Sequence[str]) -> Manifest
                 log.info("rebuilding %s: a shard is missing", out_dir)
                 return None
     return manifest
+
+
+def _without_configs(options: Mapping[str, Any]) -> str:
+    """Options as canonical JSON, leaving out which configs were asked for.
+
+    Asking for a subset of the configs an output already holds (``--config birads`` after a full
+    run) is then up to date, instead of a rebuild that would drop the other configs.
+    """
+    return json.dumps({k: v for k, v in options.items() if k != "configs"}, sort_keys=True, default=str)
 
 
 def _same_inputs(recorded: Sequence[InputRecord], current: Sequence[InputFile]) -> bool:

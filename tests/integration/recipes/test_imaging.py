@@ -18,6 +18,20 @@ def test_vindr_mammo_chain(mirror: MirrorServer, tmp_path: Path) -> None:
     result = run_chain("vindr-mammo", mirror, tmp_path)
     assert set(result.loaded) == {"birads", "findings"}
 
+    # Asking for one config an output already holds changes nothing; a rebuild of one config with
+    # other options says which configs it removes.
+    from medcat_data.converters.codecs.image import ImageOptions
+    from medcat_data.converters.normalize import NormalizeRequest, normalize
+    from medcat_data.converters.recipes.base import RecipeOptions
+
+    out = result.out_dir.parent
+    again = normalize(NormalizeRequest(result.resolved, out, configs=("birads",)))
+    assert again.write.skipped and again.dropped_configs == ()
+    assert (result.out_dir / "findings").is_dir()
+    smaller = normalize(NormalizeRequest(result.resolved, out, configs=("birads",), options=RecipeOptions(image=ImageOptions(max_size=32))))
+    assert not smaller.write.skipped and smaller.dropped_configs == ("findings",)
+    assert not (result.out_dir / "findings").exists() and (result.out_dir / "birads").is_dir()
+
 
 def test_mimic_cxr_jpg_chain_keeps_all_four_states(mirror: MirrorServer, tmp_path: Path) -> None:
     result = run_chain("mimic-cxr-jpg", mirror, tmp_path)
