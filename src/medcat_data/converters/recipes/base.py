@@ -157,6 +157,16 @@ def read_text_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, 
             yield number, line
 
 
+def check_config(dataset_id: str, configs: Sequence[str], config: str) -> None:
+    """Refuse a config a recipe does not produce.
+
+    Raises:
+        UsageError: ``config`` is not one of ``configs``.
+    """
+    if config not in configs:
+        raise UsageError(f"{dataset_id} has no config {config!r}; configs: {', '.join(configs)}.")
+
+
 def check_extra_options(recipe: Recipe, options: RecipeOptions) -> None:
     """Refuse recipe-specific options the recipe does not understand (never ignore them silently).
 

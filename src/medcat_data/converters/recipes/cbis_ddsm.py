@@ -42,7 +42,7 @@ from datasets import Features, Image, List, Value
 from medcat_data.converters.codecs.dicom import decode_dicom
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions, encode_png
 from medcat_data.converters.codecs.raster import load_raster
-from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
 from medcat_data.converters.schemas import image_classification_features, label_feature, object_detection_features
 from medcat_data.converters.splits import map_upstream_split
 from medcat_data.converters.units import Row
@@ -198,7 +198,7 @@ def _upstream_splits(config: str) -> Mapping[str, str]:
 
 def features(config: str, ctx: RecipeContext) -> Features:
     """Return the image-classification (``mass``, ``calc``) or object-detection (``-roi``) schema."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     kind = config.split("-")[0]
     if not config.endswith("-roi"):
         extras: dict[str, Any] = {
@@ -227,7 +227,7 @@ def features(config: str, ctx: RecipeContext) -> Features:
 
 def plan(config: str, ctx: RecipeContext) -> Plan:
     """Return one unit per full-mammogram image set, train CSV first; unfetched files are ``not_fetched``."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     kind = config.split("-")[0]
     roi = config.endswith("-roi")
     index, _ = _index(ctx)
@@ -469,11 +469,6 @@ def _crop_and_mask(
             f"series, found {len(masks)} mask(s) and {len(crops)} other image(s)",
         )
     return crops[0], masks[0]
-
-
-def _check_config(config: str) -> None:
-    if config not in CONFIGS:
-        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
 
 
 def card_notes(ctx: RecipeContext) -> list[str]:

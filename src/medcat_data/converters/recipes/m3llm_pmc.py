@@ -54,7 +54,7 @@ from datasets import Features, List, Value
 
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
 from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
-from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
 from medcat_data.converters.schemas import vqa_features
 from medcat_data.converters.splits import grouped_split
 from medcat_data.converters.units import Row
@@ -737,7 +737,7 @@ def _survey(ctx: RecipeContext) -> _Survey:
 
 def features(config: str, ctx: RecipeContext) -> Features:
     """Return the VQA schema (``schemas.vqa_features``) with this dataset's extras after it."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     return vqa_features(
         {
             "article_id": Value("string"),
@@ -756,7 +756,7 @@ def features(config: str, ctx: RecipeContext) -> Features:
 
 def plan(config: str, ctx: RecipeContext) -> Plan:
     """Return the byte-range units of the config's file (one unit from the start under ``--limit``)."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     survey = _survey(ctx)
     fp = survey.files.get(config)
     if fp is None:
@@ -859,11 +859,6 @@ def _load(name: str, reader: ImageReader | None, unit: M3Unit, where: str) -> di
             "then by file name among every image and zip member of the source folder); fetch the images or check the name",
         )
     return {"bytes": encoded.data, "path": Path(name).name}
-
-
-def _check_config(config: str) -> None:
-    if config not in CONFIGS:
-        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
 
 
 def card_notes(ctx: RecipeContext) -> list[str]:

@@ -57,7 +57,7 @@ from typing import Any
 
 from datasets import Features, List, Value
 
-from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
 from medcat_data.converters.schemas import tabular_features, text_qa_features
 from medcat_data.converters.units import Row
 from medcat_data.errors import SampleError, UsageError
@@ -219,7 +219,7 @@ def _rel(path: Path, ctx: RecipeContext) -> str:
 
 def features(config: str, ctx: RecipeContext) -> Features:
     """Return text-qa with ``meta_info``/``region``/``language``/``upstream_answer``, or the textbook table."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     if config == TEXTBOOKS_CONFIG:
         return tabular_features(
             {"book": Value("string"), "paragraph_index": Value("int32"), "line": Value("int32"), "text": Value("string")}
@@ -244,7 +244,7 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
     Raises:
         UsageError: none of the config's files was fetched.
     """
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     limit = ctx.options.limit
     if config == TEXTBOOKS_CONFIG:
         folder = find_folder(ctx, "textbooks", ("en",))
@@ -468,11 +468,6 @@ def _textbook_rows(unit: TextbookUnit) -> Iterator[Row | SampleError]:
 
 
 # ------------------------------------------------------------------------------------- card
-
-
-def _check_config(config: str) -> None:
-    if config not in CONFIGS:
-        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
 
 
 def card_notes(ctx: RecipeContext) -> list[str]:

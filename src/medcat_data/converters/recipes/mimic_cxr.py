@@ -31,7 +31,7 @@ from datasets import Features, List, Value
 
 from medcat_data.converters.codecs.dicom import decode_dicom
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
-from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
 from medcat_data.converters.recipes.mimic_cxr_jpg import (
     LABEL_FILES,
     SPLIT,
@@ -105,14 +105,9 @@ class DicomStudyUnit:
         return f"{self.config}@s{self.study_id}"
 
 
-def _check_config(config: str) -> None:
-    if config not in CONFIGS:
-        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
-
-
 def features(config: str, ctx: RecipeContext) -> Features:
     """Report-generation (``reports``) or image-classification with the 14 CheXpert mention columns."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     if config == "reports":
         return report_generation_features(label_columns(), {"dicom_ids": List(Value("string")), "labelled": Value("bool")})
     return image_classification_features(label_columns(), {"dicom_id": Value("string"), "labelled": Value("bool")})
@@ -183,7 +178,7 @@ def _report_ref(ctx: RecipeContext, reports: _Reports, subject: str, study: str)
 
 def plan(config: str, ctx: RecipeContext) -> Plan:
     """One unit per study of the record list with at least one fetched DICOM; ``--limit`` keeps N studies."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     record_list = ctx.source_dir / RECORD_LIST
     if not ctx.has(record_list):
         raise UsageError(f"{ctx.dataset_id}: {record_list} was not fetched; run `medcat fetch {ctx.dataset_id}`.")

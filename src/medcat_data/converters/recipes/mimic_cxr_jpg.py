@@ -30,7 +30,7 @@ from datasets import Features, Value
 
 from medcat_data.converters.codecs.image import ImageOptions
 from medcat_data.converters.codecs.raster import load_raster
-from medcat_data.converters.recipes.base import Plan, RecipeContext, read_text_lines
+from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config, read_text_lines
 from medcat_data.converters.schemas import image_classification_features
 from medcat_data.converters.splits import map_upstream_split
 from medcat_data.converters.units import Row
@@ -226,14 +226,9 @@ class _ErrorUnit:
         return f"{self.config}@errors"
 
 
-def _check_config(config: str) -> None:
-    if config not in CONFIGS:
-        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
-
-
 def features(config: str, ctx: RecipeContext) -> Features:
     """Image-classification with the 14 mention columns; extras ``dicom_id`` and ``labelled``."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     return image_classification_features(label_columns(), {"dicom_id": Value("string"), "labelled": Value("bool")})
 
 
@@ -246,7 +241,7 @@ def _rel(path: Path, root: Path) -> str:
 
 def plan(config: str, ctx: RecipeContext) -> Plan:
     """One unit per study with at least one fetched JPEG; ``--limit`` keeps the first N studies."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     files = {config: TEST_LABELED} if config == "test-labeled" else {config: LABEL_FILES[config]}
     folder = ctx.source_dir
     s = survey(folder, ctx, files)

@@ -33,7 +33,7 @@ from datasets import Features, List, Value
 
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
 from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
-from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
 from medcat_data.converters.schemas import image_classification_features
 from medcat_data.converters.splits import GroupedSplit, grouped_split
 from medcat_data.converters.units import Row
@@ -202,7 +202,7 @@ def _survey(ctx: RecipeContext) -> _Survey:
 
 def features(config: str, ctx: RecipeContext) -> Features:
     """Return the image-classification schema with the 25 typed upstream columns as extras."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     extras: dict[str, Any] = {"is_cancer": Value("bool")}
     extras.update({c: Value(_dtype(c)) for c in COLUMNS if c != "patient_id"})
     extras["unk_columns"] = List(Value("string"))
@@ -211,7 +211,7 @@ def features(config: str, ctx: RecipeContext) -> Features:
 
 def plan(config: str, ctx: RecipeContext) -> Plan:
     """Return runs of ``UNIT_ROWS`` rows with their image and split (``--limit`` keeps the first N)."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     survey = _survey(ctx)
     rows = survey.rows[: ctx.options.limit] if ctx.options.limit is not None else survey.rows
     planned = [
@@ -321,11 +321,6 @@ def _load(ref: ImageRef, archives: dict[Path, zipfile.ZipFile], options: ImageOp
     except (OSError, KeyError, zipfile.BadZipFile) as err:
         raise SampleError(label, "read", f"cannot read the member from its zip: {err}") from err
     return load_raster_bytes(data, label, options)
-
-
-def _check_config(config: str) -> None:
-    if config not in CONFIGS:
-        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
 
 
 def _rel(path: Path, ctx: RecipeContext) -> str:

@@ -43,7 +43,7 @@ from lxml import etree
 
 from medcat_data.converters.codecs.image import ImageOptions
 from medcat_data.converters.codecs.raster import load_raster
-from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
 from medcat_data.converters.schemas import image_text_features
 from medcat_data.converters.units import Row
 from medcat_data.errors import SampleError, UsageError
@@ -370,7 +370,7 @@ class ArticleUnit:
 
 def features(config: str, ctx: RecipeContext) -> Features:
     """Return the image-text schema plus figure id, article version, PMID, DOI and licence flags."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     return image_text_features({
         "figure_id": Value("string"),
         "article_version": Value("int32"),
@@ -456,7 +456,7 @@ def _read_meta(path: Path) -> dict[str, Any]:
 
 def plan(config: str, ctx: RecipeContext) -> Plan:
     """Return one unit per selected article (``--articles``, ``--subset``, ``--limit`` articles)."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     subset = _subset(ctx)
     limit = ctx.options.limit
     units: list[Any] = []
@@ -585,11 +585,6 @@ def convert_article(unit: ArticleUnit) -> Iterator[Row | SampleError]:
             "sample_id": item,
             "split": SPLIT,
         })
-
-
-def _check_config(config: str) -> None:
-    if config not in CONFIGS:
-        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
 
 
 def card_notes(ctx: RecipeContext) -> list[str]:

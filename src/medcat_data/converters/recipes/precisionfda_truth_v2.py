@@ -45,7 +45,7 @@ from medcat_data.converters.codecs.vcf import (
     parse_genotype,
     parse_record,
 )
-from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
 from medcat_data.converters.units import Columns, Row
 from medcat_data.errors import SampleError, UsageError
 
@@ -244,7 +244,7 @@ def features(config: str, ctx: RecipeContext) -> Features:
 
     from medcat_data.converters.schemas import tabular_features, variant_calling_features
 
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     if config == "confident-regions":
         return tabular_features({"chrom": Value("string"), "start": Value("int64"), "end": Value("int64")})
     extras: dict[str, Any] = {
@@ -266,7 +266,7 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
         UsageError: a truth file is missing, or ``candidates`` without ``--candidates``.
         UnsortedInputError: a BED is not sorted (file and line named).
     """
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     survey = _survey(ctx)
     limit = ctx.options.limit
     if config == "confident-regions":
@@ -552,11 +552,6 @@ def _candidates(unit: CandidateUnit) -> Iterator[Row | SampleError]:
     for item in _candidate_sweep(unit):
         if item is not None:
             yield item
-
-
-def _check_config(config: str) -> None:
-    if config not in CONFIGS:
-        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
 
 
 def card_notes(ctx: RecipeContext) -> list[str]:

@@ -46,7 +46,7 @@ from datasets import Features, List, Value
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
 from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
 from medcat_data.converters.jsonarray import ElementRange, MalformedElementError, element_ranges, read_elements
-from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
 from medcat_data.converters.schemas import vqa_features
 from medcat_data.converters.splits import DEFAULT_FRACTIONS, SPLITS
 from medcat_data.converters.units import Row
@@ -181,7 +181,7 @@ def _derived_dir(ctx: RecipeContext) -> Path:
 
 def features(config: str, ctx: RecipeContext) -> Features:
     """Return the VQA schema with ``id``, ``modality``, ``body_part`` and ``conversations`` as extras."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     return vqa_features(
         {
             "id": Value("string"),
@@ -199,7 +199,7 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
         UsageError: the JSON was not fetched, or ``--split-by`` names no known key.
         JsonArrayError: the JSON is not one well-formed array (file and byte offset named).
     """
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     split_by = ctx.options.split_by
     if split_by is not None and split_by not in SPLIT_KEYS:
         raise UsageError(f"{DATASET_ID}: --split-by takes one of {', '.join(SPLIT_KEYS)}; got {split_by!r}.")
@@ -359,11 +359,6 @@ def hashed_split(key: str, seed: int, fractions: tuple[float, float, float] = DE
     if u < fractions[0]:
         return SPLITS[0]
     return SPLITS[1] if u < fractions[0] + fractions[1] else SPLITS[2]
-
-
-def _check_config(config: str) -> None:
-    if config not in CONFIGS:
-        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
 
 
 def card_notes(ctx: RecipeContext) -> list[str]:

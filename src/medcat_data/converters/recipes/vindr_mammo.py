@@ -30,7 +30,7 @@ from datasets import Features, Value
 
 from medcat_data.converters.codecs.dicom import decode_dicom
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
-from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
 from medcat_data.converters.schemas import MultiLabel, image_classification_features, label_feature, object_detection_features
 from medcat_data.converters.splits import map_upstream_split
 from medcat_data.converters.units import Row
@@ -128,7 +128,7 @@ def read_rows(path: Path, wanted: tuple[str, ...]) -> Iterator[tuple[int, dict[s
 
 def features(config: str, ctx: RecipeContext) -> Features:
     """Return the image-classification (``birads``) or object-detection (``findings``) schema."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     ids = {"series_id": Value("string"), "image_id": Value("string")}
     if config == "birads":
         return image_classification_features({"birads": BIRADS.labels, "density": DENSITY.labels}, ids)
@@ -141,7 +141,7 @@ def features(config: str, ctx: RecipeContext) -> Features:
 
 def plan(config: str, ctx: RecipeContext) -> Plan:
     """Return one unit per study in CSV order; images whose DICOM was not fetched are ``not_fetched``."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     path = _csv_path(config, ctx)
     mapping = _upstream_splits(config)
     studies: dict[str, dict[str, ImageItem]] = {}
@@ -324,11 +324,6 @@ def _objects(csv_name: str, boxes: tuple[Box, ...], encoded: EncodedImage) -> di
             FINDING_BIRADS.map("vindr-mammo finding_birads", finding_birads, item=where, column="finding_birads")
         )
     return objects
-
-
-def _check_config(config: str) -> None:
-    if config not in CONFIGS:
-        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
 
 
 def card_notes(ctx: RecipeContext) -> list[str]:

@@ -51,7 +51,7 @@ from datasets import Features, Value
 
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
 from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
-from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
 from medcat_data.converters.schemas import vqa_features
 from medcat_data.converters.units import Row
 from medcat_data.errors import SampleError, UsageError
@@ -239,7 +239,7 @@ def crossing_groups(items: list[dict[str, Any]]) -> list[str]:
 
 def features(config: str, ctx: RecipeContext) -> Features:
     """Return the VQA schema with the kept upstream columns (strings) as extras, for either source."""
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     return vqa_features({name: Value("string") for name in EXTRA_COLUMNS})
 
 
@@ -249,7 +249,7 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
     Raises:
         UsageError: neither layout was fetched.
     """
-    _check_config(config)
+    check_config(DATASET_ID, CONFIGS, config)
     json_path = find_json(ctx)
     if json_path is not None:
         return _plan_osf(config, ctx, json_path)
@@ -418,11 +418,6 @@ def _decode_bytes(data: bytes | None, label: str, options: ImageOptions) -> Enco
     if not data:
         raise SampleError(label, "read", "the image cell holds no bytes")
     return load_raster_bytes(data, label, options)
-
-
-def _check_config(config: str) -> None:
-    if config not in CONFIGS:
-        raise UsageError(f"{DATASET_ID} has no config {config!r}; configs: {', '.join(CONFIGS)}.")
 
 
 def _rel(path: Path, ctx: RecipeContext) -> str:
