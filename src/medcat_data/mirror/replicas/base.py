@@ -11,7 +11,9 @@ loopback server serves it exactly as upstream does. A seed gives a byte-identica
 from __future__ import annotations
 
 import importlib
+import io
 import json
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +58,23 @@ class Replica:
     def write_expected(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.expected, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def zip_bytes(
+    members: Sequence[tuple[str, bytes]],
+    *,
+    date_time: tuple[int, int, int, int, int, int],
+    compression: int = zipfile.ZIP_DEFLATED,
+) -> bytes:
+    """Return a zip of ``(name, data)`` members with fixed times and modes: same input, same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=date_time)
+            info.compress_type = compression
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
 
 
 def physionet_protection(slug: str, version: str) -> Protection:

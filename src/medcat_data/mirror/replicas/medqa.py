@@ -18,15 +18,13 @@ mirror's confirmation threshold: a fetch walks through the virus-scan interstiti
 
 from __future__ import annotations
 
-import io
 import json
 import random
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from medcat_data.mirror.replicas.base import Replica
+from medcat_data.mirror.replicas.base import Replica, zip_bytes
 
 DATASET_ID = "medqa"
 FILE_ID = "1ImYUSLk9JbgHXOemfvyiDiirluZHPeQw"
@@ -177,17 +175,6 @@ def _book(rng: random.Random, paragraphs: int, vocabulary: Sequence[str]) -> tup
     return text, len(parts)
 
 
-def _zip(members: Sequence[tuple[str, bytes]]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members:
-            info = zipfile.ZipInfo(f"{TOP}/{name}", date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
-    return buffer.getvalue()
-
-
 def build(root: Path, *, seed: int = 0) -> list[Replica]:
     """Write ``data_clean.zip`` on the Drive mirror and return its replica with the expected counts."""
     rng = random.Random(f"medqa-{seed}")
@@ -248,7 +235,7 @@ def build(root: Path, *, seed: int = 0) -> list[Replica]:
 
     target = root / URL_PATH
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(_zip(sorted((name, data.encode("utf-8")) for name, data in files.items())))
+    target.write_bytes(zip_bytes([(f"{TOP}/{name}", data.encode("utf-8")) for name, data in sorted(files.items())], date_time=_ZIP_TIME))
     expected = {
         "configs": counts,
         "errors": [

@@ -9,7 +9,6 @@ class reaches every split. Planted bad item: one ``img_id`` whose PNG is in no p
 
 from __future__ import annotations
 
-import io
 import random
 import zipfile
 from collections import Counter, defaultdict
@@ -20,7 +19,7 @@ import numpy as np
 from medcat_data.converters.codecs.image import encode_png
 from medcat_data.converters.splits import DEFAULT_SEED, grouped_split
 from medcat_data.converters.vocab.skin import DIAGNOSIS
-from medcat_data.mirror.replicas.base import Replica
+from medcat_data.mirror.replicas.base import Replica, zip_bytes
 
 DATASET_ID = "pad-ufes-20"
 URL_PATH = "public-api/zip/zr7vgbcyr2/download/1"
@@ -32,17 +31,6 @@ HEADER = (
 )
 PATIENTS_PER_CLASS = 3
 _ZIP_TIME = (2020, 7, 7, 0, 0, 0)
-
-
-def _zip(members: list[tuple[str, bytes]], compression: int) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            info.compress_type = compression
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
-    return buffer.getvalue()
 
 
 def _png(rng: np.random.Generator) -> bytes:
@@ -101,10 +89,10 @@ def build(root: Path, *, seed: int = 0) -> list[Replica]:
     metadata = (HEADER + "\n" + "".join(",".join(r) + "\n" for r in rows)).encode("utf-8")
     members = [(f"{TOP}/metadata.csv", metadata)]
     for part in (1, 2, 3):
-        members.append((f"{TOP}/images/imgs_part_{part}.zip", _zip(sorted(parts[part]), zipfile.ZIP_STORED)))
+        members.append((f"{TOP}/images/imgs_part_{part}.zip", zip_bytes(sorted(parts[part]), date_time=_ZIP_TIME, compression=zipfile.ZIP_STORED)))
     target = root / URL_PATH
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(_zip(members, zipfile.ZIP_DEFLATED))
+    target.write_bytes(zip_bytes(members, date_time=_ZIP_TIME, compression=zipfile.ZIP_DEFLATED))
 
     # Expected counts from the builder's own rows, split as the recipe's default seed does.
     per_patient: dict[str, Counter[str]] = defaultdict(Counter)

@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image
 
-from medcat_data.mirror.replicas.base import Replica
+from medcat_data.mirror.replicas.base import Replica, zip_bytes
 
 DATASET_ID = "pubmedvision"
 HF_REPO = "datasets/FreedomIntelligence/PubMedVision"
@@ -55,17 +55,6 @@ def _jpeg(rng: random.Random) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=80)
     return out.getvalue()
-
-
-def _zip(members: list[tuple[str, bytes]], compression: int) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            info.compress_type = compression
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
-    return buffer.getvalue()
 
 
 def _image_lists(rng: random.Random) -> list[list[str]]:
@@ -138,8 +127,8 @@ def build(root: Path, *, seed: int = 0) -> list[Replica]:
     (hub / ALIGNMENT).write_text(json.dumps(alignment, indent=4, ensure_ascii=False), encoding="utf-8")
     (hub / INSTRUCTION).write_text(json.dumps(instruction), encoding="utf-8")
     half = len(names) // 2
-    (hub / "images_0.zip").write_bytes(_zip([(p, jpegs[p]) for p in names[:half]], zipfile.ZIP_STORED))
-    (hub / "images_1.zip").write_bytes(_zip([(p, jpegs[p]) for p in names[half:]], zipfile.ZIP_DEFLATED))
+    (hub / "images_0.zip").write_bytes(zip_bytes([(p, jpegs[p]) for p in names[:half]], date_time=_ZIP_TIME, compression=zipfile.ZIP_STORED))
+    (hub / "images_1.zip").write_bytes(zip_bytes([(p, jpegs[p]) for p in names[half:]], date_time=_ZIP_TIME, compression=zipfile.ZIP_DEFLATED))
     (hub / "README.md").write_text(_CARD, encoding="utf-8")
     (hub / ".revision").write_text(HF_REVISION + "\n", encoding="ascii")
     return [
