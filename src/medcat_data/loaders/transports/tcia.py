@@ -42,6 +42,7 @@ from medcat_data.loaders.cache import PartFile
 from medcat_data.loaders.plan import RemoteFile, apply_mirror, join_subdir, keep_included, mirror_is_local
 from medcat_data.loaders.transports import Transient, TransportContext, Unavailable, access_steps
 from medcat_data.loaders.transports.http import HttpSettings, UrlChannel
+from medcat_data.loaders.transports.urls import pinned_remote
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ class TciaTransport:
         )
 
     def list_files(self, fetch_index: object) -> list[RemoteFile]:
-        files = [self._direct(p) for p in self.source.files if keep_included(self.source, p.path)]
+        files = [pinned_remote(self.source, p, self.ctx.mirror) for p in self.source.files if keep_included(self.source, p.path)]
         self.series = [
             s for s in series_folders(self.source.collection, self._listing()) if keep_included(self.source, s.folder)
         ]
@@ -271,24 +272,6 @@ class TciaTransport:
             self.series_by_path[remote.path] = s
             files.append(remote)
         return files
-
-    def _direct(self, pinned: Any) -> RemoteFile:
-        algorithm, digest, verified_by = "sha256", None, "tofu"
-        if pinned.sha256:
-            digest, verified_by = pinned.sha256, "pinned"
-        elif pinned.md5:
-            algorithm, digest, verified_by = "md5", pinned.md5, "pinned"
-        return RemoteFile(
-            path=join_subdir(self.source.subdir, pinned.path),
-            url=apply_mirror(pinned.url, self.ctx.mirror),
-            source=self.source.name,
-            size=pinned.size,
-            hash=digest,
-            algorithm=algorithm,  # type: ignore[arg-type]
-            verified_by=verified_by,  # type: ignore[arg-type]
-            extract=pinned.extract,
-            key=pinned.path,
-        )
 
     def metadata_bytes(self) -> bytes:
         """Return ``metadata.csv`` for the listed series (built once per fetch)."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from urllib.parse import urljoin
 
-from medcat_data.catalog.schema import ChecksumFile, UrlListSource
+from medcat_data.catalog.schema import ChecksumFile, PinnedFile, Source, UrlListSource
 from medcat_data.errors import FetchError
 from medcat_data.loaders.plan import RemoteFile, apply_mirror, join_subdir, keep_included
 from medcat_data.loaders.transports import Transient, TransportContext, Unavailable, access_steps
@@ -64,6 +64,32 @@ def _clean(path: str) -> str:
     return path
 
 
+
+def pinned_remote(
+    source: Source, pinned: PinnedFile, mirror: str | None, published: Mapping[str, tuple[str, str]] | None = None
+) -> RemoteFile:
+    """Return the ``RemoteFile`` of a registry-pinned file, verified by its pinned hash, else by a
+    published checksum list (``published``: url -> (algorithm, digest)), else trusted on first use."""
+    algorithm, digest, verified_by = "sha256", None, "tofu"
+    if pinned.sha256:
+        digest, verified_by = pinned.sha256, "pinned"
+    elif pinned.md5:
+        algorithm, digest, verified_by = "md5", pinned.md5, "pinned"
+    elif published and pinned.url in published:
+        algorithm, digest = published[pinned.url]
+        verified_by = "md5-list" if algorithm == "md5" else "sha256sums"
+    return RemoteFile(
+        path=join_subdir(source.subdir, pinned.path),
+        url=apply_mirror(pinned.url, mirror),
+        source=source.name,
+        size=pinned.size,
+        hash=digest,
+        algorithm=algorithm,  # type: ignore[arg-type]
+        verified_by=verified_by,  # type: ignore[arg-type]
+        extract=pinned.extract,
+        key=pinned.path,
+    )
+
 class UrlListTransport:
     """Download a registry-declared list of URLs."""
 
@@ -104,27 +130,7 @@ class UrlListTransport:
         for pinned in self.source.files:
             if not keep_included(self.source, pinned.path):
                 continue
-            algorithm, digest, verified_by = "sha256", None, "tofu"
-            if pinned.sha256:
-                algorithm, digest, verified_by = "sha256", pinned.sha256, "pinned"
-            elif pinned.md5:
-                algorithm, digest, verified_by = "md5", pinned.md5, "pinned"
-            elif pinned.url in published:
-                algorithm, digest = published[pinned.url]
-                verified_by = "md5-list" if algorithm == "md5" else "sha256sums"
-            files.append(
-                RemoteFile(
-                    path=join_subdir(self.source.subdir, pinned.path),
-                    url=apply_mirror(pinned.url, self.ctx.mirror),
-                    source=self.source.name,
-                    size=pinned.size,
-                    hash=digest,
-                    algorithm=algorithm,  # type: ignore[arg-type]
-                    verified_by=verified_by,  # type: ignore[arg-type]
-                    extract=pinned.extract,
-                    key=pinned.path,
-                )
-            )
+            files.append(pinned_remote(self.source, pinned, self.ctx.mirror, published))
         return files
 
     def open_channel(self) -> UrlChannel:
