@@ -150,13 +150,12 @@ def read_manifest(out_dir: Path) -> Manifest | None:
         return None
 
 
-def up_to_date(out_dir: Path, key: BuildKey, configs: Sequence[str]) -> Manifest | None:
-    """Return the previous manifest when ``out_dir`` holds ``configs`` built from ``key``; else None.
+def up_to_date(out_dir: Path, manifest: Manifest | None, key: BuildKey, configs: Sequence[str]) -> Manifest | None:
+    """Return ``manifest`` (``out_dir``'s, read by the caller) when it holds ``configs`` built from ``key``; else None.
 
     Compares the tool version, the options (canonical JSON) and every input (see the module
     docstring for when an input counts as unchanged). Any difference means rebuild.
     """
-    manifest = read_manifest(out_dir)
     if manifest is None:
         return None
     if manifest.tool_version != key.tool_version:

@@ -19,7 +19,7 @@ from medcat_data.catalog.refs import ResolvedDataset
 from medcat_data.catalog.schema import Source
 from medcat_data.converters.card import CardInfo
 from medcat_data.converters.executor import Progress, convert_units
-from medcat_data.converters.manifest import BuildKey, read_manifest, stat_inputs
+from medcat_data.converters.manifest import BuildKey, stat_inputs
 from medcat_data.converters.recipes.base import (
     Plan,
     RecipeContext,
@@ -226,9 +226,8 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
     )
     # A recipe of many small rows (VCF records) may ask for larger row groups than the image default.
     writer_options = WriterOptions(**getattr(recipe, "WRITER_OPTIONS", {}))
-    previous = read_manifest(request.out / entry.id)
     write = write_dataset(request.out / entry.id, spec, key, results, writer_options)
-    dropped = tuple(sorted(set(previous.configs) - set(write.rows))) if previous is not None and not write.skipped else ()
+    dropped = write.replaced_configs
     if dropped:
         log.warning(
             "%s: the rebuilt output holds only %s; config(s) %s of the previous output were built with other "

@@ -53,6 +53,7 @@ from medcat_data.converters.manifest import (
     InputRecord,
     Manifest,
     library_versions,
+    read_manifest,
     sha256_file,
     up_to_date,
     write_manifest,
@@ -138,6 +139,8 @@ class WriteResult:
     seconds: float
     skipped: bool
     manifest: Manifest = field(repr=False)
+    replaced_configs: tuple[str, ...] = ()
+    """Configs the previous output at ``out_dir`` held that this (re)build no longer holds."""
 
 
 def write_dataset(
@@ -157,14 +160,17 @@ def write_dataset(
         ConvertError: a row targets an undeclared config or split.
     """
     key = _with_writer_options(key, options)
-    previous = up_to_date(out_dir, key, [cfg.name for cfg in spec.configs])
+    existing = read_manifest(out_dir)
+    previous = up_to_date(out_dir, existing, key, [cfg.name for cfg in spec.configs])
     if previous is not None:
         log.info("%s is up to date; nothing to do", out_dir)
         return WriteResult(out_dir, previous.rows(), previous.errors, 0.0, True, previous)
     with DatasetWriter(out_dir, spec, key, options) as writer:
         for result in results:
             writer.add_unit(result)
-        return writer.close()
+        written = writer.close()
+    replaced = tuple(sorted(set(existing.configs) - set(written.rows))) if existing is not None else ()
+    return replace(written, replaced_configs=replaced)
 
 
 def _with_writer_options(key: BuildKey, options: WriterOptions) -> BuildKey:
