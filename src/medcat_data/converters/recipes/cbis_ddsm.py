@@ -4,7 +4,8 @@ Configs (fact sheet §4), identical for the ``tcia`` and ``kaggle`` sources:
 
 * ``mass``, ``calc``: one row per CSV row (one abnormality): the cropped ROI image,
   ``pathology`` (3 classes), ``birads`` (from ``assessment``; the BI-RADS labels VinDr-Mammo uses),
-  ``density`` (both column spellings, 1-4 -> A-D), ``subtlety`` and the two descriptors split on
+  ``density`` (both column spellings, 1-4 -> A-D; any other value, such as the 0 of two upstream
+  calc rows, is null and listed in the card, the row kept), ``subtlety`` and the two descriptors split on
   ``-`` into lists (``N/A`` or empty -> null).
 * ``mass-roi``, ``calc-roi``: one row per full mammogram with a box per abnormality, computed from
   its ROI mask resized nearest-neighbour to the output size (``bbox`` xyxy, end exclusive); each
@@ -57,6 +58,7 @@ MODALITY = "MG"
 CATEGORIES = ("mass", "calcification")
 DESCRIPTORS = {"mass": ("mass shape", "mass margins"), "calc": ("calc type", "calc distribution")}
 DENSITY_COLUMNS = ("breast_density", "breast density")
+DENSITY_SOURCE = "cbis-ddsm breast_density"
 CSV_SPLITS = {"train": "Training", "test": "Test"}
 DEFAULT_UPSTREAM_SPLITS = {"Training": "train", "Test": "test"}
 REQUIRED = (
@@ -331,7 +333,7 @@ def _labels(unit: ImageSetUnit, abn: Abnormality) -> dict[str, Any]:
     values: dict[str, Any] = {
         "pathology": CBIS_PATHOLOGY.map("cbis-ddsm pathology", abn.get("pathology"), item=item, column="pathology"),
         "birads": BIRADS.map("cbis-ddsm assessment", abn.get("assessment"), item=item, column="assessment"),
-        "density": DENSITY.map("cbis-ddsm breast_density", abn.get(density_column), item=item, column=density_column),
+        "density": _density(abn.get(density_column)),
         "view": VIEW.map("cbis-ddsm image view", abn.get("image view"), item=item, column="image view"),
         "laterality": LATERALITY.map("cbis-ddsm left or right breast", abn.get("left or right breast"), item=item, column="left or right breast"),
     }
@@ -341,6 +343,15 @@ def _labels(unit: ImageSetUnit, abn: Abnormality) -> dict[str, Any]:
         except ValueError:
             raise SampleError(item, "parse", f"{column}: {abn.get(column)!r} is not an integer") from None
     return values
+
+
+def _density(value: str) -> str | None:
+    """Map the BI-RADS density 1-4 onto A-D; any other value is null (``card_notes`` lists those rows).
+
+    Upstream has rows with density 0, outside the scale: their abnormality, pathology and images
+    are sound, so the row is kept rather than lost over one unknown breast-level label.
+    """
+    return DENSITY.mappings[DENSITY_SOURCE].get(value.strip())
 
 
 def _abnormality_row(unit: ImageSetUnit, abn: Abnormality) -> Row:
@@ -471,12 +482,35 @@ def _crop_and_mask(
     return crops[0], masks[0]
 
 
+def _densities_outside_scale(ctx: RecipeContext) -> list[str]:
+    """Return ``<csv>:<line> <sample_id> ('<value>')`` for each case row whose density is not 1-4."""
+    found = []
+    for kind in DESCRIPTORS:
+        for part, upstream in CSV_SPLITS.items():
+            name = f"{kind}_case_description_{part}_set.csv"
+            path = _walk(ctx, name)
+            if path is None:
+                continue
+            prefix = f"{kind.capitalize()}-{upstream}"
+            for line, row in read_case_csv(path):
+                value = next(row[c] for c in DENSITY_COLUMNS if c in row)
+                if _density(value) is None:
+                    sample_id = f"{prefix}_{row['patient_id']}_{row['left or right breast']}_{row['image view']}_{row['abnormality id']}"
+                    found.append(f"{name}:{line} {sample_id} ({value!r})")
+    return found
+
+
 def card_notes(ctx: RecipeContext) -> list[str]:
-    """State how files were found and the label conventions."""
+    """State how files were found, the label conventions and the rows whose density is off the scale."""
     try:
         _, index_name = _index(ctx)
     except UsageError:
         index_name = "(none found)"
+    outside = _densities_outside_scale(ctx)
+    density_notes = [
+        f"{len(outside)} abnormality row(s) have a breast density outside 1-4; their density is null (also in the "
+        f"-roi row of their mammogram) and every other label and image is kept: {'; '.join(outside)}."
+    ] if outside else []
     return [
         f"Files were resolved by SeriesInstanceUID (third component of the CSV paths) through {index_name}.",
         "Crop and mask were told apart by content (the mask is binary and of the mammogram's size), not by file name.",
@@ -485,4 +519,5 @@ def card_notes(ctx: RecipeContext) -> list[str]:
         "density maps the CBIS 1-4 (columns 'breast_density' for masses, 'breast density' for calcifications) onto A-D; "
         "birads is the 'assessment' with the BI-RADS labels VinDr-Mammo uses.",
         "-roi configs: boxes come from the ROI masks resized nearest-neighbour to the output size (xyxy, end exclusive).",
+        *density_notes,
     ]

@@ -23,6 +23,9 @@ series. Full mammograms are 16-bit (12 stored), masks 8-bit 0/255 at the mammogr
 smaller; DICOMs alternate explicit VR little endian and JPEG 2000 lossless. Patients never cross
 the official train/test split; a patient can have masses and calcifications.
 
+One calc-test image set has breast density ``0`` (outside 1-4, as two upstream calc-test rows):
+a valid row whose density normalizes to null.
+
 Planted bad item (both sources): a mass training row whose crop/mask series is absent from the
 NBIA ``getSeries`` listing and zips (hence from the fetched ``metadata.csv`` and tree),
 ``dicom_info.csv`` and ``jpeg/``. It is the only abnormality of
@@ -168,6 +171,8 @@ def _case_rows(seed: int) -> tuple[dict[tuple[str, str], list[list[str]]], _Tree
             is_planted = planted is None and kind == "mass" and split == "Training" and index == n_sets - 1
             n_abn = 1 if is_planted else (2 if index == 0 else 1)
             density = str(rng.randint(1, 4))
+            if kind == "calc" and split == "Test" and index == n_sets - 1:
+                density = "0"  # upstream's quirk: two calc-test rows have density 0, outside 1-4
             ok_abn = 0
             for abn in range(1, n_abn + 1):
                 box = _lesion(rng, height, width)

@@ -126,15 +126,46 @@ def test_sources_give_equal_ids_and_labels(outputs: dict[str, Path]) -> None:
             assert a == b
 
 
-def test_labels_read_both_density_spellings_and_split_descriptors(outputs: dict[str, Path]) -> None:
+def test_labels_read_both_density_spellings_and_split_descriptors(sources: dict[str, Any], outputs: dict[str, Path]) -> None:
     calc = _rows(outputs["tcia"], "calc")
     mass = _rows(outputs["tcia"], "mass")
-    assert all(r["density"] is not None for r in calc + mass)
+    assert all(r["density"] is not None for r in calc + mass if r["sample_id"] not in _off_scale(sources))
     assert any(r["calc_type"] and len(r["calc_type"]) > 1 for r in calc)
     assert any(r["calc_distribution"] is None for r in calc)  # N/A
     assert all(r["mass_shape"] for r in mass)
     ds = load_dataset(str(outputs["tcia"]), "mass")
     assert ds["train"].features["birads"].names == vindr_mammo.features("birads", _context(Path("."), "physionet"))["birads"].names
+
+
+def _off_scale(sources: dict[str, Any]) -> set[str]:
+    """The replica's calc-test rows with density 0 (upstream has two such rows), by sample_id."""
+    rows = cbis_ddsm.read_case_csv(sources["roots"]["tcia"] / "calc_case_description_test_set.csv")
+    return {
+        f"Calc-Test_{row['patient_id']}_{row['left or right breast']}_{row['image view']}_{row['abnormality id']}"
+        for _, row in rows
+        if row["breast density"] == "0"
+    }
+
+
+@pytest.mark.parametrize("source", ["tcia", "kaggle"])
+def test_a_density_outside_1_to_4_is_null_and_noted_but_the_row_is_kept(
+    sources: dict[str, Any], outputs: dict[str, Path], source: str
+) -> None:
+    off_scale = _off_scale(sources)
+    assert off_scale, "the replica plants upstream's density 0"
+    calc = {r["sample_id"]: r for r in _rows(outputs[source], "calc")}
+    for sample_id in off_scale:
+        row = calc[sample_id]
+        assert row["density"] is None
+        assert row["pathology"] is not None and row["birads"] is not None and row["abnormality_id"] >= 1
+    roi = {r["sample_id"]: r for r in _rows(outputs[source], "calc-roi")}
+    for set_id in {s.rsplit("_", 1)[0] for s in off_scale}:
+        assert roi[set_id]["density"] is None and roi[set_id]["objects"]["bbox"]
+    full = load_dataset(str(outputs[source]), "calc")
+    assert all(img.size[0] > 0 for img in full["test"].filter(lambda r: r["sample_id"] in off_scale)["image"])
+    card = (outputs[source] / "README.md").read_text(encoding="utf-8")
+    assert "outside 1-4" in card and all(s in card for s in off_scale)
+    assert not any(s in json.dumps(read_errors(outputs[source])) for s in off_scale)
 
 
 def test_roi_boxes_follow_resized_masks(sources: dict[str, Any], tmp_path: Path) -> None:
