@@ -6,7 +6,9 @@ network and copies nothing of the header beyond ``DICOM_ATTRIBUTES``.
 
 Greyscale pixels go through the standard order (PS3.4 N.2): modality LUT (Rescale Slope and
 Intercept, or the Modality LUT Sequence), then VOI (``ImageOptions.window``), then MONOCHROME1
-inversion so that higher output is always brighter. Colour pixels are converted from YBR to RGB
+inversion so that higher output is always brighter. A Modality or VOI LUT Sequence whose item is
+incomplete (no item attributes, an empty LUT Descriptor or LUT Data) is ignored with a warning, as
+dcmtk does, and the image is mapped with the rescale values resp. the window or min-max. Colour pixels are converted from YBR to RGB
 and palette colour is expanded by pydicom. Steps are computed once per distinct stored value
 (a lookup table of at most 65,536 entries, built with pydicom's own LUT and windowing helpers)
 and then applied to the image in one indexing pass, so the full image is never copied to float.
@@ -92,7 +94,8 @@ def decode_dicom(path: Path, options: ImageOptions) -> list[EncodedImage]:
     Raises:
         SampleError: ``read`` (not DICOM, unreadable header, no pixel data), ``decode`` (no
             installed decoder, corrupt or truncated pixel data), ``pixels`` (invalid LUT or
-            window, unsupported photometric interpretation) or ``encode``.
+            window, unsupported photometric interpretation) or ``encode``. A failure inside a
+            library says what was being done, the transfer syntax and the original exception type.
     """
     ds = _read(path, stop_before_pixels=False)
     if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
@@ -103,6 +106,7 @@ def decode_dicom(path: Path, options: ImageOptions) -> list[EncodedImage]:
     except MedcatError as err:
         raise SampleError(path, "decode", str(err)) from err
     n_frames = _frame_count(path, ds)
+    _drop_incomplete_luts(path, ds)
     indices = range(n_frames) if options.frames == "all" else range(1)
     images = []
     for index in indices:
@@ -113,7 +117,8 @@ def decode_dicom(path: Path, options: ImageOptions) -> list[EncodedImage]:
         try:
             encoded = encode_array(display, bit_depth=options.bit_depth, max_size=options.max_size, resample=options.resample)
         except Exception as err:
-            raise SampleError(path, "encode", f"{type(err).__name__}: {err}") from err
+            what = f"cannot encode frame {index} ({display.shape[1]}x{display.shape[0]} {display.dtype}) as PNG"
+            raise SampleError(path, "encode", _failure(what, ds, err)) from err
         try:
             attributes = _attributes(ds, frame_index)
         except Exception as err:  # a malformed header value; the pixels were fine
@@ -128,7 +133,7 @@ def _read(path: Path, *, stop_before_pixels: bool) -> Dataset:
     try:
         ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
     except Exception as err:
-        raise SampleError(path, "read", f"unreadable DICOM header: {type(err).__name__}: {err}") from err
+        raise SampleError(path, "read", f"unreadable DICOM header: {_exception_text(err)}") from err
     return ds
 
 
@@ -169,7 +174,7 @@ def _decode_frame(path: Path, ds: Dataset, index: int, plugin: str) -> np.ndarra
         except Exception as err:  # pydicom raises ValueError/RuntimeError/KeyError... per plugin
             last = err
     assert last is not None
-    raise SampleError(path, "decode", f"cannot decode frame {index}: {type(last).__name__}: {last}") from last
+    raise SampleError(path, "decode", _failure(f"cannot decode frame {index}", ds, last)) from last
 
 
 def _display_pixels(path: Path, ds: Dataset, pixels: np.ndarray, index: int, options: ImageOptions) -> np.ndarray:
@@ -188,7 +193,54 @@ def _display_pixels(path: Path, ds: Dataset, pixels: np.ndarray, index: int, opt
     except MedcatError as err:
         raise SampleError(path, "pixels", err.message if not isinstance(err, SampleError) else err.reason) from err
     except Exception as err:
-        raise SampleError(path, "pixels", f"{type(err).__name__}: {err}") from err
+        what = f"cannot map the {photometric} samples of frame {index} to display levels"
+        raise SampleError(path, "pixels", _failure(what, ds, err)) from err
+
+
+def _failure(what: str, ds: Dataset, err: BaseException) -> str:
+    """Describe a failure inside a library: what was being done, the transfer syntax, the original error.
+
+    pydicom and the decoder plugins raise ``TypeError``, ``KeyError`` ... whose text alone
+    (``'NoneType' object is not subscriptable``) tells a user nothing.
+    """
+    uid = getattr(ds, "file_meta", Dataset()).get("TransferSyntaxUID")
+    syntax = f"transfer syntax {UID(str(uid)).name}" if uid else "transfer syntax unknown"
+    return f"{what} ({syntax}): {_exception_text(err)}"
+
+
+def _exception_text(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+_LUT_SEQUENCES = (
+    ("ModalityLUTSequence", "Modality LUT Sequence", "Rescale Slope/Intercept (or none)"),
+    ("VOILUTSequence", "VOI LUT Sequence", "the window or min-max"),
+)
+
+
+def _drop_incomplete_luts(path: Path, ds: Dataset) -> None:
+    """Delete a Modality or VOI LUT Sequence whose first item is incomplete, with a warning.
+
+    Real files carry such items (an empty LUT Descriptor or LUT Data); dcmtk ignores them with a
+    warning and so do we, mapping the image as it would be mapped without the sequence.
+    """
+    for keyword, name, fallback in _LUT_SEQUENCES:
+        sequence = ds.get(keyword)
+        problem = _lut_item_problem(sequence[0]) if sequence else None
+        if problem:
+            log.warning("%s: ignoring the incomplete %s (%s), as dcmtk does; using %s", path, name, problem, fallback)
+            del ds[keyword]
+
+
+def _lut_item_problem(item: Dataset) -> str | None:
+    """Return what makes a LUT item unusable (empty LUT Descriptor or LUT Data), or None."""
+    empty = [k for k in ("LUTDescriptor", "LUTData") if k not in item or item[k].is_empty]
+    if empty:
+        return "empty " + " and ".join(empty)
+    if item["LUTDescriptor"].VM != 3:
+        return f"LUTDescriptor with {item['LUTDescriptor'].VM} value(s), not 3"
+    return None
 
 
 def _full_range(pixels: np.ndarray, bits_stored: int, bit_depth: int) -> np.ndarray:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 from PIL import Image
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as PydicomSequence
 from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless, RLELossless
 
 from medcat_data.converters.codecs import dependencies
@@ -259,3 +262,53 @@ def test_a_failing_preferred_plugin_falls_back_to_the_others(dicom_factory: Dico
     monkeypatch.setattr(dependencies, "choose_decoder", lambda uid: "no-such-plugin")
     [image] = decode_dicom(path, ImageOptions())
     assert_matches(pixels_of(image.data), MINMAX_EXPECTED)
+
+
+def _with_lut_item(source: Path, target: Path, keyword: str, descriptor: list[int] | None, data: list[int] | None) -> Path:
+    """Copy ``source`` adding a one-item LUT sequence; ``None`` writes that attribute with an empty value."""
+    ds = pydicom.dcmread(source)
+    item = Dataset()
+    item.add_new("LUTDescriptor", "US", descriptor)
+    item.add_new("LUTData", "US", data)
+    if keyword == "ModalityLUTSequence":
+        item.ModalityLUTType = "HU"
+    ds[keyword] = pydicom.DataElement(keyword, "SQ", PydicomSequence([item]))
+    ds.save_as(target, enforce_file_format=True)
+    return target
+
+
+@pytest.mark.parametrize("keyword", ["ModalityLUTSequence", "VOILUTSequence"])
+@pytest.mark.parametrize("empty", ["LUTDescriptor", "LUTData", "both"])
+def test_an_incomplete_lut_item_is_ignored_with_a_warning_as_dcmtk_does(
+    keyword: str, empty: str, dicom_factory: DicomFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Real files carry LUT items with an empty LUT Descriptor or LUT Data; the image converts as without them."""
+    source = dicom_factory("lut-source", pixels=MINMAX_PIXELS, rescale=(2, -100), window=(150, 400))
+    table = list(range(0, 4096, 16))
+    descriptor = None if empty in ("LUTDescriptor", "both") else [len(table), 0, 16]
+    data = None if empty in ("LUTData", "both") else table
+    broken = _with_lut_item(source, tmp_path / f"{keyword}-{empty}.dcm", keyword, descriptor, data)
+    assert keyword in pydicom.dcmread(broken)
+    with caplog.at_level(logging.WARNING, logger="medcat_data.converters.codecs.dicom"):
+        [image] = decode_dicom(broken, ImageOptions())
+    [plain] = decode_dicom(source, ImageOptions())
+    assert np.array_equal(pixels_of(image.data), pixels_of(plain.data))  # rescale and window still apply
+    warning = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert broken.name in warning and "incomplete" in warning and ("LUTDescriptor" in warning or "LUTData" in warning)
+
+
+def test_library_failures_say_what_failed_the_transfer_syntax_and_the_original_type(
+    dicom_factory: DicomFactory, broken_dicoms: dict[str, Path], tmp_path: Path
+) -> None:
+    source = dicom_factory("lut-bits-source", pixels=MINMAX_PIXELS)
+    # A complete Modality LUT with a 12-bit nominal depth (PS3.3 allows 8 or 16): pydicom fails inside.
+    odd = _with_lut_item(source, tmp_path / "lut-12-bit.dcm", "ModalityLUTSequence", [256, 0, 12], list(range(256)))
+    with pytest.raises(SampleError) as err:
+        decode_dicom(odd, ImageOptions())
+    assert err.value.stage == "pixels" and err.value.path == str(odd)
+    assert err.value.reason.startswith("cannot map the MONOCHROME2 samples of frame 0")
+    assert "transfer syntax Explicit VR Little Endian" in err.value.reason and "TypeError: " in err.value.reason
+    with pytest.raises(SampleError) as err:
+        decode_dicom(broken_dicoms["truncated"], ImageOptions())
+    assert err.value.stage == "decode" and err.value.reason.startswith("cannot decode frame 0 (transfer syntax ")
+    assert not err.value.reason.split(": ")[0].endswith(("Error", "Exception"))  # never a bare exception text
