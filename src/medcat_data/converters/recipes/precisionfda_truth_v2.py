@@ -21,7 +21,9 @@ candidate record labelled by position against the truth, DeepVariant-style: outs
 dropped (and counted in the card); inside, a truth record at the same position and with that ALT
 gives its copies (``label_source`` ``truth``), the same position with other ALTs gives ``hom-ref``
 (``truth-other-allele``), no truth record gives ``hom-ref`` (``confident-absent``). The candidate
-file is swept in one unit (it must be sorted like the truth); its own ``GT`` is kept as written.
+file is swept in one unit (it must be sorted like the truth); its own ``GT`` is kept as written and
+may be incomplete (``.``, ``./1``, ``1/.``): only truth calls must be complete. Candidates outside
+the BED are counted, never errors, whatever their ``GT``.
 """
 
 from __future__ import annotations
@@ -469,6 +471,23 @@ def _candidates_path(ctx: RecipeContext) -> Path:
     return path
 
 
+def _candidate_phased(gt: str | None) -> bool:
+    """Return whether a candidate's ``GT`` is phased (every separator ``|``).
+
+    Unlike a truth call, a candidate need not be complete: ``.``, ``./1`` and ``1/.`` are valid
+    (callers write them for sites they could not fully genotype) and are kept as written.
+
+    Raises:
+        VcfLineError: an allele that is neither ``.`` nor an allele index.
+    """
+    if not gt:
+        return False
+    alleles = gt.replace("|", "/").split("/")
+    if not all(a == "." or a.isdigit() for a in alleles):
+        raise VcfLineError(f"genotype {gt!r} is not a list of allele indices or '.'")
+    return "|" in gt and "/" not in gt
+
+
 def _candidate_sweep(unit: CandidateUnit, count_only: bool = False) -> Iterator[Row | SampleError | None]:
     """Yield rows and errors; ``None`` for each candidate ALT dropped outside the benchmark regions."""
     name = unit.candidates.name
@@ -503,16 +522,14 @@ def _candidate_sweep(unit: CandidateUnit, count_only: bool = False) -> Iterator[
                 yield SampleError(f"{name}:{number}", "parse", f"POS {record.pos} comes after POS {last + 1} on {contig}: the candidates are not sorted")
                 continue
             last = pos0
-            phased = False
-            if record.gt is not None:
-                try:
-                    _, phased = parse_genotype(record.gt)
-                except VcfLineError as err:
-                    yield SampleError(f"{name}:{number}", "parse", str(err))
-                    continue
             if not cursors.confident.contains(pos0):
                 for _ in record.alts:
                     yield None
+                continue
+            try:
+                phased = _candidate_phased(record.gt)
+            except VcfLineError as err:
+                yield SampleError(f"{name}:{number}", "parse", str(err))
                 continue
             if count_only or truth is None:
                 continue

@@ -3,7 +3,9 @@ bad lines reported once with their line number, stratification sweeps, unsorted 
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import random
 from pathlib import Path
 
@@ -111,3 +113,43 @@ def test_only_produced_configs_are_listed_and_candidates_needs_its_option(tmp_pa
     _truth(tmp_path, records=30)
     assert recipe.configs(_ctx(tmp_path)) == ["variants", "confident-regions"]
     assert recipe.configs(_ctx(tmp_path, candidates=str(tmp_path / "q.vcf")))[-1] == "candidates"
+
+
+def test_candidate_genotypes_may_be_incomplete_and_candidates_outside_the_regions_are_counted(tmp_path: Path) -> None:
+    """Callers write ``.``, ``./1`` and ``1/.`` for sites they could not fully genotype: rows kept as written."""
+    _truth(tmp_path, records=300)
+    calls = [
+        ("chr1", 5, "./1"), ("chr1", 7, "1/."), ("chr1", 9, "."), ("chr1", 11, "0|."), ("chr1", 13, "x/1"),
+        ("chr1", 30000, "./."), ("chr1", 30002, "."), ("chr4", 10, "1/1"),  # outside every benchmark region
+    ]
+    query = tmp_path / "query.vcf"
+    query.write_text(
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tQUERY\n"
+        + "".join(f"{c}\t{p}\t.\tA\tC\t20\tPASS\t.\tGT:GQ\t{g}:30\n" for c, p, g in calls)
+    )
+    result = run_recipe(recipe, _ctx(tmp_path, candidates=str(query)), ["candidates"], tmp_path / "out")
+    ds = load_dataset(str(result.out_dir), "candidates", split="train")
+    assert [(r["pos"], r["genotype"], r["phased"]) for r in ds] == [(5, "./1", False), (7, "1/.", False), (9, ".", False), (11, "0|.", True)]
+    errors = read_errors(result.out_dir)
+    assert [(e["path"], e["stage"]) for e in errors] == [("query.vcf:7", "parse")]  # only the one that is not a genotype
+    assert "x/1" in errors[0]["message"]
+    assert "3 candidate allele(s) outside them were dropped" in (result.out_dir / "README.md").read_text()
+
+
+def test_card_and_manifest_record_the_candidates_by_name_and_sha256_never_their_local_path(tmp_path: Path) -> None:
+    _truth(tmp_path, records=300)
+    query = tmp_path / "private" / "calls.vcf"
+    query.parent.mkdir()
+    header = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tQUERY\n"
+    query.write_text(header + "chr1\t5\t.\tA\tC\t20\tPASS\t.\tGT\t0/1\n")
+    ctx = _ctx(tmp_path, candidates=str(query.resolve()))
+    out = run_recipe(recipe, ctx, ["candidates"], tmp_path / "out").out_dir
+    for name in ("README.md", "medcat-manifest.json"):
+        text = (out / name).read_text(encoding="utf-8")
+        assert str(query.parent) not in text and "calls.vcf" in text, name
+    options = json.loads((out / "medcat-manifest.json").read_text())["options"]
+    assert options["recipe"]["candidates"] == {"name": "calls.vcf", "sha256": hashlib.sha256(query.read_bytes()).hexdigest()}
+    # The output depends on the file's content: new calls at the same path rebuild it.
+    query.write_text(header + "chr1\t5\t.\tA\tC\t20\tPASS\t.\tGT\t0/1\nchr1\t7\t.\tA\tG\t20\tPASS\t.\tGT\t1/1\n")
+    rerun = run_recipe(recipe, ctx, ["candidates"], tmp_path / "out")
+    assert not rerun.skipped and rerun.rows["candidates"]["train"] == 2
