@@ -35,6 +35,7 @@ __all__ = [
     "InputFile",
     "Manifest",
     "read_manifest",
+    "recorded_options",
     "sha256_file",
     "stat_inputs",
     "up_to_date",
@@ -60,15 +61,44 @@ class InputFile:
 
 @dataclass(frozen=True)
 class BuildKey:
-    """Everything an output depends on: the inputs, the options (JSON-safe) and the tool version."""
+    """Everything an output depends on: the inputs, the options (JSON-safe) and the tool version.
+
+    ``options`` are kept as given except absolute local paths (``--candidates /home/me/calls.vcf``,
+    ``--articles``): ``recorded_options`` replaces them by the file name and its sha256. The card
+    and the manifest travel with the output, where its maker's folders are nobody's business, and
+    an output depends on the file's content, not on where it lay.
+    """
 
     inputs: tuple[InputFile, ...]
     options: Mapping[str, Any]
     tool_version: str = __version__
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", recorded_options(self.options))
+
     def options_json(self) -> str:
         """Return the options as canonical JSON (sorted keys), the form compared between runs."""
         return json.dumps(self.options, sort_keys=True, default=str)
+
+
+def recorded_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``options`` with every absolute path replaced by ``{"name", "sha256"}`` (sha256 of a file only).
+
+    Values nest (``{"recipe": {"candidates": "/home/me/calls.vcf"}}``); other values are kept.
+    Already recorded options come back unchanged, so this may run twice.
+    """
+    return {key: _recorded_value(value) for key, value in options.items()}
+
+
+def _recorded_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return recorded_options(value)
+    if isinstance(value, (list, tuple)):
+        return [_recorded_value(v) for v in value]
+    if isinstance(value, (str, Path)) and os.path.isabs(value):
+        path = Path(value)
+        return {"name": path.name, "sha256": sha256_file(path) if path.is_file() else None}
+    return value
 
 
 def sha256_file(path: Path | str) -> str:
