@@ -9,6 +9,7 @@ printed messages and exit codes.
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -161,6 +162,25 @@ class ConvertError(MedcatError):
     """Local files could not be turned into a dataset."""
 
 
+class OutputWriteError(ConvertError):
+    """The output folder could not be written (disk full, permissions, I/O error).
+
+    Raised after the half-written temp folder is removed: the previous output at ``out_dir`` is
+    left as it was. The message names the folder and the operating system's reason, on one line.
+    """
+
+    def __init__(self, out_dir: str | Path, cause: OSError) -> None:
+        self.out_dir = str(out_dir)
+        self.cause = cause
+        reason = cause.strerror or str(cause) or type(cause).__name__
+        name = errno.errorcode.get(cause.errno) if cause.errno is not None else None
+        code = f" [{name}]" if name else ""
+        super().__init__(
+            f"cannot write the output {self.out_dir}: {reason}{code}. The previous output there (if any) "
+            "is left as it was; free disk space or fix the folder's permissions, then run again."
+        )
+
+
 class SampleError(ConvertError):
     """One item could not be converted; recorded in ``errors.jsonl`` and never fatal to a run."""
 
@@ -169,6 +189,19 @@ class SampleError(ConvertError):
         self.stage = stage
         self.reason = redact(reason)
         super().__init__(f"{self.path}: {stage}: {self.reason}")
+
+
+class InputDecodeError(SampleError):
+    """An input's bytes cannot be read as declared: a truncated gzip or zip member, or bytes not valid in its encoding.
+
+    One broken item (``errors.jsonl``, stage ``read``) named ``file:line`` where the input is
+    line-based; never replaced by U+FFFD and never silently cut short.
+    """
+
+    def __init__(self, file: str | Path, reason: str, line: int | None = None) -> None:
+        self.file = str(file)
+        self.line = line
+        super().__init__(f"{self.file}:{line}" if line is not None else self.file, "read", reason)
 
 
 class UnsupportedFormatError(ConvertError):

@@ -19,7 +19,10 @@ Guarantees:
   byte-identical files (for one pyarrow version: its ``created_by`` is fixed per version). The
   executor hands over the same batches for every ``jobs``.
 * **Atomic.** Everything is written into a hidden temp folder beside ``OUT`` and renamed into place
-  only when complete; a failure leaves the previous output (or nothing) at ``OUT``.
+  only when complete; a failure leaves the previous output (or nothing) at ``OUT``. An operating
+  system error while writing (a full disk: ``ENOSPC``) is one ``OutputWriteError`` naming ``OUT``
+  and the cause; clean-up never raises in its place. A run killed between moving the old ``OUT``
+  aside and moving the new one in leaves the old one beside ``OUT``, and the next run puts it back.
 * **Incremental.** ``write_dataset`` returns at once when ``OUT``'s manifest matches the inputs
   and options (see ``manifest.up_to_date``).
 
@@ -35,7 +38,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -59,9 +63,9 @@ from medcat_data.converters.manifest import (
     write_manifest,
 )
 from medcat_data.converters.shards import SplitSink
-from medcat_data.converters.staging import publish, remove_stale
+from medcat_data.converters.staging import publish, remove_stale, restore_interrupted
 from medcat_data.converters.units import ErrorRecord, Row, RowEncoder, UnitResult
-from medcat_data.errors import ConvertError, UsageError
+from medcat_data.errors import ConvertError, OutputWriteError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +162,10 @@ def write_dataset(
     Raises:
         UsageError: ``out_dir`` exists, is not empty and is not a medcat output.
         ConvertError: a row targets an undeclared config or split.
+        OutputWriteError: the operating system refused a write (disk full, permissions).
     """
     key = _with_writer_options(key, options)
+    _recover(out_dir)
     existing = read_manifest(out_dir)
     previous = up_to_date(out_dir, existing, key, [cfg.name for cfg in spec.configs])
     if previous is not None:
@@ -173,6 +179,21 @@ def write_dataset(
     return replace(written, replaced_configs=replaced)
 
 
+def _recover(out_dir: Path) -> None:
+    """Put back an output a killed run left aside (see ``staging.publish``), then clear killed runs' folders.
+
+    Raises:
+        OutputWriteError: the rename back failed.
+    """
+    if not out_dir.parent.is_dir():
+        return
+    try:
+        restore_interrupted(out_dir, f".{out_dir.name}{_OLD_MARK}")
+    except OSError as err:
+        raise OutputWriteError(out_dir, err) from err
+    remove_stale(out_dir.parent, [f".{out_dir.name}{mark}" for mark in (_TMP_MARK, _OLD_MARK)], "run")
+
+
 def _with_writer_options(key: BuildKey, options: WriterOptions) -> BuildKey:
     return replace(key, options={**key.options, "writer": asdict(options)})
 
@@ -181,7 +202,8 @@ class DatasetWriter:
     """Assemble configs x splits from rows in arrival order; publish atomically on ``close``.
 
     Use as a context manager: leaving the block with an exception (or without ``close``) removes
-    the temp folder and leaves ``out_dir`` untouched. Prefer ``write_dataset``, which also skips
+    the temp folder and leaves ``out_dir`` untouched. An ``OSError`` of the writer's own writes is
+    raised as ``OutputWriteError`` after that clean-up, which itself never raises. Prefer ``write_dataset``, which also skips
     up-to-date outputs; use this class directly to add rows without the executor.
     """
 
@@ -202,11 +224,12 @@ class DatasetWriter:
         self._started = 0.0
 
     def __enter__(self) -> DatasetWriter:
+        _recover(self.out_dir)
         _check_target(self.out_dir)
-        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale(self.out_dir.parent, [f".{self.out_dir.name}{mark}" for mark in (_TMP_MARK, _OLD_MARK)], "run")
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}{_TMP_MARK}{os.getpid()}-", dir=self.out_dir.parent))
-        self._errors_fh = open(self._tmp / ERRORS_NAME, "w", encoding="utf-8")
+        with self._writing():
+            self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}{_TMP_MARK}{os.getpid()}-", dir=self.out_dir.parent))
+            self._errors_fh = open(self._tmp / ERRORS_NAME, "w", encoding="utf-8")
         self._started = time.monotonic()
         return self
 
@@ -238,16 +261,27 @@ class DatasetWriter:
         sink = self._sinks.get((config, split))
         if sink is None:
             sink = self._new_sink(config, split)
-        sink.add(batch)
+        with self._writing():
+            sink.add(batch)
 
     def add_error(self, record: ErrorRecord) -> None:
         """Append one failed item to ``errors.jsonl``."""
         assert self._errors_fh is not None, "DatasetWriter used outside its with-block"
-        self._errors_fh.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+        with self._writing():
+            self._errors_fh.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
         self._errors += 1
 
     def close(self) -> WriteResult:
-        """Finish every shard, write card and manifest, and move the folder into place."""
+        """Finish every shard, write card and manifest, and move the folder into place.
+
+        Raises:
+            OutputWriteError: the operating system refused a write or a rename; ``out_dir`` holds
+                the previous output.
+        """
+        with self._writing():
+            return self._close()
+
+    def _close(self) -> WriteResult:
         assert self._tmp is not None and self._errors_fh is not None, "DatasetWriter used outside its with-block"
         records: dict[str, ConfigRecord] = {cfg.name: ConfigRecord(task=cfg.task.value if cfg.task else None) for cfg in self.spec.configs}
         for (config, split), sink in self._ordered_sinks():
@@ -305,13 +339,36 @@ class DatasetWriter:
             libraries=library_versions(),
         )
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn an ``OSError`` of a write into ``OutputWriteError``, after cleaning up the temp folder."""
+        try:
+            yield
+        except OSError as err:
+            self._abort()
+            raise OutputWriteError(self.out_dir, err) from err
+
     def _abort(self) -> None:
-        for sink in self._sinks.values():
-            sink.discard()
+        """Discard the temp folder; never raises, so the error that caused the abort stays the one reported.
+
+        On a full disk, closing the errors file flushes its buffer and fails again: that second
+        error is logged, not raised.
+        """
+        sinks, self._sinks = list(self._sinks.values()), {}
+        for sink in sinks:
+            try:
+                sink.discard()
+            except (OSError, pa.ArrowException) as err:
+                log.debug("discarding a shard writer failed: %s", err)
         if self._errors_fh is not None and not self._errors_fh.closed:
-            self._errors_fh.close()
+            try:
+                self._errors_fh.close()
+            except OSError as err:
+                log.debug("closing %s failed: %s", ERRORS_NAME, err)
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+            if self._tmp.exists():
+                log.warning("could not remove the temp folder %s; the next run removes it", self._tmp)
             self._tmp = None
 
 
