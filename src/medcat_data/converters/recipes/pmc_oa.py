@@ -19,8 +19,12 @@ Per figure (``<fig>``, also each ``<fig>`` inside a ``<fig-group>``):
   except after common abbreviations (``Fig.``, ``e.g.``, ``et al.``; see ``ABBREVIATIONS``).
   Captions, tables and the reference list are not body text.
 * ``article_id`` (``PMC<id>``), ``article_version``, ``pmid``, ``doi``, ``license`` (the record's
-  ``license_code``, else the XML's ``license/@license-type`` or link), ``commercial_use`` (CC BY or
-  CC0: the Commercial Use Collection), ``retracted`` (retracted articles are kept, flagged).
+  ``license_code``, else the code of the first creativecommons.org link in the XML's
+  ``permissions``: ``license/@xlink:href``, ``ali:license_ref``, a link in the licence text; see
+  ``license_code``), ``commercial_use`` (CC BY or CC0: the Commercial Use Collection), ``retracted``
+  (retracted articles are kept, flagged). ``license/@license-type`` (``open-access``) is not a
+  licence and a licence sentence is not a code: without a link, ``license`` and ``commercial_use``
+  are null. An article whose licence comes from its XML is sorted into ``--subset`` once read.
 
 ``--articles FILE`` (``PMC123`` or ``PMC123.2`` a line), ``--subset commercial|noncommercial`` and
 ``--limit N`` (articles) select articles as ``medcat fetch`` does. XML is parsed with lxml with
@@ -62,6 +66,7 @@ __all__ = [
     "convert_unit",
     "extract_figures",
     "features",
+    "license_code",
     "plan",
     "read_figure",
     "split_sentences",
@@ -75,6 +80,13 @@ UNIT_ARTICLES = 32
 """Articles per work unit."""
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+ALI_LICENSE_REF = "{http://www.niso.org/schemas/ali/1.0/}license_ref"
+CC_LICENSES = {
+    "by": "CC BY", "by-sa": "CC BY-SA", "by-nd": "CC BY-ND", "by-nc": "CC BY-NC", "by-nc-sa": "CC BY-NC-SA",
+    "by-nc-nd": "CC BY-NC-ND", "by-nd-nc": "CC BY-NC-ND",  # by-nd-nc: the 1.0 spelling of BY-NC-ND
+}
+"""creativecommons.org/licenses/<path> -> PMC's ``license_code`` spelling (no version, as the records write it)."""
+_CC_LINK = re.compile(r"creativecommons\.org/(?:licenses/([a-z-]+)|publicdomain/(zero))(?![a-z-])", re.IGNORECASE)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg")
 """Figure files PMC converts for the web; ``.gif`` is the thumbnail and never used."""
 _MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + (".gif",)
@@ -250,11 +262,35 @@ def _article_id(root: Any, kinds: tuple[str, ...]) -> str | None:
     return None
 
 
-def _license(root: Any) -> str | None:
-    element = root.find("front/article-meta/permissions/license")
-    if element is None:
+def license_code(link: str) -> str | None:
+    """Return the licence code (``CC BY-NC``, ``CC0`` ...) of a creativecommons.org link, or None.
+
+    Any scheme, ``www.`` or not, any version and tail (``legalcode``, ``deed.en``); a Public Domain
+    Mark or an unknown path is None, never guessed.
+    """
+    match = _CC_LINK.search(link)
+    if match is None:
         return None
-    return element.get("license-type") or element.get(XLINK_HREF) or _text(element) or None
+    return "CC0" if match[2] else CC_LICENSES.get(match[1].lower())
+
+
+def _license(root: Any) -> str | None:
+    """Return the code of the first creativecommons.org link in the article's permissions, or None.
+
+    Links are read in document order from ``xlink:href`` attributes and ``ali:license_ref``, then
+    from the licence text. ``license-type`` values (``open-access``) name no licence.
+    """
+    permissions = root.find("front/article-meta/permissions")
+    if permissions is None:
+        return None
+    links = [
+        link
+        for element in permissions.iter()
+        for link in (element.get(XLINK_HREF), element.text if element.tag == ALI_LICENSE_REF else None)
+        if link
+    ]
+    links += [_text(element) for element in permissions.iter("license")]
+    return next((code for code in map(license_code, links) if code), None)
 
 
 def extract_figures(data: bytes) -> ArticleXml:
@@ -362,6 +398,8 @@ class ArticleUnit:
     source_tag: str
     image: ImageOptions
     meta: Mapping[str, Any] = field(default_factory=dict)
+    subset: str | None = None
+    """``--subset`` still to apply: the record names no licence, the XML decides."""
 
     @property
     def name(self) -> str:
@@ -467,11 +505,11 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
         try:
             meta = _read_meta(record.path)
         except SampleError as err:
-            units.append(_BrokenUnit(config, record.prefix, "", "", (), ctx.source_tag, ctx.options.image, {}, err))
+            units.append(_BrokenUnit(config, record.prefix, "", "", (), ctx.source_tag, ctx.options.image, {}, error=err))
             continue
         license_code = meta.get("license_code")
         commercial = is_commercial(str(license_code or ""))
-        if subset is not None and commercial != (subset == "commercial"):
+        if subset is not None and license_code and commercial != (subset == "commercial"):
             continue
         xml = _xml_path(ctx, record, meta)
         if not ctx.has(xml):
@@ -492,6 +530,7 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
                 "commercial_use": commercial if license_code else None,
                 "retracted": meta.get("is_retracted") if isinstance(meta.get("is_retracted"), bool) else None,
             },
+            subset=None if license_code else subset,
         ))
     batches = [
         ArticleBatch(config, tuple(units[i : i + UNIT_ARTICLES])) for i in range(0, len(units), UNIT_ARTICLES)
@@ -558,6 +597,8 @@ def convert_article(unit: ArticleUnit) -> Iterator[Row | SampleError]:
     commercial = meta.get("commercial_use")
     if commercial is None and license_code:
         commercial = is_commercial(str(license_code))
+    if unit.subset is not None and bool(commercial) != (unit.subset == "commercial"):
+        return  # no licence in the record: the XML's licence sorts the article into its subset
     for fig in article.figures:
         item = f"{unit.prefix}/{fig.figure_id}"
         name, reason = match_image(fig.href, files)
@@ -603,6 +644,7 @@ def card_notes(ctx: RecipeContext) -> list[str]:
         "graphic/@xlink:href, never the .gif thumbnail.",
         "inline_mentions: body sentences whose <xref ref-type=\"fig\"> rid list names the figure or its "
         "figure group (rule-based sentence split).",
-        "Each row keeps its article's licence; commercial_use is true for CC BY and CC0 only. Retracted "
+        "Each row keeps its article's licence (the metadata record's license_code, else the code of the creativecommons.org "
+        "link in the XML; null when neither names one); commercial_use is true for CC BY and CC0 only. Retracted "
         "articles are kept with retracted = true.",
     ]

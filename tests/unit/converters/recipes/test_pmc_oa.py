@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-import pytest
+import io
+import json
+from pathlib import Path
 
+import pytest
+from datasets import load_dataset
+from PIL import Image
+
+from medcat_data.converters.recipes import pmc_oa
+from medcat_data.converters.recipes.base import RecipeContext, RecipeOptions
 from medcat_data.converters.recipes.pmc_oa import extract_figures, match_image, split_sentences
 from medcat_data.errors import SampleError
+
+from .recipe_run import run_recipe
 
 DOCTYPE = '<!DOCTYPE article PUBLIC "-//NLM//DTD JATS (Z39.96) Journal Archiving and Interchange DTD v1.3//EN" "JATS-archivearticle1-3.dtd">'
 
 
+ALI = 'xmlns:ali="http://www.niso.org/schemas/ali/1.0/"'
+
+
 def _article(body: str, front: str = "") -> bytes:
     return (
-        f'<?xml version="1.0"?>\n{DOCTYPE}\n<article xmlns:xlink="http://www.w3.org/1999/xlink">'
+        f'<?xml version="1.0"?>\n{DOCTYPE}\n<article xmlns:xlink="http://www.w3.org/1999/xlink" {ALI}>'
         f"<front><article-meta>{front}</article-meta></front><body>{body}</body></article>"
     ).encode()
 
@@ -74,7 +87,7 @@ def test_ids_and_licence_come_from_article_meta_and_no_dtd_is_loaded() -> None:
         '<permissions><license license-type="open-access" xlink:href="https://creativecommons.org/licenses/by/4.0/"/></permissions>'
     )
     article = extract_figures(_article('<fig><graphic xlink:href="a"/></fig>', front))
-    assert (article.pmcid, article.pmid, article.doi, article.license) == ("PMC42", "4242", "10.1/x", "open-access")
+    assert (article.pmcid, article.pmid, article.doi, article.license) == ("PMC42", "4242", "10.1/x", "CC BY")
     assert article.figures[0].figure_id == "fig-1"
 
 
@@ -111,3 +124,74 @@ def test_an_xref_starting_with_a_blank_belongs_to_the_sentence_it_opens() -> Non
     )
     (fig,) = extract_figures(data).figures
     assert fig.mentions == ("Figure 1 shows the rest.",)
+
+
+SENTENCE = "This is an open access article distributed under the terms of the Creative Commons licence."
+
+
+@pytest.mark.parametrize(
+    ("license", "code"),
+    [
+        ('<license license-type="open-access" xlink:href="https://creativecommons.org/licenses/by-nc/4.0/"/>', "CC BY-NC"),
+        (f'<license><ali:license_ref>https://creativecommons.org/licenses/by-nc-nd/4.0/</ali:license_ref><license-p>{SENTENCE}</license-p></license>', "CC BY-NC-ND"),
+        ('<ali:license_ref start_date="2020-01-01">http://creativecommons.org/licenses/by-nc-sa/3.0/legalcode</ali:license_ref>', "CC BY-NC-SA"),
+        ('<license license-type="open-access"><license-p>Under the <ext-link ext-link-type="uri" '
+         'xlink:href="http://www.creativecommons.org/licenses/by-sa/4.0/">CC BY-SA licence</ext-link>.</license-p></license>', "CC BY-SA"),
+        ('<license><license-p>See https://creativecommons.org/licenses/by-nd/4.0/deed.en for terms.</license-p></license>', "CC BY-ND"),
+        ('<license xlink:href="https://creativecommons.org/publicdomain/zero/1.0/"/>', "CC0"),
+        ('<license license-type="cc-by" xlink:href="https://creativecommons.org/licenses/by/4.0/"/>', "CC BY"),
+        (f'<license license-type="open-access"><license-p>{SENTENCE}</license-p></license>', None),
+        ('<license license-type="open-access" xlink:href="https://creativecommons.org/publicdomain/mark/1.0/"/>', None),
+    ],
+)
+def test_the_xml_licence_code_comes_from_its_creativecommons_link_never_license_type_or_a_sentence(license: str, code: str | None) -> None:
+    article = extract_figures(_article("", f"<permissions>{license}</permissions>"))
+    assert article.license == code
+
+
+@pytest.mark.parametrize(
+    ("license", "expected"),
+    [
+        ('<license license-type="open-access" xlink:href="https://creativecommons.org/licenses/by-nc/4.0/"/>', ("CC BY-NC", False)),
+        ('<license license-type="open-access" xlink:href="https://creativecommons.org/publicdomain/zero/1.0/"/>', ("CC0", True)),
+        (f'<license license-type="open-access"><license-p>{SENTENCE}</license-p></license>', (None, None)),
+    ],
+)
+def test_a_record_without_licence_takes_license_and_commercial_use_from_the_xml_link(
+    license: str, expected: tuple[str | None, bool | None], tmp_path: Path
+) -> None:
+    """The metadata record names no licence (no ``license_code``): the article's XML decides."""
+    _bucket(tmp_path, {7: license})
+    out = run_recipe(pmc_oa, _ctx(tmp_path), ["figures"], tmp_path / "out").out_dir
+    [row] = load_dataset(str(out), "figures", split="train")
+    assert (row["license"], row["commercial_use"]) == expected
+
+
+def test_subset_sorts_an_article_by_its_xml_licence_when_the_record_names_none(tmp_path: Path) -> None:
+    _bucket(tmp_path, {
+        7: '<license xlink:href="https://creativecommons.org/licenses/by/4.0/"/>',
+        8: '<license license-type="open-access" xlink:href="https://creativecommons.org/licenses/by-nc/4.0/"/>',
+    })
+    for subset, wanted in (("commercial", ["PMC7"]), ("noncommercial", ["PMC8"])):
+        out = run_recipe(pmc_oa, _ctx(tmp_path, subset=subset), ["figures"], tmp_path / subset).out_dir
+        rows = load_dataset(str(out), "figures", split="train")
+        assert rows["article_id"] == wanted and rows["commercial_use"] == [subset == "commercial"]
+
+
+def _bucket(root: Path, licences: dict[int, str]) -> None:
+    """Write articles in the per-article cloud layout whose metadata records carry no ``license_code``."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(buffer, "JPEG")
+    (root / "metadata").mkdir()
+    for number, license in licences.items():
+        prefix = f"PMC{number}.1"
+        (root / prefix).mkdir()
+        front = f'<article-id pub-id-type="pmc">PMC{number}</article-id><permissions>{license}</permissions>'
+        (root / prefix / f"{prefix}.xml").write_bytes(_article('<fig id="F1"><graphic xlink:href="gr1"/></fig>', front))
+        (root / prefix / "gr1.jpg").write_bytes(buffer.getvalue())
+        record = {"pmcid": f"PMC{number}", "version": 1, "license_code": None, "is_retracted": False}
+        (root / "metadata" / f"{prefix}.json").write_text(json.dumps(record))
+
+
+def _ctx(root: Path, **extra: str) -> RecipeContext:
+    return RecipeContext(pmc_oa.DATASET_ID, "2026", root, "s3", root, options=RecipeOptions(extra=extra))
