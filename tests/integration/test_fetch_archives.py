@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import stat
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -93,6 +94,63 @@ def test_zip_slip_and_symlink_archives_are_rejected(mirror, mirror_slug, tmp_pat
     assert sorted(p.name for p in (dest / "kaggle").iterdir()) == ["set.zip"]
 
 
+def _ordered_zip(entries: list[tuple[str, bytes | str]]) -> bytes:
+    """A zip whose members come in this order; ``str`` data makes a symbolic link to that text."""
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        warnings.simplefilter("ignore")  # zipfile warns on the duplicate name one case needs
+        for name, data in entries:
+            info = zipfile.ZipInfo(name)
+            if isinstance(data, str):
+                info.create_system = 3
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+_CHAIN: list[tuple[str, bytes | str]] = [("l0", "."), *[(f"l{i}", f"l{i - 1}/..") for i in range(1, 5)]]
+
+
+@pytest.mark.parametrize(
+    ("entries", "why"),
+    [
+        # From staging (.medcat/partial/<key>.extract), l4 is the folder that holds the dataset.
+        ([*_CHAIN, ("l4/escaped.txt", b"pwned")], "member 'l1' is a link that points outside"),
+        ([("ok.txt", b"1"), ("d", "."), ("d/escaped.txt", b"through")], "written through the link 'd'"),
+        ([("ok.txt", b"1"), ("dup.txt", b"first"), ("./dup.txt", b"second")], "appears twice"),
+        ([("ok.txt", b"1"), ("set.zip", b"not the archive")], "member 'set.zip' would overwrite"),
+    ],
+)
+def test_hostile_kaggle_zips_are_refused_and_nothing_leaves_the_dataset_folder(  # type: ignore[no-untyped-def]
+    mirror, mirror_slug, tmp_path, monkeypatch, entries, why
+) -> None:
+    ident = dataset_id(mirror_slug)
+    archive = _ordered_zip(entries)
+    use_registry(monkeypatch, tmp_path, entry(ident, [_kaggle(mirror, mirror_slug, archive)]))
+    dest = tmp_path / "d"
+    code, out, err = run_cli("fetch", ident, "--mirror", mirror.url, "--dest", str(dest), "--json")
+    assert code == 1, err
+    (failed,) = json.loads(out)["failed"]
+    assert failed["path"] == "kaggle/set.zip" and why in failed["reason"]
+    assert sorted(p.name for p in (dest / "kaggle").iterdir()) == ["set.zip"]
+    assert (dest / "kaggle/set.zip").read_bytes() == archive
+    assert not (tmp_path / "escaped.txt").exists() and not (dest / "escaped.txt").exists()
+    assert not list((dest / ".medcat/partial").glob("*.extract"))
+
+
+def test_a_drive_zip_at_the_dataset_root_cannot_overwrite_the_manifest(mirror, mirror_slug, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    ident = dataset_id(mirror_slug)
+    archive = _ordered_zip([("csv/meta.csv", b"id\n1\n"), (".medcat/manifest.json", b'{"files": {}}')])
+    use_registry(monkeypatch, tmp_path, entry(ident, [_drive(mirror, mirror_slug, archive)]))
+    dest = tmp_path / "d"
+    code, out, err = run_cli("fetch", ident, "--mirror", mirror.url, "--dest", str(dest), "--json")
+    assert code == 1, err
+    (failed,) = json.loads(out)["failed"]
+    assert "member '.medcat' would write into" in failed["reason"] and "medcat keeps for itself" in failed["reason"]
+    assert not (dest / "csv").exists()
+    assert "data_clean.zip" in json.loads((dest / ".medcat/manifest.json").read_text())["files"]
+
+
 def _giab(mirror: MirrorServer, slug: str, *, good_md5: bool = True) -> tuple[dict[str, object], dict[str, bytes]]:
     folder = mirror_root(mirror, f"giab/{slug}")
     files = {"truth.vcf.gz": payload(5, 30_000), "truth.bed": b"chr1\t1\t100\n"}
@@ -103,7 +161,7 @@ def _giab(mirror: MirrorServer, slug: str, *, good_md5: bool = True) -> tuple[di
         lines.append(f"{digest}  {name}\n")
     (folder / "md5s.txt").write_text("".join(lines))
     base = f"https://ftp-trace.ncbi.nlm.nih.gov/giab/{slug}/"
-    source = {
+    source: dict[str, object] = {
         "name": "giab",
         "kind": "urls",
         "files": [{"url": base + name, "path": name} for name in files],
