@@ -3,13 +3,23 @@
 The shipped ``registry.yaml`` is merged with the files named in ``MEDCAT_REGISTRY`` (an
 ``os.pathsep``-separated path list). Validation errors are reworded as
 ``<id>.<field path>: expected ..., got ...``; an id defined twice is an error naming both files.
+
+A user's registry file is untrusted input: it is read only when it is a regular file of at most
+``MAX_REGISTRY_BYTES`` of UTF-8, and parsed by PyYAML's safe loader with limits on nesting depth
+and on the nodes a document expands to through aliases, so that a hostile file ends in one
+``RegistryError`` line, never a traceback. Parsed files are cached in-process by path, mtime and
+size (plus a hash of the bytes for a file modified in the last seconds): a command that loads the
+registry many times parses each unchanged file once.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import logging
 import os
+import stat
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,6 +37,21 @@ log = logging.getLogger(__name__)
 
 REGISTRY_ENV = "MEDCAT_REGISTRY"
 SHIPPED = "registry.yaml"
+SHIPPED_ORIGIN = "<shipped registry.yaml>"
+MAX_REGISTRY_BYTES = 16 * 1024 * 1024
+MAX_YAML_DEPTH = 64
+MAX_YAML_NODES = 2_000_000
+MAX_PROBLEMS = 50
+
+RECENT_NS = 2 * 10**9
+
+FileStamp = tuple[str, int, int, str]
+"""(absolute path, mtime in ns, size, sha256 or ""): a parsed file is reused while all are unchanged.
+
+File systems stamp mtimes with a coarse clock (a few ms), so a file rewritten twice within one
+tick can keep its mtime and size. For a file modified in the last ``RECENT_NS`` the stamp also holds
+the hash of its bytes (git's "racily clean" rule); older files are judged by ``stat`` alone.
+"""
 
 
 @dataclass(frozen=True)
@@ -112,27 +137,109 @@ def _expected(err: dict[str, Any]) -> str:
 
 def _describe_errors(exc: ValidationError, raw_entries: list[Any]) -> list[str]:
     problems = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors[:MAX_PROBLEMS]:
         where = _format_loc(tuple(err["loc"]), raw_entries)
         text = f"{where}: {_expected(dict(err))}"
         if err["type"] not in {"missing"} and "input" in err:
             got = err["input"]
             if not isinstance(got, (dict, list)):
-                text += f", got {got!r}"
+                shown = repr(got)
+                text += f", got {shown[:200] + '...' if len(shown) > 200 else shown}"
         problems.append(text)
+    if len(errors) > MAX_PROBLEMS:
+        problems.append(f"... and {len(errors) - MAX_PROBLEMS} more problems")
     return problems
+
+
+class _YamlLimitError(yaml.YAMLError):
+    """A document beyond the limits medcat accepts for a registry file."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing deep nesting and alias bombs while it composes.
+
+    Every node's weight (the nodes it stands for once aliases are expanded) is known when the node
+    is complete, so a "billion laughs" document is refused after composing a few small nodes, before
+    any consumer walks the expanded tree. An alias to a collection that is still open (a recursive
+    document) is refused too.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._weight: dict[int, int] = {}
+
+    def _where(self) -> str:
+        mark = self.peek_event().start_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}"
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            where = self._where()
+            node = super().compose_node(parent, index)
+            if node is not None and id(node) not in self._weight:
+                raise _YamlLimitError(f"recursive YAML alias at {where} (an alias inside its own anchor)")
+            return node
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise _YamlLimitError(f"YAML nested deeper than {MAX_YAML_DEPTH} levels at {self._where()}")
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if node is None:
+            return node
+        if isinstance(node, yaml.SequenceNode):
+            children: list[yaml.Node] = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = []
+        weight = 1 + sum(self._weight[id(child)] for child in children)
+        if weight > MAX_YAML_NODES:
+            raise _YamlLimitError(
+                f"YAML expands to more than {MAX_YAML_NODES:,} nodes through aliases "
+                f"(near line {node.start_mark.line + 1}); refusing an alias bomb"
+            )
+        self._weight[id(node)] = weight
+        return node
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """Word a PyYAML error as one line with its position."""
+    if isinstance(err, _YamlLimitError):
+        return str(err)
+    if isinstance(err, yaml.reader.ReaderError):
+        return f"not valid YAML: character #x{err.character:04x} at offset {err.position} is not allowed ({err.reason})"
+    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
+        mark = err.problem_mark
+        what = "; ".join(str(part) for part in (err.context, err.problem) if part)
+        return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {what}"
+    return "not valid YAML: " + " ".join(str(err).split())
+
+
+def _load_yaml(text: str, origin: str) -> Any:
+    try:
+        loader = _BoundedLoader(text)  # the reader refuses non-printable characters here
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as err:
+        raise RegistryError([_yaml_problem(err)], source=origin) from None
+    except (ValueError, TypeError) as err:  # a constructor refusing an explicitly tagged value (!!int x)
+        raise RegistryError([f"not valid YAML: {' '.join(str(err).split())}"], source=origin) from None
 
 
 def parse_registry_text(text: str, origin: str) -> list[Entry]:
     """Validate the YAML text of one registry file and return its entries.
 
     Raises:
-        RegistryError: YAML syntax error, wrong top-level shape, or invalid entries.
+        RegistryError: YAML syntax error, a document beyond the nesting or alias limits, wrong
+            top-level shape, or invalid entries.
     """
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise RegistryError([f"not valid YAML: {err}"], source=origin) from err
+    data = _load_yaml(text, origin)
     if not isinstance(data, dict) or "datasets" not in data:
         raise RegistryError(
             ["expected a mapping with a top-level 'datasets:' list of entries"], source=origin
@@ -151,21 +258,73 @@ def parse_registry_text(text: str, origin: str) -> list[Entry]:
     return list(parsed.datasets)
 
 
-def load_registry_file(path: Path) -> list[Entry]:
-    """Read and validate one registry file.
+def _stamp(path: Path) -> FileStamp:
+    """Return the cache key of a registry file.
 
     Raises:
-        RegistryError: unreadable or invalid file.
+        RegistryError: the file is missing, not a regular file, or larger than the cap.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
     except OSError as err:
-        raise RegistryError([f"cannot read file: {err.strerror}"], source=path) from err
-    return parse_registry_text(text, str(path))
+        raise RegistryError([f"cannot read file: {err.strerror}"], source=path) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise RegistryError(["not a regular file"], source=path)
+    if info.st_size > MAX_REGISTRY_BYTES:
+        raise RegistryError(
+            [f"file is {info.st_size:,} bytes; registry files are limited to {MAX_REGISTRY_BYTES // 2**20} MiB"],
+            source=path,
+        )
+    digest = ""
+    if time.time_ns() - info.st_mtime_ns < RECENT_NS:
+        digest = hashlib.sha256(_read_bytes(str(path), str(path))).hexdigest()
+    return (os.path.abspath(path), info.st_mtime_ns, info.st_size, digest)
+
+
+def _read_bytes(path: str, origin: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_REGISTRY_BYTES + 1)
+    except OSError as err:
+        raise RegistryError([f"cannot read file: {err.strerror}"], source=origin) from None
+    if len(data) > MAX_REGISTRY_BYTES:  # grew since it was stat'ed
+        raise RegistryError([f"registry files are limited to {MAX_REGISTRY_BYTES // 2**20} MiB"], source=origin)
+    return data
+
+
+@lru_cache(maxsize=32)
+def _parse_file(stamp: FileStamp, origin: str) -> tuple[Entry, ...]:
+    data = _read_bytes(stamp[0], origin)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        bad = data[err.start : err.start + 1].hex()
+        raise RegistryError(
+            [f"not UTF-8 text (byte 0x{bad} at offset {err.start}); save the file as UTF-8"], source=origin
+        ) from None
+    return tuple(parse_registry_text(text, origin))
+
+
+def load_registry_file(path: Path) -> list[Entry]:
+    """Read and validate one registry file (parsed once while it stays unchanged, see ``FileStamp``).
+
+    Raises:
+        RegistryError: unreadable, oversized, not UTF-8, not parseable within the YAML limits, or
+            invalid.
+    """
+    return list(_parse_file(_stamp(path), str(path)))
+
+
+def shipped_registry_path() -> Path:
+    return Path(str(resources.files("medcat_data").joinpath(SHIPPED)))
 
 
 def shipped_registry_text() -> str:
     return resources.files("medcat_data").joinpath(SHIPPED).read_text(encoding="utf-8")
+
+
+def _shipped_entries() -> list[Entry]:
+    return list(_parse_file(_stamp(shipped_registry_path()), SHIPPED_ORIGIN))
 
 
 def user_registry_paths(env: str | None = None) -> list[Path]:
@@ -199,22 +358,22 @@ def merge(sources: Iterable[tuple[str, list[Entry]]]) -> Registry:
 
 
 @lru_cache(maxsize=8)
-def _load_cached(env_value: str) -> Registry:
-    parts: list[tuple[str, list[Entry]]] = [
-        ("<shipped registry.yaml>", parse_registry_text(shipped_registry_text(), "<shipped registry.yaml>"))
-    ]
-    for path in user_registry_paths(env_value):
-        parts.append((str(path), load_registry_file(path)))
-    return merge(parts)
+def _load_cached(files: tuple[tuple[FileStamp, str], ...]) -> Registry:
+    return merge((origin, list(_parse_file(stamp, origin))) for stamp, origin in files)
 
 
 def load_registry() -> Registry:
     """Return the shipped registry merged with the user's ``MEDCAT_REGISTRY`` files.
 
+    Each call stats the files (and hashes those modified in the last seconds); unchanged files are
+    not parsed again.
+
     Raises:
         RegistryError: an invalid file or colliding ids.
     """
-    return _load_cached(os.environ.get(REGISTRY_ENV, ""))
+    files = [(_stamp(shipped_registry_path()), SHIPPED_ORIGIN)]
+    files += [(_stamp(path), str(path)) for path in user_registry_paths()]
+    return _load_cached(tuple(files))
 
 
 def validate_files(paths: Sequence[Path]) -> list[dict[str, Any]]:
@@ -223,7 +382,7 @@ def validate_files(paths: Sequence[Path]) -> list[dict[str, Any]]:
     Returns one record per file (``file``, ``ok``, ``entries`` or ``problems``); a file that is
     the shipped registry itself is not merged with itself.
     """
-    shipped_path = Path(str(resources.files("medcat_data").joinpath(SHIPPED))).resolve()
+    shipped_path = shipped_registry_path().resolve()
     results: list[dict[str, Any]] = []
     loaded: list[tuple[str, list[Entry]]] = []
     includes_shipped = False
@@ -238,10 +397,7 @@ def validate_files(paths: Sequence[Path]) -> list[dict[str, Any]]:
         loaded.append((str(path), entries))
         results.append({"file": str(path), "ok": True, "entries": [e.id for e in entries]})
     if all(r["ok"] for r in results):
-        parts = loaded if includes_shipped else [
-            ("<shipped registry.yaml>", parse_registry_text(shipped_registry_text(), "<shipped registry.yaml>")),
-            *loaded,
-        ]
+        parts = loaded if includes_shipped else [(SHIPPED_ORIGIN, _shipped_entries()), *loaded]
         try:
             merge(parts)
         except RegistryError as err:

@@ -10,8 +10,17 @@ from __future__ import annotations
 import re
 from enum import Enum
 from typing import Annotated, Literal, Union
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
 SPLIT_NAMES = ("train", "validation", "test")
@@ -62,6 +71,74 @@ Modality = Literal[
 Split = Literal["train", "validation", "test"]
 HashAlgorithm = Literal["sha256", "md5", "sha1"]
 
+URL_SCHEMES = ("http", "https")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_http_url(value: str) -> str:
+    """Accept an absolute ``http``/``https`` URL with a host; refuse every other scheme.
+
+    A registry names upstream servers only: ``file:`` would let an entry read local files, and other
+    schemes are not transports medcat has. Local copies are read with ``--mirror file://DIR``.
+    """
+    if _CONTROL.search(value) or "\\" in value or " " in value:
+        raise ValueError("expected an http(s) URL without spaces, control characters or backslashes")
+    scheme = urlsplit(value).scheme.lower()
+    if scheme not in URL_SCHEMES:
+        what = f"scheme {scheme!r}" if scheme else "a URL without a scheme"
+        raise ValueError(
+            f"expected an http(s) URL; {what} is refused in registry files "
+            "(read local copies with --mirror file://DIR)"
+        )
+    if not urlsplit(value).hostname:
+        raise ValueError("expected an http(s) URL with a host name")
+    return value
+
+
+def check_relative_path(value: str) -> str:
+    """Accept a relative POSIX path that stays inside the dataset folder (``*`` globs allowed).
+
+    Refused: absolute paths (``/x``, ``C:...``), backslashes, ``..`` segments and control characters
+    (NUL included). The fetch engine checks every path again where it writes; this check names the
+    entry and field before anything runs.
+    """
+    if _CONTROL.search(value):
+        raise ValueError("control characters (NUL, newline...) are not allowed in a path")
+    if "\\" in value:
+        raise ValueError("backslashes are not allowed in a path; separate folders with '/'")
+    if value.startswith("/") or _DRIVE.match(value):
+        raise ValueError("expected a path relative to the dataset folder, not an absolute path")
+    if ".." in value.split("/"):
+        raise ValueError("'..' segments are not allowed; the path must stay inside the dataset folder")
+    return value
+
+
+def check_name(value: str) -> str:
+    """Accept one path segment (an id medcat puts in a URL path or a local mirror path)."""
+    check_relative_path(value)
+    if not value or "/" in value or value == ".":
+        raise ValueError("expected a single name, without '/'")
+    return value
+
+
+def _check_url_base(value: str) -> str:
+    return check_http_url(value) if value else value
+
+
+HttpUrl = Annotated[
+    str,
+    AfterValidator(check_http_url),
+    WithJsonSchema({"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}),
+]
+"""An absolute http(s) URL; the only kind of URL a registry may hold."""
+
+RelativePath = Annotated[str, AfterValidator(check_relative_path)]
+"""A path (or glob) inside the dataset folder: no absolute paths, backslashes, ``..`` or NUL."""
+
+Name = Annotated[str, AfterValidator(check_name)]
+"""A single path segment: no ``/``, backslash, ``.`` or ``..``."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -85,7 +162,7 @@ class License(_Model):
 
     spdx: str | None = Field(default=None, description="SPDX identifier, e.g. CC-BY-4.0.")
     name: str = Field(description="Human-readable licence name.")
-    url: str | None = None
+    url: HttpUrl | None = None
     confirmed: bool = Field(default=True, description="False when the licence is not confirmed upstream.")
     note: str | None = None
 
@@ -99,7 +176,7 @@ class AccessInfo(_Model):
     """Human steps to obtain access, shown by ``medcat info`` and on the catalog page."""
 
     steps: list[str] = Field(min_length=1)
-    dua_url: str | None = None
+    dua_url: HttpUrl | None = None
     credentials: list[str] = Field(
         default_factory=list,
         description="Where medcat reads credentials for this dataset (env vars, files).",
@@ -107,7 +184,7 @@ class AccessInfo(_Model):
 
 
 class Version(_Model):
-    version: str
+    version: RelativePath = Field(min_length=1, description="Also the cache folder name: $MEDCAT_HOME/raw/<id>/<version>.")
     date: str | None = Field(default=None, description="Release date, YYYY-MM-DD.")
     doi: str | None = None
     notes: str | None = None
@@ -116,8 +193,8 @@ class Version(_Model):
 class PinnedFile(_Model):
     """One file of a URL list, with the hash upstream publishes (absent when it publishes none)."""
 
-    url: str
-    path: str = Field(description="Relative destination path inside the dataset cache.")
+    url: HttpUrl
+    path: RelativePath = Field(min_length=1, description="Relative destination path inside the dataset cache.")
     size: int | None = Field(default=None, ge=0)
     sha256: str | None = None
     md5: str | None = None
@@ -141,16 +218,18 @@ class PinnedFile(_Model):
 class ChecksumFile(_Model):
     """A checksum list published beside the files (``*.md5``, GIAB md5 lists, ``SHA256SUMS.txt``)."""
 
-    url: str
+    url: HttpUrl
     algorithm: HashAlgorithm
     format: Literal["sha256sums", "md5sum", "giab-md5s"] = "md5sum"
-    base: str = Field(default="", description="Prefix joined to the paths listed in the file.")
+    base: Annotated[str, AfterValidator(_check_url_base)] = Field(
+        default="", description="URL prefix joined to the paths listed in the file (http(s)); empty = the list's own URL."
+    )
 
 
 class FileIndex(_Model):
     """A file listing the upstream files when the checksum file does not cover them."""
 
-    path: str = Field(description="Relative path of the index file (fetched first).")
+    path: RelativePath = Field(min_length=1, description="Relative path of the index file (fetched first).")
     column: str | None = Field(default=None, description="CSV column holding relative paths; None = one path per line.")
     magic: str | None = Field(default=None, description="Expected leading bytes, hex, checked on trust-on-first-use files.")
     magic_offset: int = 0
@@ -159,12 +238,12 @@ class FileIndex(_Model):
 class _SourceBase(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Unique within the entry; `--source NAME`.")
     description: str | None = None
-    subdir: str = Field(default="", description="Sub-folder of the dataset cache this source writes to.")
+    subdir: RelativePath = Field(default="", description="Sub-folder of the dataset cache this source writes to.")
     companion: bool = Field(
         default=False,
         description="Fetched together with whichever main source is chosen (e.g. label files from a sibling project).",
     )
-    include: list[str] = Field(default_factory=list, description="Glob patterns limiting the files of this source.")
+    include: list[RelativePath] = Field(default_factory=list, description="Glob patterns limiting the files of this source.")
     default_fetch: bool = Field(default=True, description="False: declared but only fetched with --source or --only.")
 
 
@@ -173,9 +252,9 @@ class PhysioNetSource(_SourceBase):
 
     kind: Literal["physionet"]
     slug: str = Field(pattern=r"^([\w-]+|\{slug\})$")
-    version: str | None = Field(default=None, description="Pinned version; None follows the entry version.")
-    base_url: str = "https://physionet.org"
-    checksum_file: str | None = Field(default="SHA256SUMS.txt", description="File index and hash source.")
+    version: RelativePath | None = Field(default=None, description="Pinned version; None follows the entry version.")
+    base_url: HttpUrl = "https://physionet.org"
+    checksum_file: RelativePath | None = Field(default="SHA256SUMS.txt", description="File index and hash source.")
     file_index: FileIndex | None = Field(
         default=None, description="Used when the checksum file does not list the bulk files."
     )
@@ -188,7 +267,7 @@ class HuggingFaceSource(_SourceBase):
     repo_id: str = Field(pattern=r"^([\w.-]+/[\w.-]+|\{repo_id\})$")
     repo_type: Literal["dataset", "model"] = "dataset"
     revision: str = Field(description="Commit sha or tag; a branch name is not reproducible.")
-    allow_patterns: list[str] = Field(default_factory=list)
+    allow_patterns: list[RelativePath] = Field(default_factory=list)
 
 
 class KaggleSource(_SourceBase):
@@ -198,8 +277,8 @@ class KaggleSource(_SourceBase):
     owner: str
     slug: str
     dataset_version: int | None = None
-    archive: str | None = Field(default=None, description="Name of the downloaded zip.")
-    base_url: str = "https://www.kaggle.com"
+    archive: RelativePath | None = Field(default=None, min_length=1, description="Name of the downloaded zip.")
+    base_url: HttpUrl = "https://www.kaggle.com"
 
 
 class UrlListSource(_SourceBase):
@@ -214,28 +293,28 @@ class GoogleDriveSource(_SourceBase):
     """A file that lives only on Google Drive (quota pages and the large-file interstitial handled)."""
 
     kind: Literal["gdrive"]
-    file_id: str
-    filename: str
+    file_id: Name
+    filename: RelativePath = Field(min_length=1)
     magic: str | None = Field(default=None, description="Expected leading bytes as hex, e.g. 504b for zip.")
     extract: bool = True
-    base_url: str = "https://drive.google.com"
+    base_url: HttpUrl = "https://drive.google.com"
 
 
 class OsfSource(_SourceBase):
     """An OSF project storage (files listed through the OSF API)."""
 
     kind: Literal["osf"]
-    project: str
-    storage: str = "osfstorage"
-    base_url: str = "https://api.osf.io"
+    project: Name
+    storage: Name = "osfstorage"
+    base_url: HttpUrl = "https://api.osf.io"
 
 
 class PmcSource(_SourceBase):
     """The PMC Open Access subset: per-article prefixes in the cloud bucket (legacy packages if served)."""
 
     kind: Literal["pmc"]
-    bucket_url: str = "https://pmc-oa-opendata.s3.amazonaws.com"
-    legacy_url: str | None = "https://ftp.ncbi.nlm.nih.gov/pub/pmc/deprecated"
+    bucket_url: HttpUrl = "https://pmc-oa-opendata.s3.amazonaws.com"
+    legacy_url: HttpUrl | None = "https://ftp.ncbi.nlm.nih.gov/pub/pmc/deprecated"
 
 
 class TciaSource(_SourceBase):
@@ -243,9 +322,9 @@ class TciaSource(_SourceBase):
 
     kind: Literal["tcia"]
     collection: str
-    api_url: str = "https://services.cancerimagingarchive.net/nbia-api/services/v1"
+    api_url: HttpUrl = "https://services.cancerimagingarchive.net/nbia-api/services/v1"
     files: list[PinnedFile] = Field(default_factory=list)
-    manifest_url: str | None = None
+    manifest_url: HttpUrl | None = None
 
 
 Source = Annotated[
@@ -288,7 +367,7 @@ class Entry(_Model):
     id: str = Field(pattern=ID_PATTERN)
     name: str
     description: str = Field(min_length=40)
-    homepage: str
+    homepage: HttpUrl
     modalities: list[Modality] = Field(min_length=1)
     tasks: list[Task] = Field(min_length=1)
     access: Access
@@ -313,13 +392,6 @@ class Entry(_Model):
         if not re.search(r"@\w+\s*\{", v):
             raise ValueError("expected BibTeX (e.g. '@article{key, ...}')")
         return v.strip() + "\n"
-
-    @field_validator("homepage")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://", v):
-            raise ValueError("expected an http(s) URL")
-        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> Entry:
