@@ -48,7 +48,7 @@ OnBadItem = Literal["record", "fail"]
 UnitOutput = Union[Row, Columns, SampleError, InputHash]
 ConvertUnit = Callable[[Any], Iterable[UnitOutput]]
 
-__all__ = ["ConvertUnit", "OnBadItem", "Progress", "UnitOutput", "convert_units", "run_units", "unit_name"]
+__all__ = ["ConvertUnit", "OnBadItem", "Progress", "UnitOutput", "convert_units", "run_units", "unit_name", "unit_place"]
 
 
 class Progress(Protocol):
@@ -69,6 +69,15 @@ def unit_name(unit: object) -> str:
     """Return a unit's display name: its ``name`` attribute, else ``str(unit)``."""
     name = getattr(unit, "name", None)
     return name if isinstance(name, str) and name else str(unit)
+
+
+def unit_place(unit: object) -> tuple[str | None, str | None]:
+    """Return the ``config`` and ``split`` a unit declares (as fields), each ``None`` when it has none.
+
+    They name the config and split of the unit's failed items in ``errors.jsonl``.
+    """
+    config, split = getattr(unit, "config", None), getattr(unit, "split", None)
+    return (config if isinstance(config, str) else None, split if isinstance(split, str) else None)
 
 
 #: Imported by the forkserver before its first worker: what every recipe's workers need anyway.
@@ -218,7 +227,7 @@ class _RawResult:
                     encoded.append((item.config, item.split, encoder.encode_row(item)))
                     rows += 1
             except SampleError as err:
-                errors.append(ErrorRecord.from_exception(err, self.name))
+                errors.append(ErrorRecord.from_exception(err, self.name, config=item.config, split=item.split))
         batches.extend(encoder.batches(encoded))
         return UnitResult(
             index=index,
@@ -238,6 +247,7 @@ class _ConvertTask:
 
     def __call__(self, unit: Any) -> _RawResult:
         name = unit_name(unit)
+        config, split = unit_place(unit)
         outputs: list[Row | Columns | ErrorRecord] = []
         hashes: list[InputHash] = []
         try:
@@ -245,14 +255,14 @@ class _ConvertTask:
                 if isinstance(item, (Row, Columns)):
                     outputs.append(item)
                 elif isinstance(item, SampleError):
-                    outputs.append(ErrorRecord.from_exception(item, name))
+                    outputs.append(ErrorRecord.from_exception(item, name, config=config, split=split))
                 elif isinstance(item, InputHash):
                     hashes.append(item)
                 else:
                     raise TypeError(f"convert_unit yielded {type(item).__name__}; expected Row, Columns, SampleError or InputHash")
         except SampleError as err:
-            outputs.append(ErrorRecord.from_exception(err, name))
+            outputs.append(ErrorRecord.from_exception(err, name, config=config, split=split))
         except Exception as err:  # noqa: BLE001 - one bad unit must not end a 377k-unit run; recorded with its type
             log.debug("unit %s failed", name, exc_info=True)
-            outputs.append(ErrorRecord.from_exception(err, name, stage="convert"))
+            outputs.append(ErrorRecord.from_exception(err, name, stage="convert", config=config, split=split))
         return _RawResult(name=name, outputs=tuple(outputs), hashes=tuple(hashes))

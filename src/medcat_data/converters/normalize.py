@@ -3,15 +3,20 @@
 Reads the raw cache only (never the network). Before any work it checks what was fetched: nothing
 → a ``UsageError`` naming the fetch command; missing or unverified files → the first ten of them
 and the verify command. Files left out on purpose by a partial fetch (``--only``/``--limit``)
-are "not fetched" (counted in the card), not errors.
+are "not fetched" (counted in the card), not errors. That check compares sizes with the fetch
+manifest and never rehashes: damage that keeps a file's size is found by ``medcat verify --full``,
+or met while reading. Damaged bytes met while planning (a truncated gzip index, bytes not valid
+in a file's encoding) end the run with one ``ConvertError`` naming the config, before anything is
+written; met while converting a unit, they are that unit's line in ``errors.jsonl``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,7 @@ from medcat_data.catalog.schema import Source
 from medcat_data.converters.card import CardInfo
 from medcat_data.converters.executor import Progress, convert_units
 from medcat_data.converters.manifest import BuildKey, stat_inputs
+from medcat_data.converters.units import UnitResult, describe_damage
 from medcat_data.converters.recipes.base import (
     Plan,
     RecipeContext,
@@ -29,7 +35,7 @@ from medcat_data.converters.recipes.base import (
     require_recipe,
 )
 from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, WriterOptions, write_dataset
-from medcat_data.errors import UsageError
+from medcat_data.errors import ConvertError, SampleError, UsageError
 from medcat_data.paths import raw_dir
 
 log = logging.getLogger(__name__)
@@ -153,6 +159,53 @@ def _config_names(recipe: Any, ctx: RecipeContext, wanted: Sequence[str]) -> lis
     return list(wanted)
 
 
+@contextmanager
+def _reading(ref: str, config: str | None = None) -> Iterator[None]:
+    """Turn damaged input met by a recipe in this process (planning) into one ``ConvertError``.
+
+    Recipes read their index files (CSV, JSON, gzip) while planning; a bare ``EOFError`` from a
+    truncated gzip would reach click as ``Aborted!``, a ``UnicodeDecodeError`` as a traceback.
+
+    Raises:
+        ConvertError: what is damaged, the config being planned, and how to find the file.
+    """
+    try:
+        yield
+    except Exception as err:
+        damage = describe_damage(err)
+        if damage is None:
+            raise
+        where = f" config {config}:" if config else ""
+        raise ConvertError(
+            f"{ref}:{where} cannot read a fetched file: {damage}. Nothing was written. Run `medcat verify --full {ref}` "
+            f"to find the damaged file, then `medcat fetch {ref}` to repair it."
+        ) from err
+
+
+def _card_notes(card_notes: Any, ctx: RecipeContext, ref: str) -> list[str]:
+    """Return a recipe's card notes; damaged input met while making them is a note, not the end of the run.
+
+    The notes only inform; the work unit that reads the same bytes reports them in ``errors.jsonl``.
+    """
+    try:
+        return list(card_notes(ctx))
+    except Exception as err:
+        damage = str(err) if isinstance(err, SampleError) else describe_damage(err)
+        if damage is None:
+            raise
+        log.warning("%s: the recipe's card notes are left out: %s", ref, damage)
+        return [f"The recipe's notes on this build are left out: reading its inputs failed ({damage})."]
+
+
+def _placed(results: Iterable[UnitResult], configs: Sequence[str | None]) -> Iterator[UnitResult]:
+    """Name the config of every error record that lacks one, from the unit it came from."""
+    for result in results:
+        config = configs[result.index] if result.index < len(configs) else None
+        if config is not None and any(e.config is None for e in result.errors):
+            result = replace(result, errors=tuple(e.placed(config) for e in result.errors))
+        yield result
+
+
 def normalize(request: NormalizeRequest, progress: Progress | None = None) -> NormalizeResult:
     """Normalize a fetched dataset into ``request.out / <id>``.
 
@@ -165,18 +218,22 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
     recipe = require_recipe(entry.id, template)
     check_extra_options(recipe, request.options)
     ctx = build_context(request)
-    names = _config_names(recipe, ctx, request.configs)
+    ref = str(request.resolved.ref)
+    with _reading(ref):
+        names = _config_names(recipe, ctx, request.configs)
     specs, plans = [], {}
     declared = {c.name: c for c in entry.configs}
     for name in names:
         # A recipe with dynamic configs (one per upstream table) declares them as one registry config.
         cfg = declared.get(name) or (entry.configs[0] if len(entry.configs) == 1 else None)
-        plan: Plan = recipe.plan(name, ctx)
+        with _reading(ref, name):
+            plan: Plan = recipe.plan(name, ctx)
+            features = recipe.features(name, ctx)
         plans[name] = plan
         specs.append(
             ConfigSpec(
                 name=name,
-                features=recipe.features(name, ctx),
+                features=features,
                 task=cfg.task if cfg else None,
                 description=cfg.description if cfg else "",
                 # A --split-by split makes train/validation/test where the registry declares one split.
@@ -187,7 +244,7 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
     notes = [f"{n} annotated item(s) of config {c} were not fetched (partial fetch) and are left out." for c, n in not_fetched.items()]
     card_notes = getattr(recipe, "card_notes", None)
     if card_notes is not None:
-        notes += list(card_notes(ctx))
+        notes += _card_notes(card_notes, ctx, ref)
     spec = DatasetSpec(
         source=ctx.source_tag,
         configs=tuple(specs),
@@ -212,10 +269,14 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
     }
     key = BuildKey(inputs=inputs, options=options)
     combine = getattr(recipe, "combine_units", None)
+    # The config of each unit's errors: known by construction unless a recipe merged the units of
+    # several configs (then a unit that declares a ``config`` field names it; see executor.unit_place).
     if combine is not None and len(names) > 1:
         units = list(combine({name: plans[name].units for name in names}))
+        unit_configs: list[str | None] = []
     else:
         units = [unit for name in names for unit in plans[name].units]
+        unit_configs = [name for name in names for _ in plans[name].units]
     results = convert_units(
         units,
         recipe.convert_unit,
@@ -226,7 +287,7 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
     )
     # A recipe of many small rows (VCF records) may ask for larger row groups than the image default.
     writer_options = WriterOptions(**getattr(recipe, "WRITER_OPTIONS", {}))
-    write = write_dataset(request.out / entry.id, spec, key, results, writer_options)
+    write = write_dataset(request.out / entry.id, spec, key, _placed(results, unit_configs), writer_options)
     dropped = write.replaced_configs
     if dropped:
         log.warning(

@@ -11,9 +11,12 @@ reads or writes files.
 
 from __future__ import annotations
 
+import gzip
 import logging
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Columns", "ErrorRecord", "InputHash", "Row", "RowEncoder", "UnitResult"]
+__all__ = ["Columns", "ErrorRecord", "InputHash", "Row", "RowEncoder", "UnitResult", "describe_damage"]
 
 
 @dataclass(frozen=True)
@@ -63,27 +66,70 @@ class Columns:
 
 @dataclass(frozen=True)
 class ErrorRecord:
-    """One failed item as written to ``errors.jsonl``: path, stage, exception type and message."""
+    """One failed item as written to ``errors.jsonl``.
+
+    ``path``, ``stage``, exception ``type`` and ``message``, plus the ``config`` and ``split`` the
+    item belonged to where known (``None`` otherwise: an item can fail before its split is known).
+    """
 
     path: str
     stage: str
     type: str
     message: str
+    config: str | None = None
+    split: str | None = None
 
     @classmethod
-    def from_exception(cls, exc: BaseException, path: str = "", stage: str = "convert") -> ErrorRecord:
-        """Describe ``exc``; a ``SampleError`` supplies its own path, stage and reason."""
+    def from_exception(
+        cls, exc: BaseException, path: str = "", stage: str = "convert", *, config: str | None = None, split: str | None = None
+    ) -> ErrorRecord:
+        """Describe ``exc``; a ``SampleError`` supplies its own path, stage and reason.
+
+        Damaged input met by a reader that did not name it (a truncated gzip stream, bytes not
+        valid in the expected encoding, a corrupt zip) is worded as such, with stage ``read``.
+        """
         if isinstance(exc, SampleError):
-            return cls(path=exc.path, stage=exc.stage, type=type(exc).__name__, message=exc.reason)
-        return cls(path=path, stage=stage, type=type(exc).__name__, message=str(exc) or repr(exc))
+            return cls(exc.path, exc.stage, type(exc).__name__, exc.reason, config, split)
+        damage = describe_damage(exc)
+        if damage is not None:
+            return cls(path, "read", type(exc).__name__, damage, config, split)
+        return cls(path, stage, type(exc).__name__, str(exc) or repr(exc), config, split)
+
+    def placed(self, config: str | None, split: str | None = None) -> ErrorRecord:
+        """Return this record with ``config``/``split`` filled in where it has none."""
+        return replace(self, config=self.config or config, split=self.split or split)
 
     def to_exception(self) -> SampleError:
         """Return a ``SampleError`` equivalent to this record (for ``on_bad_item="fail"``)."""
         reason = self.message if self.type == SampleError.__name__ else f"{self.type}: {self.message}"
         return SampleError(self.path, self.stage, reason)
 
-    def to_json(self) -> dict[str, str]:
-        return {"path": self.path, "stage": self.stage, "type": self.type, "message": self.message}
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "path": self.path, "stage": self.stage, "type": self.type, "message": self.message,
+            "config": self.config, "split": self.split,
+        }  # fmt: skip
+
+
+def describe_damage(exc: BaseException) -> str | None:
+    """Word an exception that means "these input bytes are damaged", or return None for any other.
+
+    Python's decompressors and codecs say *what* broke (``Compressed file ended before the
+    end-of-stream marker was reached``) but not that the file is truncated or mis-encoded; a
+    bare ``EOFError`` is also what click turns into ``Aborted!``.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return (
+            f"bytes not valid {exc.encoding} at byte {exc.start} of the decoded text ({exc.reason}): the file is "
+            "damaged or not in its declared encoding"
+        )
+    if isinstance(exc, EOFError):
+        return f"the compressed stream ends early: the file is truncated ({exc or 'end of file'})"
+    if isinstance(exc, (gzip.BadGzipFile, zlib.error)):
+        return f"corrupt compressed data ({exc})"
+    if isinstance(exc, zipfile.BadZipFile):
+        return f"corrupt zip archive ({exc})"
+    return None
 
 
 @dataclass(frozen=True)

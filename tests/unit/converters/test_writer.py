@@ -211,7 +211,7 @@ def test_errors_jsonl_has_one_line_per_failed_item(tmp_path: Path) -> None:
     out = tmp_path / "toy"
     _write(out, _rows(2))
     lines = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
-    assert lines == [{"path": "broken.png", "stage": "decode", "type": "SampleError", "message": "truncated"}]
+    assert lines == [{"path": "broken.png", "stage": "decode", "type": "SampleError", "message": "truncated", "config": None, "split": None}]
 
 
 def test_a_config_without_rows_is_recorded_but_not_offered_to_load_dataset(tmp_path: Path) -> None:

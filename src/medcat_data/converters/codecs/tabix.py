@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from medcat_data.errors import UnsupportedFormatError
+from medcat_data.errors import InputDecodeError, UnsupportedFormatError
 
 __all__ = [
     "BGZF_EOF",
@@ -35,6 +35,7 @@ __all__ = [
     "TabixWriter",
     "is_bgzf",
     "iter_blocks",
+    "iter_lines",
     "lines_before",
     "open_at",
     "read_tbi",
@@ -65,7 +66,8 @@ def iter_blocks(handle: BinaryIO, start: int = 0, name: str = "") -> Iterator[tu
     """Yield ``(file offset, decompressed data)`` of each BGZF block from ``start`` on.
 
     Raises:
-        UnsupportedFormatError: a member is not a BGZF block (plain gzip) or is truncated.
+        UnsupportedFormatError: a member is not a BGZF block (plain gzip), is truncated, or its
+            data is corrupt (does not inflate, or fails its CRC).
     """
     handle.seek(start)
     offset = start
@@ -87,9 +89,39 @@ def iter_blocks(handle: BinaryIO, start: int = 0, name: str = "") -> Iterator[tu
         rest = handle.read(bsize + 1 - _HEADER.size - xlen)
         if len(rest) != bsize + 1 - _HEADER.size - xlen:
             raise UnsupportedFormatError(f"{name}: truncated BGZF block at byte {offset}")
-        data = zlib.decompress(rest[:-8], -15)
+        try:
+            data = zlib.decompress(rest[:-8], -15)
+        except zlib.error as err:
+            raise UnsupportedFormatError(f"{name}: corrupt BGZF block at byte {offset} ({err}); fetch the file again") from err
+        if zlib.crc32(data) != struct.unpack_from("<I", rest, len(rest) - 8)[0]:
+            raise UnsupportedFormatError(f"{name}: BGZF block at byte {offset} fails its CRC check; fetch the file again")
         yield offset, data
         offset += bsize + 1
+
+
+def iter_lines(path: Path, name: str | None = None) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line number, line)`` of a plain, gzip or BGZF file, 1-based, line ends kept.
+
+    Gzip is recognised by its magic bytes, not its name. A stream that ends early or whose data
+    is corrupt stops the iteration with an error naming the file and the line it stopped at (the
+    lines before it have been yielded); ``gzip`` alone would raise a bare ``EOFError``.
+
+    Raises:
+        InputDecodeError: the gzip stream is truncated or corrupt (``name``, default the file name).
+    """
+    shown = name if name is not None else path.name
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    number = 0
+    with gzip.open(path, "rb") if gzipped else open(path, "rb") as stream:
+        try:
+            for line in stream:
+                number += 1
+                yield number, line
+        except EOFError:
+            raise InputDecodeError(shown, "the gzip stream ends early: the file is truncated", number + 1) from None
+        except (gzip.BadGzipFile, zlib.error) as err:
+            raise InputDecodeError(shown, f"corrupt gzip data ({err})", number + 1) from None
 
 
 def _block_size(extra: bytes) -> int | None:
@@ -252,9 +284,11 @@ def read_tbi(path: Path) -> TabixIndex:
             pos += 8 * n_intv
             if first is None:
                 first = next((v for v in linear if v), 0)
-            contigs.append(ContigIndex(names[ref].decode("utf-8", "replace"), first, tuple(linear)))
+            contigs.append(ContigIndex(names[ref].decode("utf-8"), first, tuple(linear)))
     except struct.error as err:
         raise UnsupportedFormatError(f"{path.name}: truncated tabix index ({err})") from err
+    except UnicodeDecodeError as err:
+        raise UnsupportedFormatError(f"{path.name}: a contig name is not UTF-8 ({err.reason}); the index is corrupt") from err
     return TabixIndex(fmt, col_seq, col_beg, col_end, chr(meta), skip, tuple(contigs))
 
 

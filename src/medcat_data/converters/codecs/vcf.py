@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from medcat_data.converters.codecs.tabix import iter_lines
+
 __all__ = [
     "GENOTYPE_CLASSES",
     "VcfLineError",
@@ -131,13 +133,12 @@ def genotype_class(alleles: tuple[int, ...], alt_index: int) -> str:
 
 
 def iter_data_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line number, line)`` of the data lines of a VCF (plain, gzip or BGZF), 1-based."""
-    import gzip
+    """Yield ``(line number, line)`` of the data lines of a VCF (plain, gzip or BGZF), 1-based.
 
-    with open(path, "rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as stream:
-        for number, line in enumerate(stream, 1):
-            if line.startswith(b"#") or not line.strip():
-                continue
-            yield number, line
+    Raises:
+        InputDecodeError: the gzip stream is truncated or corrupt (file and line; see ``tabix.iter_lines``).
+    """
+    for number, line in iter_lines(path):
+        if line.startswith(b"#") or not line.strip():
+            continue
+        yield number, line

@@ -1,0 +1,102 @@
+"""``medcat normalize`` on a full disk and on damaged bytes, through the real chain over loopback.
+
+Fetched from the loopback mirror with the real engine, then damaged in the cache the way a bad
+disk or a broken upload does it (same size, so normalize's size check passes), or normalized
+while the disk is "full". A full disk cannot be made portably (a small tmpfs needs root): the
+parquet writer's ``write_table`` is patched to raise ``OSError(ENOSPC)``, nothing else.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import json
+import os
+from pathlib import Path
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from medcat_data.catalog.refs import resolve
+from medcat_data.catalog.registry import load_registry
+from medcat_data.cli import main
+from medcat_data.converters.normalize import NormalizeRequest, normalize
+from medcat_data.converters.recipes.base import RecipeOptions
+from medcat_data.mirror.server import MirrorServer
+from medcat_data.paths import raw_dir
+from tests.integration.recipes.harness import fetch_and_verify, replicas
+
+pytestmark = pytest.mark.integration
+
+
+def _fetch(dataset_id: str, mirror: MirrorServer) -> Path:
+    resolved = resolve(dataset_id, load_registry())
+    fetch_and_verify(resolved, replicas(dataset_id, mirror)[0], mirror)
+    return raw_dir(dataset_id, resolved.version)
+
+
+def _parquet(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.parquet"))}
+
+
+def _enospc(*args: object, **kwargs: object) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_or_a_damaged_index_is_one_line_and_the_previous_output_stays(
+    mirror: MirrorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = _fetch("mimic-cxr-jpg", mirror)
+    out = tmp_path / "data"
+    args = ["normalize", "mimic-cxr-jpg", "--out", str(out), "--max-errors", "10"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    before = _parquet(out / "mimic-cxr-jpg")
+    planted = [json.loads(line) for line in (out / "mimic-cxr-jpg" / "errors.jsonl").read_text().splitlines()]
+    assert sorted(e["config"] for e in planted) == ["chexpert", "negbio"], planted  # one unreadable JPEG, met per config
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pq.ParquetWriter, "write_table", _enospc)
+        full = CliRunner().invoke(main, [*args, "--max-size", "16"])
+    assert full.exit_code == 1 and isinstance(full.exception, SystemExit), full.output
+    assert full.stderr.splitlines() == [full.stderr.strip()], full.stderr
+    assert full.stderr.startswith(f"error: cannot write the output {out / 'mimic-cxr-jpg'}: No space left on device")
+    assert "Traceback" not in full.output
+
+    # Damaged in place, same size: the second half of the metadata index is zeros.
+    metadata = raw / "mimic-cxr-2.0.0-metadata.csv.gz"
+    data = metadata.read_bytes()
+    metadata.write_bytes(data[: len(data) // 2] + bytes(len(data) - len(data) // 2))
+    damaged = CliRunner().invoke(main, [*args, "--max-size", "16"])
+    assert damaged.exit_code == 1, damaged.output
+    assert "Aborted!" not in damaged.output and "Traceback" not in damaged.output
+    assert damaged.stderr.startswith("error: mimic-cxr-jpg: config chexpert: cannot read a fetched file: the compressed stream ends early")
+    assert "medcat verify --full mimic-cxr-jpg" in damaged.stderr
+
+    assert _parquet(out / "mimic-cxr-jpg") == before
+    assert datasets.load_dataset(str(out / "mimic-cxr-jpg"), "chexpert")["train"].num_rows > 0
+    assert sorted(p.name for p in out.iterdir()) == ["mimic-cxr-jpg"]
+
+
+def test_a_truncated_gzip_input_is_an_errors_line_with_file_line_and_config(mirror: MirrorServer, tmp_path: Path) -> None:
+    _fetch("precisionfda-truth-v2", mirror)
+    resolved = resolve("precisionfda-truth-v2", load_registry())
+    plain = normalize(NormalizeRequest(resolved, tmp_path / "plain"))
+    planted = [json.loads(line) for line in (plain.out_dir / "errors.jsonl").read_text().splitlines()]
+    assert planted and all(e["config"] == "variants" and "split" in e for e in planted), planted
+
+    text = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tQUERY\n"
+    text += "".join(f"chr1\t{pos}\t.\tA\tC\t30\tPASS\t.\tGT\t0/1\n" for pos in range(1, 3001))
+    data = gzip.compress(text.encode(), mtime=0)
+    query = tmp_path / "query.vcf.gz"
+    query.write_bytes(data[: len(data) // 2])
+    options = RecipeOptions(extra={"candidates": str(query)})
+    result = normalize(NormalizeRequest(resolved, tmp_path / "out", configs=("candidates",), options=options))
+    errors = [json.loads(line) for line in (result.out_dir / "errors.jsonl").read_text().splitlines()]
+    assert len(errors) == 1, errors
+    (error,) = errors
+    assert error["path"].startswith("query.vcf.gz:") and int(error["path"].split(":")[1]) > 2
+    assert (error["stage"], error["config"]) == ("read", "candidates")
+    assert "the gzip stream ends early: the file is truncated" in error["message"]
