@@ -85,6 +85,9 @@ def parse_ref(text: str) -> DatasetRef:
     match = _PATTERNS[scheme].match(body)
     if not match:
         raise InvalidReferenceError(f"cannot read dataset reference {raw!r}: {_GRAMMAR}.")
+    # Names and versions become cache folders (raw/<id>/<version>): '.' and '..' would leave them.
+    if any(part in {".", ".."} for part in f"{match['name']}/{match['version'] or ''}".split("/")):
+        raise InvalidReferenceError(f"cannot read dataset reference {raw!r}: '.' and '..' are not names. {_GRAMMAR}.")
     return DatasetRef(scheme, match["name"], match["version"], raw)
 
 

@@ -81,3 +81,10 @@ def test_hf_and_kaggle_references_build_entries() -> None:
     src = kg.entry.main_sources[0]
     assert isinstance(src, KaggleSource) and (src.owner, src.slug) == ("owner", "some-set")
     assert kg.entry.access.value == "registration"
+
+
+@pytest.mark.parametrize("text", ["hf:x/y@..", "hf:../y", "physionet:x@..", "physionet:x@.", "kaggle:../x", "kaggle:x/.."])
+def test_dot_segments_in_references_never_reach_the_cache_path(text: str) -> None:
+    """A name or version becomes a cache folder (raw/<id>/<version>): '..' would leave the cache."""
+    with pytest.raises(InvalidReferenceError, match=r"'\.' and '\.\.' are not names"):
+        parse_ref(text)
