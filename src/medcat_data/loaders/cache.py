@@ -148,6 +148,8 @@ class PartFile:
         self.offset = 0
         self.validator: str | None = None
         self.total: int | None = None
+        #: The ``Content-Type`` the bytes came with (``None`` for local copies), for content checks.
+        self.content_type: str | None = None
         self.head = b""
         self._fd: int | None = None
         self._hasher: Any = None
@@ -206,6 +208,7 @@ class PartFile:
             os.lseek(self._fd, 0, os.SEEK_SET)
         self.offset = 0
         self.validator = None
+        self.content_type = None
         self.head = b""
         self._hasher = self._new_hasher()
         if self._record_written:

@@ -113,3 +113,45 @@ def test_malformed_heads_are_refused(head: bytes) -> None:
     with scripted(head) as (port, _):
         with pytest.raises(ProtocolError, match="malformed status line"):
             _connection(port).get("/x", {})
+
+
+@pytest.mark.parametrize("value", [b"-1", b"+5", b"1_0"])
+def test_a_content_length_that_is_not_plain_digits_is_refused(value: bytes) -> None:
+    with scripted(b"HTTP/1.1 200 OK\r\nContent-Length: " + value + b"\r\n\r\nhello") as (port, _):
+        with pytest.raises(ProtocolError, match="Content-Length"):
+            _connection(port).get("/x", {})
+
+
+def test_a_repeated_identical_content_length_counts_once() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"
+    with scripted(answer) as (port, _):
+        assert _body(_connection(port)) == (200, b"hello", True)
+
+
+@pytest.mark.parametrize("size", [b"-5", b"+5", b"0x5"])
+def test_a_chunk_size_that_is_not_hex_digits_is_refused(size: bytes) -> None:
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\nhello\r\n0\r\n\r\n"
+    with scripted(answer) as (port, _):
+        resp = _connection(port).get("/x", {})
+        with pytest.raises(ProtocolError, match="bad chunk size"):
+            resp.read(100)
+
+
+def test_the_content_decoder_takes_gzip_members_in_a_row_and_bounds_each_step() -> None:
+    import gzip
+
+    from medcat_data.loaders.transports.wire import ContentDecoder, decode_whole
+
+    data = gzip.compress(b"a" * (3 << 20)) + gzip.compress(b"tail")
+    pieces: list[bytes] = []
+    decoder = ContentDecoder()
+    for i in range(0, len(data), 1000):
+        decoder.feed(data[i : i + 1000], pieces.append)
+    assert decoder.complete and b"".join(pieces) == b"a" * (3 << 20) + b"tail"
+    assert max(len(p) for p in pieces) <= 1 << 20
+    with pytest.raises(ProtocolError, match="larger than"):
+        decode_whole(data, 1 << 20)
+    with pytest.raises(ProtocolError, match="ended before its end"):
+        decode_whole(data[:20], 1 << 20)
+    with pytest.raises(ProtocolError, match="does not decode"):
+        decode_whole(b"not gzip at all", 100)

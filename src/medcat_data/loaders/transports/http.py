@@ -6,9 +6,18 @@ a lean HTTP/1.1 client: for many small files the per-request CPU is the bottlene
 client would add is done here explicitly: redirects (credentials are never forwarded to another
 origin), proxies from the environment, timeouts, reconnects.
 
-Resume: a part with ``offset > 0`` asks ``Range: bytes=<offset>-`` with ``If-Range`` on the
-stored validator; a ``200`` answer (range ignored or validator changed) restarts from zero.
-Never verifies or commits; the engine does.
+Resume never stitches two versions of a file. A part with ``offset > 0`` asks
+``Range: bytes=<offset>-`` with ``If-Range`` on the validator its first answer carried (a strong
+ETag, else Last-Modified). A ``200`` restarts from zero; so does a ``206`` that starts elsewhere
+than the offset or carries another validator than the part started with (a server that ignores
+``If-Range``). A part with no validator resumes only when an upstream hash covers the file (a
+splice then fails the hash and is fetched again from zero); otherwise it starts over.
+
+Content codings: medcat asks for ``identity``. A ``gzip`` or ``deflate`` body is decoded while it
+streams (never resumed: a range of encoded bytes cannot continue decoded ones); any other coding,
+or a transfer coding other than ``chunked``, is refused. A gzip coding on a ``.gz``/``.tgz`` file
+is the file itself (the ``AddEncoding x-gzip .gz`` set-up) and is stored as served, as curl and
+wget do. Never verifies or commits; the engine does.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from medcat_data import __version__
+from medcat_data.errors import redact
 from medcat_data.loaders.cache import PartFile
 from medcat_data.loaders.credentials import BasicCredentials
 from medcat_data.loaders.options import Timeouts
@@ -41,6 +51,10 @@ MAX_REDIRECTS = 8
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NETWORK_ERRORS = (OSError, ssl.SSLError)
+#: Content codings decoded while streaming; ``x-gzip`` is gzip's old name (RFC 9110 8.4.1.3).
+_DECODED_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
+#: Names of files that are gzip streams themselves: a gzip coding on them is the file, not a wrapper.
+_GZIP_NAMES = (".gz", ".tgz")
 
 Origin = tuple[str, str, int]
 
@@ -269,10 +283,16 @@ class UrlChannel:
                 raise Unavailable(f"cannot read {path}: {err.strerror}") from err
         resp = self.open(url)
         try:
+            coding = content_coding(resp, urlsplit(url).path, url)
             data = resp.read(limit)
+            if coding is not None:
+                data = wire.decode_whole(data, limit)
         except _NETWORK_ERRORS as err:
             resp.close()
             raise Transient(f"connection lost ({type(err).__name__})") from err
+        except BaseException:
+            resp.close()
+            raise
         resp.close(reusable=True)
         return data
 
@@ -286,55 +306,87 @@ class UrlChannel:
         self.download_url(remote.url, part)
 
     def download_url(self, url: str, part: PartFile) -> None:
-        """Stream ``url`` into ``part`` (resume-aware); see the module docstring."""
+        """Stream ``url`` into ``part`` (resume-aware); see the module docstring.
+
+        Raises:
+            Transient: network trouble, a cut body, or a resume that had to restart from zero.
+            Unavailable: a coding medcat does not decode, or the file cannot be had.
+        """
         offset = part.offset
         if offset and part.expected_size is not None and offset >= part.expected_size:
             return
+        if offset and part.validator is None and part.expected_hash is None:
+            # Nothing could tell the next bytes from another version's, nor catch a splice later.
+            log.debug("%s: no validator and no hash to guard a resume; starting over", part.rel)
+            part.restart()
+            offset = 0
         headers: dict[str, str] = {}
         if offset:
             headers["Range"] = f"bytes={offset}-"
             if part.validator:
                 headers["If-Range"] = part.validator
         resp = self.open(url, headers)
+        decoder: wire.ContentDecoder | None = None
         try:
-            total = self._start_body(resp, part, offset)
-            self._stream(resp, part)
+            total, decoder = self._start_body(resp, part, offset, url)
+            if decoder is None:
+                self._stream(resp, part)
+            else:
+                self._stream_decoded(resp, part, decoder)
         except _NETWORK_ERRORS as err:
             resp.close()
+            if decoder is not None:
+                part.restart()  # decoded bytes have no offset in the encoded body: never resumed
+                raise Transient(f"encoded body failed after {part.offset} bytes ({err}); restarting from zero") from err
             raise Transient(f"connection lost after {part.offset} bytes ({type(err).__name__})") from err
         except BaseException:
             resp.close()
             raise
         resp.close(reusable=True)
+        if decoder is not None and not decoder.complete:
+            part.restart()
+            raise Transient("the encoded body ended before its end; restarting from zero")
         if total is not None and part.offset != total:
             raise Transient(f"body ended at {part.offset} of {total} bytes")
 
-    def _start_body(self, resp: Response, part: PartFile, offset: int) -> int | None:
-        """Check the status against the request, restart the part if needed; return the total size."""
+    def _start_body(
+        self, resp: Response, part: PartFile, offset: int, url: str
+    ) -> tuple[int | None, wire.ContentDecoder | None]:
+        """Check the answer against the request, restart the part if needed.
+
+        Returns the total size (``None`` when unknown) and the decoder of a content coding.
+        """
         status = resp.status
         if status == 416:
             # Nothing past our offset: either the part is complete, or it is longer than the file.
             span = content_range_start(resp.header("Content-Range"))
+            changed = part.validator is not None and _validator(resp) is not None and not _same_version(part.validator, resp)
             resp.close(reusable=_drain(resp))
-            if span and span[1] is not None and span[1] == offset:
-                return offset
+            if span and span[1] is not None and span[1] == offset and not changed:
+                return offset, None
             part.restart()
             raise Transient("range not satisfiable; restarting from zero", 0.0)
+        coding = content_coding(resp, part.rel, url)
         length = _int(resp.header("Content-Length"))
         if status == 206:
-            span = content_range_start(resp.header("Content-Range"))
-            if span is None or span[0] != offset:
-                part.restart()
-                raise Transient("unexpected Content-Range; restarting from zero", 0.0)
+            span = _resumed_span(resp, part, offset, coding)
             total = span[1] if span[1] is not None else (None if length is None else offset + length)
         else:
             if offset:
                 log.debug("%s: server sent the whole file (range ignored or file changed); restarting", part.rel)
                 part.restart()
             total = length
+        part.content_type = resp.header("Content-Type")
+        if coding is not None:
+            # Sizes on the wire are the encoded ones, and a later range could not continue
+            # decoded bytes: no total to check against, no validator to resume with.
+            log.debug("%s: decoding a %s-encoded body", part.rel, coding)
+            part.set_validator(None)
+            part.total = None
+            return None, wire.ContentDecoder()
         part.set_validator(_validator(resp))
         part.total = total
-        return total
+        return total, None
 
     def _stream(self, resp: Response, part: PartFile) -> None:
         # One socket read per chunk: bytes reach the part file (and a resume point) as they
@@ -344,6 +396,12 @@ class UrlChannel:
         write = part.write
         while n := readinto1(view):
             write(view[:n])
+
+    def _stream_decoded(self, resp: Response, part: PartFile, decoder: wire.ContentDecoder) -> None:
+        view = self._view
+        readinto1 = resp.raw.readinto1
+        while n := readinto1(view):
+            decoder.feed(view[:n], part.write)
 
 
 def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
@@ -356,6 +414,68 @@ def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
         return None
     parts = urlsplit(url if "://" in url else f"http://{url}")
     return (parts.hostname or "", parts.port or 8080)
+
+
+def content_coding(resp: Response, name: str, url: str) -> str | None:
+    """Return the content coding to undo (``gzip``, ``deflate``), or ``None`` when the body is the file.
+
+    ``name`` is the file's name or path: a gzip coding on a ``.gz`` / ``.tgz`` file is the file.
+
+    Raises:
+        Unavailable: a transfer coding other than ``chunked``, stacked codings, or a coding that
+            medcat does not decode (``br``, ``zstd``, ``compress``, ...).
+    """
+    transfer = [c for c in _codings(resp.header("Transfer-Encoding")) if c != "chunked"]
+    if transfer:
+        raise Unavailable(_coding_refusal("Transfer-Encoding", transfer, url))
+    content = [c for c in _codings(resp.header("Content-Encoding")) if c != "identity"]
+    if not content:
+        return None
+    if len(content) == 1 and content[0] in ("gzip", "x-gzip") and name.lower().endswith(_GZIP_NAMES):
+        return None
+    if len(content) > 1 or content[0] not in _DECODED_CODINGS:
+        raise Unavailable(_coding_refusal("Content-Encoding", content, url))
+    return content[0]
+
+
+def _codings(value: str | None) -> list[str]:
+    return [c.strip().lower() for c in (value or "").split(",") if c.strip()]
+
+
+def _coding_refusal(header: str, codings: list[str], url: str) -> str:
+    return (
+        f"{redact(url)} answered with {header}: {', '.join(codings)}, which medcat does not decode (it asks "
+        "for identity); nothing was kept. Ask the host to serve the file unencoded, or download it by hand "
+        "and fetch with --mirror file://DIR."
+    )
+
+
+def _resumed_span(resp: Response, part: PartFile, offset: int, coding: str | None) -> tuple[int, int | None]:
+    """Accept a 206 only when it continues the part's version of the file at its offset.
+
+    Returns the (start, total) of its ``Content-Range``.
+
+    Raises:
+        Transient: after restarting the part from zero (retried at once).
+    """
+    span = content_range_start(resp.header("Content-Range"))
+    if span is None or span[0] != offset:
+        why = "unexpected Content-Range"
+    elif coding is not None:
+        why = f"a {coding}-encoded range cannot continue decoded bytes"
+    elif part.validator is not None and not _same_version(part.validator, resp):
+        why = "the file changed upstream (its validator is not the one the part started with)"
+    else:
+        return span
+    part.restart()
+    raise Transient(f"{why}; restarting from zero", 0.0)
+
+
+def _same_version(stored: str, resp: Response) -> bool:
+    """Tell whether an answer carries the validator a part started with (strong ETag or date)."""
+    if stored.startswith('"'):
+        return resp.header("ETag") == stored
+    return resp.header("Last-Modified") == stored
 
 
 def _validator(resp: Response) -> str | None:

@@ -15,15 +15,34 @@ import socket
 import ssl
 import struct
 import sys
+import zlib
+from collections.abc import Callable
 
 _MAX_HEAD_BYTES = 64 << 10
 _RECV_BYTES = 64 << 10
+#: Decoded bytes produced per step, so that a small encoded body cannot balloon in memory at once.
+_DECODE_STEP_BYTES = 1 << 20
 #: SO_RCVTIMEO/SO_SNDTIMEO as struct timeval("ll") is the Linux ABI; elsewhere Python timeouts.
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux")
 
 
 class ProtocolError(ConnectionError):
     """The peer broke HTTP/1.1 (a malformed head, a bad chunk) or closed the connection early."""
+
+
+def _content_length(value: str) -> int:
+    """Parse ``Content-Length``: digits only; repeated identical values count once (RFC 9110 8.6).
+
+    Raises:
+        ProtocolError: a sign, a blank, differing values or anything but digits.
+    """
+    values = {v.strip() for v in value.split(",")}
+    if len(values) != 1:
+        raise ProtocolError(f"conflicting Content-Length values {value[:40]!r}")
+    (text,) = values
+    if not text.isascii() or not text.isdigit():
+        raise ProtocolError(f"malformed Content-Length {value[:40]!r}")
+    return int(text)
 
 
 def _timed_out(err: OSError) -> TimeoutError:
@@ -186,10 +205,7 @@ class Response:
         if status in (204, 304):
             self.remaining = 0
         elif not self.chunked and "content-length" in headers:
-            try:
-                self.remaining = int(headers["content-length"])
-            except ValueError as err:
-                raise ProtocolError("malformed Content-Length") from err
+            self.remaining = _content_length(headers["content-length"])
         elif not self.chunked:
             self.will_close = True  # body runs until the server closes the connection
         self.done = self.remaining == 0
@@ -271,10 +287,10 @@ class Response:
 
     def _chunk_size(self) -> int:
         line = self._line().split(b";", 1)[0].strip()
-        try:
-            return int(line, 16)
-        except ValueError as err:
-            raise ProtocolError(f"bad chunk size {line[:20]!r}") from err
+        # Hex digits only: int() would also take a sign, "0x" or underscores.
+        if not line or len(line) > 16 or line.strip(b"0123456789abcdefABCDEF"):
+            raise ProtocolError(f"bad chunk size {line[:20]!r}")
+        return int(line, 16)
 
     def _expect_crlf(self) -> None:
         if self._line() != b"":
@@ -302,3 +318,61 @@ class Response:
             return True
         self.conn.close()
         return False
+
+
+class ContentDecoder:
+    """Undo a ``gzip`` or ``deflate`` content coding while a body streams, in bounded steps.
+
+    Takes gzip (several members in a row, as RFC 1952 allows) and the zlib format that RFC 9110
+    calls ``deflate``; the header tells which. Knows nothing of files: decoded bytes go to the
+    caller's ``write``.
+    """
+
+    def __init__(self) -> None:
+        self._z = zlib.decompressobj(zlib.MAX_WBITS | 32)
+
+    def feed(self, data: bytes | memoryview, write: Callable[[bytes], object]) -> None:
+        """Decode ``data`` and hand the result to ``write``.
+
+        Raises:
+            ProtocolError: the body is not gzip or zlib data.
+        """
+        pending = bytes(data)
+        try:
+            while pending:
+                out = self._z.decompress(pending, _DECODE_STEP_BYTES)
+                if out:
+                    write(out)
+                if self._z.eof:
+                    pending = self._z.unused_data
+                    if pending:  # another gzip member follows
+                        self._z = zlib.decompressobj(zlib.MAX_WBITS | 32)
+                else:
+                    pending = self._z.unconsumed_tail
+        except zlib.error as err:
+            raise ProtocolError(f"the encoded body does not decode ({err})") from None
+
+    @property
+    def complete(self) -> bool:
+        """Tell whether the encoded stream reached its end (a cut one has not)."""
+        return self._z.eof
+
+
+def decode_whole(data: bytes, limit: int) -> bytes:
+    """Decode a small gzip/deflate answer whole (a list, an API answer), at most ``limit`` bytes.
+
+    Raises:
+        ProtocolError: the answer does not decode, ends early, or decodes past ``limit``.
+    """
+    out = bytearray()
+
+    def add(chunk: bytes) -> None:
+        if len(out) + len(chunk) > limit:
+            raise ProtocolError(f"decoded answer larger than {limit} bytes")
+        out.extend(chunk)
+
+    decoder = ContentDecoder()
+    decoder.feed(data, add)
+    if not decoder.complete:
+        raise ProtocolError("the encoded answer ended before its end")
+    return bytes(out)
