@@ -4,7 +4,7 @@ Layout of an output folder::
 
     OUT/README.md                               dataset card (configs, data_files, license, ...)
     OUT/medcat-manifest.json                    inputs, options, versions, counts, seconds
-    OUT/errors.jsonl                            one line per failed item (path, stage, type, message)
+    OUT/errors.jsonl                            one line per failed item (path, stage, type, message, config, split)
     OUT/<config>/<split>-00000-of-00004.parquet shards bounded by rows and bytes
 
 Guarantees:
