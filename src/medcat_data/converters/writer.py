@@ -203,8 +203,9 @@ class DatasetWriter:
 
     Use as a context manager: leaving the block with an exception (or without ``close``) removes
     the temp folder and leaves ``out_dir`` untouched. An ``OSError`` of the writer's own writes is
-    raised as ``OutputWriteError`` after that clean-up, which itself never raises. Prefer ``write_dataset``, which also skips
-    up-to-date outputs; use this class directly to add rows without the executor.
+    raised as ``OutputWriteError`` after that clean-up, which itself never raises. Prefer
+    ``write_dataset``, which also skips up-to-date outputs; use this class directly to add rows
+    without the executor.
     """
 
     def __init__(
