@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,43 @@ def looks_like_html(head: bytes) -> bool:
     """Tell whether leading bytes look like an HTML page (an error or quota page, not data)."""
     text = head.lstrip()[:64].lower()
     return text.startswith((b"<!doctype html", b"<html", b"<head", b"<!--"))
+
+
+#: File names that say binary: an HTML answer for one of them is never the file. Formats whose
+#: first bytes are never plain text (so EDF, MAT, NRRD, MHA and PDF, with text headers, are not
+#: here): images and volumes, archives, columnar tables and arrays, genomics.
+_BINARY_SUFFIXES = frozenset(
+    ".dcm .dicom .png .jpg .jpeg .tif .tiff .bmp .gif .webp .jp2 .nii .svs .ndpi .zip .gz .tgz .bz2 .xz "
+    ".zst .7z .tar .parquet .arrow .feather .npy .npz .h5 .hdf5 .pt .pkl .bam .bai .cram .bcf .tbi .csi".split()
+)
+#: File names that may rightly hold a web page.
+_MARKUP_SUFFIXES = frozenset({".html", ".htm", ".xhtml", ".xml", ".svg"})
+_CONTROL_BYTES = frozenset(set(range(0x20)) - set(b"\t\n\r\f") | {0x7F})
+
+
+def web_page_instead_of(path: str, content_type: str | None, head: bytes) -> str | None:
+    """Describe an answer that is plainly a web page rather than the file at ``path``; else ``None``.
+
+    For a binary name, either sign is enough: the first bytes are an HTML document, or the
+    ``Content-Type`` is HTML and the first bytes are text (a binary file that a server merely
+    labels ``text/html`` has control bytes early). For other names (``.csv``, ``.txt``, none) both
+    signs must agree. Returns the content type and the first bytes, sanitized, for the message.
+    """
+    suffix = posixpath.splitext(path)[1].lower()
+    if suffix in _MARKUP_SUFFIXES:
+        return None
+    ctype = (content_type or "").split(";", 1)[0].strip().lower()
+    html_type = ctype in ("text/html", "application/xhtml+xml")
+    html_body = looks_like_html(head)
+    if suffix in _BINARY_SUFFIXES:
+        textual = bool(head) and not _CONTROL_BYTES.intersection(head)
+        refused = html_body or (html_type and textual)
+    else:
+        refused = html_type and html_body
+    if not refused:
+        return None
+    shown = "".join(c if c.isprintable() else "?" for c in " ".join(head[:48].decode("utf-8", "replace").split()))
+    return f"{ctype or 'no Content-Type'} beginning {shown!r}"
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,7 @@ class PhysioNetTransport:
             if rel in listed or rel in seen or not keep_included(self.source, rel):
                 continue
             seen.add(rel)
-            files.append(self._remote(rel, verified_by="magic", magic=magic, magic_offset=index.magic_offset))
+            files.append(self._remote(rel, verified_by="magic" if magic else "tofu", magic=magic, magic_offset=index.magic_offset))
         return files
 
     def open_channel(self) -> UrlChannel:
