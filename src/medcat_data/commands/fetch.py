@@ -12,12 +12,14 @@ from rich.table import Table
 from medcat_data.catalog.refs import ResolvedDataset, parse_ref, resolve
 from medcat_data.catalog.registry import load_registry
 from medcat_data.cli_options import (
+    OwnedOptionsCommand,
     dest_option,
     dry_run_option,
     jobs_option,
     json_option,
     limit_option,
     mirror_option,
+    owned_option,
     quiet_option,
     ref_argument,
     source_option,
@@ -26,6 +28,8 @@ from medcat_data.cli_output import Output
 from medcat_data.errors import FetchError
 from medcat_data.loaders import FetchOptions, FetchReport, VerifyReport, fetch, verify
 from medcat_data.loaders.progress import NullProgress, PlainProgress, Progress, RichProgress, human_bytes
+from medcat_data.loaders.transports import kind_options_class
+from medcat_data.typed_options import describe_options, split_pairs
 
 _SHOWN_FAILURES = 20
 
@@ -49,7 +53,15 @@ def _resolve(ref: str) -> ResolvedDataset:
     return resolve(parse_ref(ref), load_registry())
 
 
-@click.command("fetch")
+def _source_kind_options(ref: str) -> tuple[str, list[tuple[str, str]]]:
+    """Describe the options of the kinds of every source of ``ref`` (``--source`` may pick any)."""
+    entry = _resolve(ref).entry
+    kinds = list(dict.fromkeys(s.kind for s in entry.sources))
+    rows = [row for kind in kinds for row in describe_options(kind_options_class(kind))]
+    return f"Options of {entry.id}'s source kinds, {', '.join(kinds)} (--option KEY=VALUE)", rows
+
+
+@click.command("fetch", cls=OwnedOptionsCommand, describe=_source_kind_options)
 @ref_argument
 @dest_option
 @jobs_option
@@ -63,12 +75,11 @@ def _resolve(ref: str) -> ResolvedDataset:
 @json_option
 @source_option
 @click.option("--no-hash", is_flag=True, hidden=True, help="Benchmarks only: skip hashing (files stay unverified).")
-@click.option("--articles", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="pmc sources: only the articles listed in FILE (PMC123 or PMC123.2, one a line).")
-@click.option("--subset", type=click.Choice(["commercial", "noncommercial"]), default=None, help="pmc sources: only articles whose licence allows (commercial: CC BY or CC0) or does not allow commercial use.")
+@owned_option("source kind")
 def fetch_cmd(
     ref: str, dest: Path | None, jobs: int | None, mirror: str | None, only: tuple[str, ...], limit: int | None,
     accept_license: bool, dry_run: bool, force: bool, quiet: bool, as_json: bool, source_name: str | None, no_hash: bool,
-    articles: Path | None = None, subset: str | None = None,
+    owned_options: tuple[str, ...],
 ) -> None:
     """Download a dataset's files, verified, into its cache folder (resumable, safe to run twice)."""
     out = Output(json_mode=as_json, quiet=quiet)
@@ -78,9 +89,7 @@ def fetch_cmd(
     options = FetchOptions(
         dest=dest, jobs=jobs, mirror=mirror, only=only, limit=limit, accept_license=accept_license,
         dry_run=dry_run, force=force, source=source_name, hash_while_streaming=not no_hash,
-        interactive=sys.stdin.isatty() and not as_json, prompt=_prompt,
-        articles=articles.resolve() if articles is not None else None,
-        subset=subset,  # type: ignore[arg-type]  # click.Choice guarantees the Literal
+        interactive=sys.stdin.isatty() and not as_json, prompt=_prompt, source_options=split_pairs(owned_options),
     )
     progress = _progress(out, quiet or as_json or dry_run)
     try:

@@ -19,13 +19,12 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from medcat_data.catalog.refs import ResolvedDataset
-from medcat_data.catalog.schema import Source
-from medcat_data.errors import AccessDeniedError, ChecksumMismatchError, FetchError, MedcatError, UsageError
+from medcat_data.errors import AccessDeniedError, ChecksumMismatchError, FetchError, MedcatError
 from medcat_data.loaders import archives, shards
 from medcat_data.loaders.cache import DestLayout, PartFile
 from medcat_data.loaders.credentials import ensure_license_accepted
@@ -43,6 +42,7 @@ from medcat_data.loaders.transports import (
     TransportContext,
     Unavailable,
     make_transport,
+    parse_source_options,
 )
 from medcat_data.loaders.verify import Mismatch, check_file, hash_file, web_page_instead_of
 
@@ -158,17 +158,19 @@ class Engine:
         """Plan and fetch; return the report.
 
         Raises:
+            UsageError: an unknown source, or a source option no selected source's kind takes.
             LicenseNotAcceptedError: the licence needs ``--accept-license``.
             AccessDeniedError: the server refused access (401/403).
             FetchError: the source cannot be listed (index missing, unsupported kind).
         """
         started = time.monotonic()
-        # Usage first: a misplaced option is reported before any licence question.
-        _refuse_pmc_options(self.entry.id, select_sources(self.resolved, self.options.source), self.options)
-        ensure_license_accepted(self.entry, self.options.accept_license)
+        # Usage first: a misplaced option is reported before any licence question or request.
         sources = select_sources(self.resolved, self.options.source)
+        kind_options = parse_source_options(self.entry, sources, self.options.source_options)
+        ensure_license_accepted(self.entry, self.options.accept_license)
         for source in sources:
-            self._transports[source.name] = make_transport(source, self.ctx)
+            ctx = replace(self.ctx, kind_options=kind_options[source.kind])
+            self._transports[source.name] = make_transport(source, ctx)
         self.layout.ensure_dir(self.layout.meta)
         self.manifest = Manifest.open(self.layout.meta, self.entry.id, self.resolved.version)  # type: ignore[assignment]
         self.claims = ClaimTable(self.layout.meta)
@@ -200,7 +202,7 @@ class Engine:
                 channel.close()
             log.info("%s: source %s lists %d files", self.entry.id, name, len(listed))
             files.extend(listed)
-        # A transport that counts --limit in its own units (pmc: articles) has applied it already.
+        # A transport that counts --limit in its own units (not files) has applied it already.
         applied = any(getattr(t, "applies_limit", False) for t in self._transports.values())
         return select_files(files, self.options.only, None if applied else self.options.limit)
 
@@ -656,21 +658,6 @@ class _QueueState:
             self.remaining -= 1
             if self.remaining <= 0:
                 self.cond.notify_all()
-
-
-def _refuse_pmc_options(dataset_id: str, sources: tuple[Source, ...], options: FetchOptions) -> None:
-    """Refuse ``articles`` / ``subset`` unless a fetched source is a PMC bucket (kind ``pmc``).
-
-    Raises:
-        UsageError: the options were given for sources of other kinds (never ignored silently).
-    """
-    given = [flag for flag, value in (("--articles", options.articles), ("--subset", options.subset)) if value is not None]
-    if given and not any(s.kind == "pmc" for s in sources):
-        kinds = ", ".join(sorted({s.kind for s in sources}))
-        raise UsageError(
-            f"{dataset_id}: {' and '.join(given)} apply to PMC Open Access sources (kind pmc) only; this source is "
-            f"of kind {kinds}. Use --only GLOB or --limit N to fetch part of it."
-        )
 
 
 def _scrub_error(err: MedcatError, secrets: SecretBook) -> None:

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 #: Asked for a username and password when none is found; returns ``None`` to give up.
 #: The CLI supplies one on a TTY; the library never reads stdin itself.
@@ -77,8 +76,8 @@ class FetchOptions:
         lock_poll_s: how often to look again at a file another process is fetching.
         processes: worker processes sharing the transfers (``None``: automatic, see
             ``loaders.shards.process_count``); ``jobs`` is split between them.
-        articles: ``pmc`` sources only: a file of article ids (``PMC123`` or ``PMC123.2``, one a line).
-        subset: ``pmc`` sources only: ``commercial`` (CC BY or CC0) or ``noncommercial`` articles.
+        source_options: ``KEY=VALUE`` texts for the selected sources' kinds (``--option``); each
+            kind's transport declares the keys it takes (its module's ``OPTIONS``).
     """
 
     dest: Path | None = None
@@ -97,8 +96,7 @@ class FetchOptions:
     prompt: CredentialPrompt | None = None
     lock_poll_s: float = 0.1
     processes: int | None = None
-    articles: Path | None = None
-    subset: Literal["commercial", "noncommercial"] | None = None
+    source_options: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def workers(self) -> int:

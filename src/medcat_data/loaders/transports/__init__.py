@@ -4,23 +4,28 @@ A ``Transport`` lists the files of one registry source (``list_files``) and open
 ``Channel`` objects that move one file's bytes into a ``PartFile`` (``download``). Transports
 never verify or commit: the engine does, the same way for every kind. Kinds are registered by
 module path so that optional clients (``huggingface_hub``) load only when used.
+
+A transport module exports ``make_transport(source, ctx)`` and may export ``OPTIONS``, the typed
+options class (``medcat_data.typed_options``) of its kind: ``medcat fetch ID --option KEY=VALUE``
+reaches the transport as ``ctx.kind_options``, an instance of it. The engine knows no kind's options.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Protocol
 
 from medcat_data.catalog.schema import Entry, Source
-from medcat_data.errors import FetchError, redact
+from medcat_data.errors import FetchError, UsageError, redact
 from medcat_data.loaders.cache import PartFile
 from medcat_data.loaders.options import FetchOptions
 from medcat_data.loaders.plan import RemoteFile
 from medcat_data.loaders.progress import Progress
+from medcat_data.typed_options import NoOptions, option_fields, parse_options
 
 KIND_MODULES: dict[str, str] = {
     "physionet": "medcat_data.loaders.transports.physionet",
@@ -45,6 +50,58 @@ def _transport_module(kind: str) -> ModuleType | None:
         if err.name != name:
             raise
         return None
+
+
+def kind_options_class(kind: str) -> type:
+    """Return the options class a source kind declares (its module's ``OPTIONS``), else ``NoOptions``."""
+    module = _transport_module(kind)
+    options: type = getattr(module, "OPTIONS", NoOptions)
+    return options
+
+
+def parse_source_options(entry: Entry, sources: Sequence[Source], given: Mapping[str, str]) -> dict[str, object]:
+    """Return each selected source kind's options, built from the ``KEY=VALUE`` texts given.
+
+    A key goes to every selected kind that declares it and to no other. Called before any
+    licence question or network use, so that a misplaced option is the first thing reported.
+
+    Raises:
+        UsageError: a key that no selected source's kind declares (the message names the keys
+            that are), or a value that does not convert (a bad choice, a missing file).
+    """
+    kinds: list[str] = list(dict.fromkeys(s.kind for s in sources))
+    declared: dict[str, list[str]] = {kind: [f.name for f in option_fields(kind_options_class(kind))] for kind in kinds}
+    unknown = [key for key in given if not any(key in names for names in declared.values())]
+    if unknown:
+        raise UsageError(_misplaced(entry, kinds, declared, unknown))
+    return {
+        kind: parse_options(
+            kind_options_class(kind), {k: v for k, v in given.items() if k in declared[kind]}, f"{entry.id} (kind {kind})"
+        )
+        for kind in kinds
+    }
+
+
+def _misplaced(entry: Entry, kinds: list[str], declared: dict[str, list[str]], unknown: list[str]) -> str:
+    """Word the refusal of options that no selected source takes."""
+    keys = ", ".join(unknown)
+    offered = "; ".join(f"{', '.join(names)} (kind {kind})" for kind, names in declared.items() if names)
+    if offered:
+        return f"{entry.id}: no source of this fetch takes the option {keys}; options: {offered}."
+    every_kind: list[str] = list(dict.fromkeys(s.kind for s in entry.sources))
+    if any(option_fields(kind_options_class(kind)) for kind in every_kind):
+        return (
+            f"{entry.id}: the sources of this fetch ({_kinds(kinds)}) take no options, so not {keys}; "
+            "another source of the entry does: pick it with --source."
+        )
+    return (
+        f"{entry.id}: its sources ({_kinds(every_kind)}) take no options, so not {keys}. "
+        "Use --only GLOB or --limit N to fetch part of it."
+    )
+
+
+def _kinds(kinds: list[str]) -> str:
+    return f"kind{'s' if len(kinds) > 1 else ''} {', '.join(kinds)}"
 
 
 class Transient(Exception):
@@ -137,6 +194,8 @@ class TransportContext:
     options: FetchOptions
     secrets: SecretBook
     progress: Progress
+    kind_options: object = NoOptions()
+    """The options of this transport's kind (an instance of its module's ``OPTIONS``)."""
 
     @property
     def mirror(self) -> str | None:

@@ -6,9 +6,9 @@ Since 2026 the bucket ``pmc-oa-opendata`` holds one prefix per article version,
 metadata record names the article's files as ``s3://pmc-oa-opendata/<key>?md5=<hex>``, so every
 file is checked against an upstream md5. Articles are found with S3 ``ListObjectsV2`` on the
 ``metadata/`` prefix (anonymous HTTPS, paginated with continuation tokens): all of them, or the
-ones named in ``--articles FILE`` (``PMC123`` picks the newest version, ``PMC123.2`` that
-version). ``--subset`` keeps the Commercial Use Collection (``license_code`` CC BY or CC0) or the
-rest; ``--limit N`` counts articles, not files. Metadata records are fetched through the engine
+ones named in ``--option articles=FILE`` (``PMC123`` picks the newest version, ``PMC123.2`` that
+version). ``--option subset=...`` keeps the Commercial Use Collection (``license_code`` CC BY or
+CC0) or the rest; ``--limit N`` counts articles, not files. Metadata records are fetched through the engine
 as index files (kept in the cache: normalize reads licence, ids and retraction from them).
 
 The legacy layout (``oa_file_list.csv`` and ``oa_package/**/PMC<id>.tar.gz``, moved to
@@ -26,8 +26,9 @@ import random
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote, urlencode, urlsplit
 from xml.etree import ElementTree
 
@@ -41,7 +42,9 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "COMMERCIAL_LICENCES",
+    "OPTIONS",
     "ArticleRef",
+    "PmcOptions",
     "PmcTransport",
     "is_commercial",
     "make_transport",
@@ -58,6 +61,25 @@ _ARTICLE = re.compile(r"^(?:PMC)?(\d+)(?:\.(\d+))?$", re.IGNORECASE)
 _LISTING_LIMIT_BYTES = 8 << 20
 PAGE_KEYS = 1000
 """Keys asked for per ``ListObjectsV2`` page (S3's maximum)."""
+
+
+@dataclass(frozen=True)
+class PmcOptions:
+    """What part of the bucket to fetch (``medcat fetch ID --option KEY=VALUE``)."""
+
+    articles: Path | None = field(
+        default=None, metadata={"help": "pmc sources: only the articles listed in FILE (PMC123 or PMC123.2, one a line)."}
+    )
+    subset: Literal["commercial", "noncommercial"] | None = field(
+        default=None,
+        metadata={
+            "help": "pmc sources: only articles whose licence allows (commercial: CC BY or CC0) or does not allow "
+            "commercial use."
+        },
+    )
+
+
+OPTIONS = PmcOptions
 
 
 def is_commercial(license_code: str | None) -> bool:
@@ -82,7 +104,7 @@ class ArticleRef:
 
 
 def read_article_list(path: Path) -> list[ArticleRef]:
-    """Read ``--articles FILE``: one ``PMC123``, ``PMC123.2`` or ``123`` a line; ``#`` starts a comment.
+    """Read ``--option articles=FILE``: one ``PMC123``, ``PMC123.2`` or ``123`` a line; ``#`` starts a comment.
 
     Raises:
         UsageError: the file cannot be read, or a line is not an article id (file and line named).
@@ -163,6 +185,8 @@ class PmcTransport:
     def __init__(self, source: PmcSource, ctx: TransportContext) -> None:
         self.source = source
         self.ctx = ctx
+        # A context built without options (not through the engine) fetches the whole bucket.
+        self.options = ctx.kind_options if isinstance(ctx.kind_options, PmcOptions) else PmcOptions()
         self.bucket = apply_mirror(source.bucket_url.rstrip("/"), ctx.mirror).rstrip("/")
         self.local_root = Path(urlsplit(self.bucket).path) if mirror_is_local(ctx.mirror) else None
         self.settings = HttpSettings(timeouts=ctx.options.timeouts)
@@ -255,30 +279,30 @@ class PmcTransport:
         if missing:
             log.warning(
                 "%s: %d article(s) from %s are not in the bucket: %s",
-                self.ctx.entry.id, len(missing), self.ctx.options.articles, ", ".join(missing[:20]),
+                self.ctx.entry.id, len(missing), self.options.articles, ", ".join(missing[:20]),
             )
 
     def list_files(self, fetch_index: IndexFetcher) -> list[RemoteFile]:
         """Return the files of the selected articles (metadata records fetched on the way).
 
         Raises:
-            UsageError: a bad ``--articles`` file.
+            UsageError: a bad ``articles`` file.
             FetchError: the bucket cannot be listed, or holds no article in the new layout.
         """
-        options = self.ctx.options
-        wanted = read_article_list(options.articles) if options.articles is not None else None
+        limit, subset = self.ctx.options.limit, self.options.subset
+        wanted = read_article_list(self.options.articles) if self.options.articles is not None else None
         channel = UrlChannel(self.settings)
         files: list[RemoteFile] = []
         taken = seen = 0
         try:
             for prefix in self._candidates(channel, wanted):
-                if options.limit is not None and taken >= options.limit:
+                if limit is not None and taken >= limit:
                     break
                 seen += 1
                 meta_key = f"{METADATA_PREFIX}{prefix}.json"
                 meta_remote = self._remote(meta_key, None)
                 record = self._read_metadata(fetch_index(meta_remote), meta_key)
-                if options.subset is not None and is_commercial(str(record.get("license_code") or "")) != (options.subset == "commercial"):
+                if subset is not None and is_commercial(str(record.get("license_code") or "")) != (subset == "commercial"):
                     continue
                 taken += 1
                 files.append(meta_remote)
@@ -339,7 +363,7 @@ class PmcTransport:
         entry = self.ctx.entry.id
         if wanted is not None:
             return (
-                f"{entry}: none of the {len(wanted)} article(s) in {self.ctx.options.articles} is in the PMC bucket "
+                f"{entry}: none of the {len(wanted)} article(s) in {self.options.articles} is in the PMC bucket "
                 f"({self.source.bucket_url}); check the ids (PMC123 or PMC123.2, one a line)."
             )
         legacy = self._legacy_served()
