@@ -77,3 +77,55 @@ def converter_options(func: F) -> F:
     for option in (frames_option, window_option, bit_depth_option, max_size_option):
         func = option(func)
     return func
+
+
+def owned_option(owner: str) -> Callable[[F], F]:
+    """``--option KEY=VALUE`` (repeatable): an option of the dataset's ``owner`` (its recipe, its source kind)."""
+    return click.option(
+        "--option",
+        "owned_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help=f"An option of the dataset's {owner} (repeatable); `--help` after REF lists them.",
+    )
+
+
+class OwnedOptionsCommand(click.Command):
+    """A command whose ``--help`` after a REF also lists the options that REF's owner declares.
+
+    ``describe`` maps a reference to ``(section title, [(--option KEY=METAVAR, help), ...])``;
+    nothing is listed when the reference cannot be read.
+    """
+
+    def __init__(self, *args: Any, describe: Callable[[str], tuple[str, list[tuple[str, str]]]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.describe = describe
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if any(a in ("--help", "-h") for a in args):
+            parser = self.make_parser(ctx)
+            parser.ignore_unknown_options = True
+            try:
+                values, _, _ = parser.parse_args(args=[a for a in args if a not in ("--help", "-h")])
+            except click.UsageError:
+                values = {}
+            if values.get("ref"):
+                ctx.meta["medcat.help_ref"] = values["ref"]
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help(ctx, formatter)
+        ref = ctx.meta.get("medcat.help_ref")
+        if not ref:
+            return
+        from medcat_data.errors import MedcatError
+
+        try:
+            title, rows = self.describe(ref)
+        except MedcatError as err:
+            rows, title = [], f"Options of {ref}: cannot tell ({err})"
+        with formatter.section(title):
+            if rows:
+                formatter.write_dl(rows)
+            else:
+                formatter.write_text("none")

@@ -22,7 +22,7 @@ from typing import Any
 from medcat_data.catalog.refs import ResolvedDataset, resolve
 from medcat_data.catalog.registry import load_registry
 from medcat_data.converters.normalize import NormalizeRequest, normalize
-from medcat_data.converters.recipes.base import RecipeOptions, load_recipe
+from medcat_data.converters.recipe import RecipeOptions, load_recipe
 from medcat_data.errors import MedcatError, UsageError
 from medcat_data.mirror.replicas.base import Replica, load_builder
 from medcat_data.mirror.server import MirrorServer

@@ -162,6 +162,21 @@ class ConvertError(MedcatError):
     """Local files could not be turned into a dataset."""
 
 
+class UpstreamFormatError(ConvertError):
+    """A fetched upstream file lacks what a recipe needs (a column, a member, a field): exit 1.
+
+    Names the dataset, the file (relative to the dataset's folder) and what is missing, and how
+    to tell a damaged copy from a changed upstream format.
+    """
+
+    def __init__(self, dataset_id: str, file: str, problem: str) -> None:
+        self.dataset_id, self.file, self.problem = dataset_id, file, problem
+        super().__init__(
+            f"{dataset_id}: {file} {problem}. Check the fetched copy with `medcat verify --full {dataset_id}` "
+            f"(then `medcat fetch {dataset_id}` repairs it); if it is intact, the upstream format has changed."
+        )
+
+
 class OutputWriteError(ConvertError):
     """The output folder could not be written (disk full, permissions, I/O error).
 

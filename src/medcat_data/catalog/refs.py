@@ -155,6 +155,7 @@ def physionet_entry(slug: str, version: str | None, registry: Registry) -> Entry
             "default_version": ver,
             "sources": [src.model_copy(update={"slug": slug, "version": version})],
             "template": False,
+            "template_of": template.id,
         }
     )
 

@@ -383,6 +383,10 @@ class Entry(_Model):
         default=False,
         description="A parametric entry (e.g. any PhysioNet project) resolved from a reference.",
     )
+    template_of: str | None = Field(
+        default=None,
+        description="Set on an entry resolved from a template: the template's id, whose recipe normalizes it.",
+    )
     tags: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list, description="Pitfalls and caveats users should know.")
 

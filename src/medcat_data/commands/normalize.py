@@ -16,7 +16,9 @@ from medcat_data.cli_options import (
     json_option,
     limit_option,
     max_errors_option,
+    OwnedOptionsCommand,
     on_bad_item_option,
+    owned_option,
     quiet_option,
     source_option,
 )
@@ -26,11 +28,22 @@ from medcat_data.converters.codecs.image import ImageOptions
 from medcat_data.converters.conversations import FORMAT_NAMES, export_conversations
 from medcat_data.converters.convert import MaxErrors
 from medcat_data.converters.normalize import NormalizeRequest, normalize
-from medcat_data.converters.recipes.base import RecipeOptions
+from medcat_data.converters.recipe import RecipeOptions
 from medcat_data.converters.splits import DEFAULT_SEED
 from medcat_data.errors import ConvertError
+from medcat_data.typed_options import split_pairs
 
-@click.command("normalize")
+def _recipe_options(ref: str) -> tuple[str, list[tuple[str, str]]]:
+    """Describe the options the recipe of ``ref`` declares (for ``medcat normalize REF --help``)."""
+    from medcat_data.converters.recipe import require_recipe
+    from medcat_data.typed_options import describe_options
+
+    entry = resolve(parse_ref(ref), load_registry()).entry
+    recipe = require_recipe(entry.id, entry.template_of)
+    return f"Options of the {recipe.DATASET_ID} recipe (--option KEY=VALUE)", describe_options(recipe.Options)
+
+
+@click.command("normalize", cls=OwnedOptionsCommand, describe=_recipe_options)
 @click.argument("ref", metavar="REF")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder; the dataset lands in OUT/<id>/.")
 @click.option("--config", "configs", multiple=True, help="Only this config (repeatable).")
@@ -43,9 +56,7 @@ from medcat_data.errors import ConvertError
 @on_bad_item_option
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seed of grouped splits.")
 @click.option("--split-by", default=None, metavar="COLUMN", help="Seeded grouped split on this column where upstream has none.")
-@click.option("--articles", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="pmc-oa: only the article ids listed in FILE (one PMC id a line).")
-@click.option("--subset", type=click.Choice(["commercial", "noncommercial"]), default=None, help="pmc-oa: only articles whose licence allows (commercial: CC BY or CC0) or does not allow commercial use.")
-@click.option("--candidates", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="precisionfda-truth-v2: a VCF of candidate calls to label (config `candidates`).")
+@owned_option("recipe")
 @click.option("--conversations", "conversation_formats", multiple=True, type=click.Choice(FORMAT_NAMES), help="Also write OUT/<id>/conversations/FORMAT/<config>-<split>.jsonl for MLLM training (repeatable; docs/conversations.md).")
 @click.option("--prompt-template", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="With --conversations: h" + PROMPT_TEMPLATE_HELP[1:])
 @click.option("--max-images", type=click.IntRange(min=0), default=None, metavar="N", help="With --conversations: s" + MAX_IMAGES_HELP[1:])
@@ -67,9 +78,7 @@ def normalize_cmd(
     on_bad_item: str,
     seed: int,
     split_by: str | None,
-    articles: Path | None,
-    subset: str | None,
-    candidates: Path | None,
+    owned_options: tuple[str, ...],
     conversation_formats: tuple[str, ...],
     prompt_template: Path | None,
     max_images: int | None,
@@ -84,7 +93,7 @@ def normalize_cmd(
         limit=limit,
         seed=seed,
         split_by=split_by,
-        extra=_recipe_extras(articles=articles, subset=subset, candidates=candidates),
+        extra=split_pairs(owned_options),
     )
     budget = MaxErrors.parse(max_errors) if max_errors is not None else MaxErrors()
     export = export_options(conversation_formats, prompt_template, max_images)
@@ -122,11 +131,6 @@ def normalize_cmd(
             print_conversations(output, exported)
     if budget.exceeded(write.errors, total_rows + write.errors):
         raise ConvertError(f"{write.errors} item(s) failed (listed in {write.out_dir / 'errors.jsonl'}).")
-
-
-def _recipe_extras(**given: object) -> dict[str, object]:
-    """Return the recipe-specific options that were given (absent ones stay out of the build key)."""
-    return {k: (str(Path(v).resolve()) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
 
 
 COMMANDS: tuple[click.Command, ...] = (normalize_cmd,)

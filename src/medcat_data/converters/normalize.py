@@ -14,29 +14,31 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from medcat_data.catalog.refs import ResolvedDataset
-from medcat_data.catalog.schema import Source
+from medcat_data.catalog.schema import Entry, Source
 from medcat_data.converters.card import CardInfo
 from medcat_data.converters.executor import Progress, convert_units
 from medcat_data.converters.manifest import BuildKey, stat_inputs
 from medcat_data.converters.units import UnitResult, describe_damage
-from medcat_data.converters.recipes.base import (
+from medcat_data.converters.recipe import (
+    AnyRecipe,
     Plan,
     RecipeContext,
     RecipeOptions,
-    check_extra_options,
+    Recipe,
     config_names,
     require_recipe,
 )
-from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, WriterOptions, write_dataset
+from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, write_dataset
 from medcat_data.errors import ConvertError, SampleError, UsageError
 from medcat_data.paths import raw_dir
+from medcat_data.typed_options import NoOptions, parse_options
 
 log = logging.getLogger(__name__)
 
@@ -110,53 +112,57 @@ def _files_under(folder: Path, root: Path) -> Iterator[tuple[str, str]]:
                 yield rel.replace(os.sep, "/"), full
 
 
-def build_context(request: NormalizeRequest) -> RecipeContext:
+def build_context(request: NormalizeRequest, recipe: AnyRecipe) -> RecipeContext:
     """Check the fetched state and return the context recipes read from.
 
     Raises:
-        UsageError: nothing fetched, or fetched files missing/unverified.
+        UsageError: nothing fetched, fetched files missing/unverified, or options the recipe does not take.
     """
     from medcat_data.converters.fetch_state import check_fetched
 
     resolved = request.resolved
     source = pick_source(resolved, request.source)
     root = dataset_root(resolved, request.dest)
+    options = replace(request.options, extra=recipe_extra(recipe, request.options.extra))
     available = check_fetched(resolved, source, root, explicit_source=request.source)
+    return context_for(resolved.entry, resolved.version, root, source, options, available)
+
+
+def context_for(
+    entry: Entry, version: str, root: Path, source: Source, options: RecipeOptions, available: frozenset[str] | None = None
+) -> RecipeContext:
+    """Return the context of one source of an entry whose files are under ``root``."""
     return RecipeContext(
-        dataset_id=resolved.entry.id,
-        version=resolved.version,
+        dataset_id=entry.id,
+        version=version,
         root=root,
         source=source.name,
         source_dir=root / source.subdir if source.subdir else root,
-        options=request.options,
-        companions={c.name: root / c.subdir if c.subdir else root for c in resolved.entry.companion_sources},
+        options=options,
+        companions={c.name: root / c.subdir if c.subdir else root for c in entry.companion_sources},
         available=available,
+        upstream_splits={
+            c.name: {k: str(getattr(v, "value", v)) for k, v in c.upstream_splits.items()} for c in entry.configs if c.upstream_splits
+        },
     )
 
 
-def _config_names(recipe: Any, ctx: RecipeContext, wanted: Sequence[str]) -> list[str]:
-    """Return the configs to build; a recipe may expand them per fetch with ``configs(ctx)``.
+def recipe_extra(recipe: AnyRecipe, extra: object) -> object:
+    """Return the recipe's own options as an instance of its ``Options`` class.
+
+    ``extra`` may already be one, be empty, or be a mapping of option names to values (text or
+    paths, as from ``--option KEY=VALUE`` or a Python caller), converted by the declared types.
 
     Raises:
-        UsageError: a requested config the recipe does not produce for this fetch.
+        UsageError: an option the recipe does not take, or a value that does not convert.
     """
-    dynamic = getattr(recipe, "configs", None)
-    if dynamic is None:
-        return config_names(recipe, wanted)
-    produced = list(dynamic(ctx))
-    # A generic config (``tables``) expands to per-fetch names; configs that are all declared
-    # (some only built on request, e.g. with an option) are picked one by one instead.
-    expands = any(c not in recipe.CONFIGS for c in produced)
-    if not wanted or (expands and set(wanted) <= set(recipe.CONFIGS)):
-        return produced
-    unknown = [c for c in wanted if c not in produced]
-    if unknown:
-        hints = getattr(recipe, "CONFIG_HINTS", {})
-        raise UsageError(
-            f"{recipe.DATASET_ID}: no config {', '.join(map(repr, unknown))} in this fetch; configs: {', '.join(produced)}."
-            + "".join(f" {hints[c]}" for c in unknown if c in hints)
-        )
-    return list(wanted)
+    if isinstance(extra, recipe.Options):
+        return extra
+    if isinstance(extra, NoOptions):
+        return recipe.Options()
+    if isinstance(extra, Mapping):
+        return parse_options(recipe.Options, {str(k): str(v) for k, v in extra.items()}, recipe.DATASET_ID)
+    raise UsageError(f"{recipe.DATASET_ID}: options of type {type(extra).__name__} are not {recipe.Options.__name__}.")
 
 
 @contextmanager
@@ -182,13 +188,13 @@ def _reading(ref: str, config: str | None = None) -> Iterator[None]:
         ) from err
 
 
-def _card_notes(card_notes: Any, ctx: RecipeContext, ref: str) -> list[str]:
+def _card_notes(recipe: AnyRecipe, ctx: RecipeContext, survey: Any, ref: str) -> list[str]:
     """Return a recipe's card notes; damaged input met while making them is a note, not the end of the run.
 
     The notes only inform; the work unit that reads the same bytes reports them in ``errors.jsonl``.
     """
     try:
-        return list(card_notes(ctx))
+        return list(recipe.card_notes(ctx, survey))
     except Exception as err:
         damage = str(err) if isinstance(err, SampleError) else describe_damage(err)
         if damage is None:
@@ -210,25 +216,47 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
     """Normalize a fetched dataset into ``request.out / <id>``.
 
     Raises:
-        UsageError: no recipe, unknown config or source, or nothing/partially verified fetched.
+        UsageError: no recipe, unknown config, source or option, or nothing/partially verified fetched.
         ConvertError: unrecoverable writer problems (never a single bad item).
     """
     entry = request.resolved.entry
-    template = "physionet" if entry.id.startswith("physionet-") else None
-    recipe = require_recipe(entry.id, template)
-    check_extra_options(recipe, request.options)
-    ctx = build_context(request)
-    ref = str(request.resolved.ref)
+    recipe = require_recipe(entry.id, entry.template_of)
+    ctx = build_context(request, recipe)
+    return run_recipe(
+        recipe, entry, ctx, request.out, ref=str(request.resolved.ref), configs=request.configs,
+        jobs=request.jobs, on_bad_item=request.on_bad_item, progress=progress,
+    )
+
+
+def run_recipe(
+    recipe: AnyRecipe,
+    entry: Entry,
+    ctx: RecipeContext,
+    out: Path,
+    *,
+    ref: str,
+    configs: Sequence[str] = (),
+    jobs: int = 1,
+    on_bad_item: str = "record",
+    progress: Progress | None = None,
+) -> NormalizeResult:
+    """Survey, plan, convert and write one context's configs into ``out / <id>``.
+
+    Raises:
+        UsageError: an unknown config.
+        ConvertError: damaged input met while planning, or unrecoverable writer problems.
+    """
     with _reading(ref):
-        names = _config_names(recipe, ctx, request.configs)
+        survey = recipe.survey(ctx)
+        names = config_names(recipe, ctx, survey, configs)
     specs, plans = [], {}
     declared = {c.name: c for c in entry.configs}
     for name in names:
         # A recipe with dynamic configs (one per upstream table) declares them as one registry config.
         cfg = declared.get(name) or (entry.configs[0] if len(entry.configs) == 1 else None)
         with _reading(ref, name):
-            plan: Plan = recipe.plan(name, ctx)
-            features = recipe.features(name, ctx)
+            plan: Plan[Any] = recipe.plan(name, ctx, survey)
+            features = recipe.features(name, ctx, survey)
         plans[name] = plan
         specs.append(
             ConfigSpec(
@@ -237,22 +265,16 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
                 task=cfg.task if cfg else None,
                 description=cfg.description if cfg else "",
                 # A --split-by split makes train/validation/test where the registry declares one split.
-                splits=tuple(cfg.splits) if cfg and not request.options.split_by else (),
+                splits=tuple(cfg.splits) if cfg and not ctx.options.split_by else (),
             )
         )
     not_fetched = {name: len(plan.not_fetched) for name, plan in plans.items() if plan.not_fetched}
     notes = [f"{n} annotated item(s) of config {c} were not fetched (partial fetch) and are left out." for c, n in not_fetched.items()]
-    card_notes = getattr(recipe, "card_notes", None)
-    if card_notes is not None:
-        notes += _card_notes(card_notes, ctx, ref)
+    notes += _card_notes(recipe, ctx, survey, ref)
     spec = DatasetSpec(
         source=ctx.source_tag,
         configs=tuple(specs),
-        card=CardInfo.from_entry(
-            entry,
-            how_made=f"`medcat normalize {request.resolved.ref}` from the `{ctx.source}` source.",
-            notes=notes,
-        ),
+        card=CardInfo.from_entry(entry, how_made=f"`medcat normalize {ref}` from the `{ctx.source}` source.", notes=notes),
     )
     inputs = stat_inputs(
         (rel, path)
@@ -264,35 +286,36 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
     options: dict[str, Any] = {
         "configs": names,
         "source": ctx.source,
-        "recipe": request.options.as_json(),
+        "recipe": ctx.options.as_json(),
         "not_fetched": not_fetched,
     }
     key = BuildKey(inputs=inputs, options=options)
-    combine = getattr(recipe, "combine_units", None)
     # The config of each unit's errors: known by construction unless a recipe merged the units of
     # several configs (then a unit that declares a ``config`` field names it; see executor.unit_place).
-    if combine is not None and len(names) > 1:
-        units = list(combine({name: plans[name].units for name in names}))
-        unit_configs: list[str | None] = []
-    else:
-        units = [unit for name in names for unit in plans[name].units]
-        unit_configs = [name for name in names for _ in plans[name].units]
+    # Units are listed here, in the parent: the executor announces their number to the progress bar.
+    unit_configs: list[str | None] = []
+    with _reading(ref):
+        if len(names) > 1 and type(recipe).combine_units is not Recipe.combine_units:
+            units = list(recipe.combine_units(plans))
+        else:
+            units = []
+            for name in names:
+                units += plans[name].units
+                unit_configs += [name] * (len(units) - len(unit_configs))
     results = convert_units(
         units,
         recipe.convert_unit,
         spec.encoder(),
-        jobs=request.jobs,
-        on_bad_item=request.on_bad_item,  # type: ignore[arg-type]
+        jobs=jobs,
+        on_bad_item=on_bad_item,  # type: ignore[arg-type]
         progress=progress,
     )
-    # A recipe of many small rows (VCF records) may ask for larger row groups than the image default.
-    writer_options = WriterOptions(**getattr(recipe, "WRITER_OPTIONS", {}))
-    write = write_dataset(request.out / entry.id, spec, key, _placed(results, unit_configs), writer_options)
+    write = write_dataset(out / entry.id, spec, key, _placed(results, unit_configs), recipe.WRITER_OPTIONS)
     dropped = write.replaced_configs
     if dropped:
         log.warning(
             "%s: the rebuilt output holds only %s; config(s) %s of the previous output were built with other "
             "inputs or options and are removed (run without --config to rebuild every config)",
-            request.out / entry.id, ", ".join(names), ", ".join(dropped),
+            out / entry.id, ", ".join(names), ", ".join(dropped),
         )
     return NormalizeResult(write=write, not_fetched=not_fetched, source=ctx.source, dropped_configs=dropped)

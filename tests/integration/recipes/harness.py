@@ -21,7 +21,7 @@ import datasets
 from medcat_data.catalog.refs import ResolvedDataset, resolve
 from medcat_data.catalog.registry import load_registry
 from medcat_data.converters.normalize import NormalizeRequest, normalize
-from medcat_data.converters.recipes.base import RecipeOptions, load_recipe
+from medcat_data.converters.recipe import RecipeOptions, load_recipe
 from medcat_data.mirror.replicas.base import Replica, load_builder
 from medcat_data.mirror.server import MirrorServer
 
@@ -108,7 +108,7 @@ def run_chain(
     out_dir = outs[1]
 
     expected = replica.expected
-    recipe = load_recipe(dataset_id if not resolved.entry.id.startswith("physionet-") else "physionet")
+    recipe = load_recipe(resolved.entry.template_of or dataset_id)
     assert recipe is not None
     loaded: dict[str, datasets.DatasetDict] = {}
     all_ids: list[str] = []

@@ -42,5 +42,5 @@ def test_an_option_of_another_recipe_is_refused_not_ignored(mirror: MirrorServer
     from medcat_data.converters.recipes.base import RecipeOptions
     from medcat_data.errors import UsageError
 
-    with pytest.raises(UsageError, match="does not take --articles"):
+    with pytest.raises(UsageError, match=r"does not take the option\(s\) articles"):
         run_chain("mimic-iv-demo", mirror, tmp_path, options=RecipeOptions(extra={"articles": "ids.txt"}))

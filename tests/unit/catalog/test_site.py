@@ -1,8 +1,8 @@
 """Catalog pages: escaping, trees, and the hooks that show recipe features, replica trees and samples.
 
 Recipes and replicas of the real datasets are written elsewhere and arrive over time, so the hook
-tests plant a small real module of each kind (``fake_set``) on the package path: they follow the
-recipe and replica contracts of ``converters/recipes/base.py`` and ``mirror/replicas/base.py``.
+tests plant a small real kit (``datasets/fake_set/``) on the package path: it follows the recipe
+contract of ``converters/recipe.py`` and the replica contract of ``mirror/replicas/base.py``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import datasets
 import pytest
 from PIL import Image
 
-import medcat_data.converters.recipes as recipes_package
-import medcat_data.mirror.replicas as replicas_package
+import medcat_data.datasets as datasets_package
 from medcat_data.catalog.croissant import croissant_metadata
 from medcat_data.catalog.registry import merge, parse_registry_text
 from medcat_data.catalog.site import build, hooks, markdown
@@ -44,16 +43,20 @@ def build(root, *, seed=0):
 '''
 
 FAKE_RECIPE = '''
-"""A recipe following converters/recipes/base.py; only ``features`` matters to the catalog."""
+"""A recipe following converters/recipe.py; only ``features`` matters to the catalog."""
+from medcat_data.converters.recipe import Recipe
 from medcat_data.converters.schemas import image_classification_features
 
-DATASET_ID = "fake-set"
-CONFIGS = ("labels",)
+class FakeSet(Recipe[None, None]):
+    DATASET_ID = "fake-set"
+    CONFIGS = ("labels",)
 
-def features(config, ctx):
-    if not ctx.root.is_dir():
-        raise FileNotFoundError(ctx.root)
-    return image_classification_features(labels={"finding": ["normal", "mass"]})
+    def features(self, config, ctx, survey):
+        if not ctx.root.is_dir():
+            raise FileNotFoundError(ctx.root)
+        return image_classification_features(labels={"finding": ["normal", "mass"]})
+
+RECIPE = FakeSet()
 '''
 
 
@@ -67,15 +70,16 @@ def _registry() -> object:
 
 @pytest.fixture
 def planted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Put ``fake_set`` recipe and replica modules on the package paths, and take them away after."""
-    for package, source in ((replicas_package, FAKE_REPLICA), (recipes_package, FAKE_RECIPE)):
-        folder = tmp_path / package.__name__.rsplit(".", 1)[1]
-        folder.mkdir()
-        (folder / "fake_set.py").write_text(textwrap.dedent(source), encoding="utf-8")
-        monkeypatch.setattr(package, "__path__", [*package.__path__, str(folder)])
+    """Put a ``fake_set`` kit (recipe and replica) on the datasets package path, and take it away after."""
+    kit = tmp_path / "datasets" / "fake_set"
+    kit.mkdir(parents=True)
+    (kit / "__init__.py").write_text("", encoding="utf-8")
+    for name, source in (("replica.py", FAKE_REPLICA), ("recipe.py", FAKE_RECIPE)):
+        (kit / name).write_text(textwrap.dedent(source), encoding="utf-8")
+    monkeypatch.setattr(datasets_package, "__path__", [*datasets_package.__path__, str(kit.parent)])
     hooks._replica_files_cached.cache_clear()
     yield tmp_path
-    for name in ("medcat_data.mirror.replicas.fake_set", "medcat_data.converters.recipes.fake_set"):
+    for name in ("medcat_data.datasets.fake_set.replica", "medcat_data.datasets.fake_set.recipe", "medcat_data.datasets.fake_set"):
         sys.modules.pop(name, None)
     hooks._replica_files_cached.cache_clear()
 

@@ -3,10 +3,10 @@
 The one place the catalog reaches into the parts of medcat that describe data rather than hold it,
 each optional and looked up by the entry's id:
 
-* the recipe (``converters/recipes/<module>.py``) declares a config's features
-  (``features(config, ctx)``); without one, the task schema's core columns are shown
+* the recipe (``datasets/<module>/recipe.py``, ``RECIPE``) declares a config's features
+  (``features(config, ctx, survey)``); without one, the task schema's core columns are shown
   (``converters/schemas.py``, ``TASK_BUILDERS``);
-* the replica builder (``mirror/replicas/<module>.py``, ``build(root, seed=...)``) writes the
+* the replica builder (``datasets/<module>/replica.py``, ``build(root, seed=...)``) writes the
   miniature upstream tree; its file listing becomes the page's layout section;
 * with ``samples=True`` the real chain runs on the replica (``medcat_data.demo``: loopback mirror,
   fetch, verify, normalize) and the normalized dataset gives label counts and a sample row;
@@ -33,16 +33,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from medcat_data.catalog.schema import Entry, NormalizedConfig, Task, module_name
+from medcat_data.catalog.schema import Entry, NormalizedConfig, Task
 from medcat_data.errors import MedcatError
 
 log = logging.getLogger(__name__)
 
-RECIPES_PACKAGE = "medcat_data.converters.recipes"
-REPLICAS_PACKAGE = "medcat_data.mirror.replicas"
+RECIPE_MODULE = "medcat_data.converters.recipe"
+REPLICA_BASE_MODULE = "medcat_data.mirror.replicas.base"
 SCHEMAS_MODULE = "medcat_data.converters.schemas"
 VOCAB_DOCS_MODULE = "medcat_data.converters.vocab.docs"
-RECIPE_BASE_MODULE = "medcat_data.converters.recipes.base"
 DEMO_MODULE = "medcat_data.demo"
 
 REPLICA_SEED = 0
@@ -65,15 +64,16 @@ def optional_module(name: str) -> ModuleType | None:
     return importlib.import_module(name)
 
 
-def recipe_module(entry: Entry) -> ModuleType | None:
-    """Return the recipe module of an entry, or None while it has none."""
-    module = optional_module(f"{RECIPES_PACKAGE}.{module_name(entry.id)}")
-    return module if module is not None and callable(getattr(module, "features", None)) else None
+def recipe_of(entry: Entry) -> Any | None:
+    """Return the recipe (a ``converters.recipe.Recipe``) of an entry, or None while it has none."""
+    base = optional_module(RECIPE_MODULE)
+    return base.load_recipe(entry.template_of or entry.id) if base is not None else None
 
 
 def replica_module(entry: Entry) -> ModuleType | None:
     """Return the replica builder module of an entry, or None while it has none."""
-    module = optional_module(f"{REPLICAS_PACKAGE}.{module_name(entry.id)}")
+    base = optional_module(REPLICA_BASE_MODULE)
+    module = base.load_builder(entry.id) if base is not None else None
     return module if module is not None and callable(getattr(module, "build", None)) else None
 
 
@@ -100,9 +100,9 @@ def config_schema(entry: Entry, config: NormalizedConfig) -> ConfigSchema:
 
 def _recipe_features(entry: Entry, config: str) -> Any | None:
     """Ask the recipe for a config's features with nothing fetched; None when it needs the data."""
-    recipe = recipe_module(entry)
-    base = optional_module(RECIPE_BASE_MODULE)
-    if recipe is None or base is None or config not in getattr(recipe, "CONFIGS", (config,)):
+    recipe = recipe_of(entry)
+    base = optional_module(RECIPE_MODULE)
+    if recipe is None or base is None or config not in recipe.CONFIGS:
         return None
     source = entry.main_sources[0]
     with tempfile.TemporaryDirectory(prefix="medcat-catalog-empty-") as empty:
@@ -115,8 +115,14 @@ def _recipe_features(entry: Entry, config: str) -> Any | None:
             source_dir=root / source.subdir if source.subdir else root,
         )
         try:
-            return recipe.features(config, ctx)
-        except (MedcatError, OSError, LookupError, ValueError) as err:
+            # Most recipes declare features without looking at the data: an empty folder's survey
+            # may fail, and the features are asked for without one.
+            try:
+                survey = recipe.survey(ctx)
+            except (MedcatError, OSError, LookupError, ValueError):
+                survey = None
+            return recipe.features(config, ctx, survey)
+        except (MedcatError, OSError, LookupError, ValueError, AttributeError, TypeError) as err:
             log.info("%s/%s: the recipe needs the data to declare features (%s); showing the task schema", entry.id, config, err)
             return None
 
@@ -139,8 +145,8 @@ def _callable_without_arguments(func: Any) -> bool:
 def column_notes(entry: Entry) -> Mapping[str, str]:
     """Return column descriptions the schemas module or the recipe declare (``COLUMN_DESCRIPTIONS``)."""
     notes: dict[str, str] = {}
-    for module in (optional_module(SCHEMAS_MODULE), recipe_module(entry)):
-        declared = getattr(module, "COLUMN_DESCRIPTIONS", None) if module is not None else None
+    for holder in (optional_module(SCHEMAS_MODULE), recipe_of(entry)):
+        declared = getattr(holder, "COLUMN_DESCRIPTIONS", None) if holder is not None else None
         if isinstance(declared, Mapping):
             notes.update({str(k): str(v) for k, v in declared.items()})
     return notes
@@ -162,7 +168,8 @@ def replica_files(entry: Entry) -> tuple[tuple[str, int], ...] | None:
 
 @lru_cache(maxsize=None)
 def _replica_files_cached(dataset_id: str) -> tuple[tuple[str, int], ...]:
-    builder = optional_module(f"{REPLICAS_PACKAGE}.{module_name(dataset_id)}")
+    base = optional_module(REPLICA_BASE_MODULE)
+    builder = base.load_builder(dataset_id) if base is not None else None
     assert builder is not None
     with tempfile.TemporaryDirectory(prefix=f"medcat-catalog-{dataset_id}-") as tmp:
         root = Path(tmp)
@@ -195,7 +202,7 @@ def normalized_facts(entry: Entry) -> Mapping[str, NormalizedFacts]:
     Empty when the entry has no recipe or no replica yet, or its demo run fails (logged as a
     warning: the page then simply has no sample).
     """
-    if recipe_module(entry) is None or replica_module(entry) is None or optional_module(DEMO_MODULE) is None:
+    if recipe_of(entry) is None or replica_module(entry) is None or optional_module(DEMO_MODULE) is None:
         return {}
     return _normalized_facts_cached(entry.id)
 

@@ -20,6 +20,7 @@ parent process. Recipes read local files only: decoding goes through ``codecs``,
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,79 +31,17 @@ from datasets import Features
 
 from medcat_data.catalog.schema import module_name
 from medcat_data.converters.codecs.image import ImageOptions
+from medcat_data.converters.codecs.tabix import iter_lines
 from medcat_data.converters.splits import DEFAULT_SEED
 from medcat_data.converters.units import Row
-from medcat_data.errors import SampleError, UsageError
+from medcat_data.errors import InputDecodeError, SampleError, UsageError
+
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+"""Where a lone carriage return ends a line (split after it, unless a newline follows)."""
 
 
-@dataclass(frozen=True)
-class RecipeOptions:
-    """Options every recipe honours; ``extra`` holds recipe-specific ones (documented by the recipe)."""
-
-    image: ImageOptions = field(default_factory=ImageOptions)
-    limit: int | None = None
-    seed: int = DEFAULT_SEED
-    split_by: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        """Return the options as JSON-safe data (part of the build key and the manifest)."""
-        img = self.image
-        return {
-            "window": img.window,
-            "bit_depth": img.bit_depth,
-            "max_size": img.max_size,
-            "frames": img.frames,
-            "limit": self.limit,
-            "seed": self.seed,
-            "split_by": self.split_by,
-            **{k: str(v) for k, v in sorted(self.extra.items())},
-        }
-
-
-@dataclass(frozen=True)
-class RecipeContext:
-    """Where a dataset's fetched files are and which of them may be used.
-
-    ``root`` is the dataset cache of one version; ``source_dir`` the folder of the chosen main
-    source (``root / source.subdir``); ``companions`` maps companion source names to their folders.
-    ``available`` holds the verified relative paths (relative to ``root``) after a partial fetch;
-    ``None`` means every file on disk may be used.
-    """
-
-    dataset_id: str
-    version: str
-    root: Path
-    source: str
-    source_dir: Path
-    options: RecipeOptions = field(default_factory=RecipeOptions)
-    companions: Mapping[str, Path] = field(default_factory=dict)
-    available: frozenset[str] | None = None
-
-    @property
-    def source_tag(self) -> str:
-        """Return the ``source`` column value: ``<dataset id>@<version>``."""
-        return f"{self.dataset_id}@{self.version}"
-
-    def has(self, path: Path) -> bool:
-        """Return whether a file may be used: it exists and, after a partial fetch, was fetched."""
-        if not path.is_file():
-            return False
-        if self.available is None:
-            return True
-        try:
-            rel = path.relative_to(self.root).as_posix()
-        except ValueError:
-            return True
-        return rel in self.available
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The work units of one config, plus the annotated items whose files were not fetched."""
-
-    units: Sequence[Any]
-    not_fetched: Sequence[str] = ()
+# One definition of each: the typed base's (this module goes when every recipe is a kit).
+from medcat_data.converters.recipe import Plan, RecipeContext, RecipeOptions  # noqa: E402
 
 
 class Recipe(Protocol):
@@ -147,14 +86,45 @@ def require_recipe(dataset_id: str, template_of: str | None = None) -> Recipe:
     )
 
 
-def read_text_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
-    """Yield ``(line number, line)`` of a text file (gzip when the name ends in .gz), 1-based."""
-    import gzip
+def read_text_lines(path: Path, encoding: str = "utf-8", errors: list[SampleError] | None = None) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, line)`` of a plain or gzip text file (gzip by its magic bytes), 1-based, ends kept.
 
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding=encoding, newline="") as handle:  # type: ignore[operator]
-        for number, line in enumerate(handle, 1):
-            yield number, line
+    Lines end at LF, CRLF or a lone CR, as text mode with ``newline=""`` splits them.
+    ``encoding`` must be ASCII-compatible (UTF-8, Latin-1); it is decoded strictly, never with a
+    replacement character. Without ``errors`` damage is raised; with it, a line whose bytes are not
+    valid is appended there and skipped (the other lines go on), and a truncated or corrupt gzip
+    stream is appended there and ends the lines.
+
+    Raises:
+        InputDecodeError: (without ``errors``) bytes not valid ``encoding``, or a truncated or
+            corrupt gzip stream; named ``<file name>:<line>``.
+    """
+    number = 0
+    lines = iter_lines(path)
+    while True:
+        try:
+            got = next(lines, None)
+        except InputDecodeError as err:  # numbered here: a lone CR may have split earlier lines
+            failure = InputDecodeError(path.name, err.reason, number + 1)
+            if errors is None:
+                raise failure from None
+            errors.append(failure)
+            return
+        if got is None:
+            return
+        try:
+            text = got[1].decode(encoding)
+        except UnicodeDecodeError as err:
+            number += 1
+            failure = InputDecodeError(path.name, f"bytes not valid {encoding} at column {err.start + 1} ({err.reason})", number)
+            if errors is None:
+                raise failure from None
+            errors.append(failure)
+            continue
+        for piece in _LONE_CR.split(text) if "\r" in text else (text,):
+            if piece:
+                number += 1
+                yield number, piece
 
 
 def check_config(dataset_id: str, configs: Sequence[str], config: str) -> None:
@@ -165,19 +135,6 @@ def check_config(dataset_id: str, configs: Sequence[str], config: str) -> None:
     """
     if config not in configs:
         raise UsageError(f"{dataset_id} has no config {config!r}; configs: {', '.join(configs)}.")
-
-
-def check_extra_options(recipe: Recipe, options: RecipeOptions) -> None:
-    """Refuse recipe-specific options the recipe does not understand (never ignore them silently).
-
-    Raises:
-        UsageError: an option in ``options.extra`` that is not in the recipe's ``EXTRA_OPTIONS``.
-    """
-    accepted = set(getattr(recipe, "EXTRA_OPTIONS", ()))
-    unknown = sorted(set(options.extra) - accepted)
-    if unknown:
-        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
-        raise UsageError(f"{recipe.DATASET_ID} does not take {flags}.")
 
 
 def config_names(recipe: Recipe, wanted: Sequence[str] | None) -> list[str]:

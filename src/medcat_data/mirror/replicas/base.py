@@ -87,11 +87,11 @@ def physionet_env() -> dict[str, str]:
 
 
 def load_builder(dataset_id: str) -> ModuleType | None:
-    """Import the replica builder of a dataset id, or return None when none exists yet."""
-    name = f"medcat_data.mirror.replicas.{module_name(dataset_id)}"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name == name:
-            return None
-        raise
+    """Import the replica builder of a dataset id (its kit's ``replica.py``), or None when none exists yet."""
+    for name in (f"medcat_data.datasets.{module_name(dataset_id)}.replica", f"medcat_data.mirror.replicas.{module_name(dataset_id)}"):
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name is None or not name.startswith(err.name):
+                raise
+    return None

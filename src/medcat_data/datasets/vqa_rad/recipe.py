@@ -51,20 +51,16 @@ from datasets import Features, Value
 
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
 from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
-from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
+from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import vqa_features
 from medcat_data.converters.units import Row
-from medcat_data.errors import SampleError, UsageError
+from medcat_data.errors import SampleError, UpstreamFormatError, UsageError
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "CONFIGS", "DATASET_ID", "EXTRA_COLUMNS", "HfUnit", "OsfUnit", "answer_type", "card_notes",
-    "convert_unit", "features", "image_key", "plan", "sample_key",
-]
+__all__ = ["EXTRA_COLUMNS", "RECIPE", "HfUnit", "OsfUnit", "VqaRad", "answer_type", "image_key", "sample_key"]
 
 DATASET_ID = "vqa-rad"
-CONFIGS: tuple[str, ...] = ("vqa",)
 JSON_NAME = "VQA_RAD Dataset Public.json"
 IMAGE_FOLDER = "VQA_RAD Image Folder"
 UNIT_ITEMS = 64
@@ -176,47 +172,49 @@ def find_parquet(ctx: RecipeContext) -> dict[str, list[Path]]:
     return dict(found)
 
 
-def read_items(path: Path) -> list[dict[str, Any]]:
+def read_items(path: Path, label: str) -> list[dict[str, Any]]:
     """Return the JSON items of the OSF release.
 
     Raises:
-        UsageError: the file is not JSON or not a list of objects with a ``question``.
+        UpstreamFormatError: the file is not JSON or not a list of question objects.
     """
     try:
         with path.open(encoding="utf-8-sig") as handle:
             data = json.load(handle)
-    except (OSError, ValueError) as err:
-        raise UsageError(f"{DATASET_ID}: cannot read {path.name}: {err}. Fetch it again with `medcat fetch {DATASET_ID} --source osf`.") from err
+    except ValueError as err:
+        raise UpstreamFormatError(DATASET_ID, label, f"is not valid JSON ({err})") from err
     if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
-        raise UsageError(f"{DATASET_ID}: {path.name} is not a list of question objects; has the upstream format changed?")
+        raise UpstreamFormatError(DATASET_ID, label, "is not a list of question objects")
     return data
 
 
 @dataclass(frozen=True)
-class _OsfSurvey:
+class OsfSurvey:
+    """The OSF release as read once in the parent: its items, images by name, cross-split groups."""
+
     json_path: Path
     items: list[dict[str, Any]]
     images: dict[str, Path]
     crossing: list[str]
 
 
-_SURVEYS: dict[tuple[Any, ...], _OsfSurvey] = {}
+@dataclass(frozen=True)
+class Survey:
+    """Which layout the source folder holds: the OSF JSON (read) or the Hub's parquet files."""
+
+    osf: OsfSurvey | None
+    parquet: Mapping[str, list[Path]]
 
 
-def _osf_survey(ctx: RecipeContext, json_path: Path) -> _OsfSurvey:
-    stat = json_path.stat()
-    key = (str(json_path), ctx.available, stat.st_size, stat.st_mtime_ns)
-    cached = _SURVEYS.get(key)
-    if cached is None:
-        items = read_items(json_path)
-        folder = json_path.parent / IMAGE_FOLDER
-        images = {p.name: p for p in sorted(folder.iterdir()) if ctx.has(p)} if folder.is_dir() else {}
-        cached = _OsfSurvey(json_path, items, images, crossing_groups(items))
-        _SURVEYS[key] = cached
-        if cached.crossing:
-            log.warning("%s: %d paraphrase group(s) (qid_linked_id) have questions in both official splits; "
-                        "the split is kept as published", DATASET_ID, len(cached.crossing))
-    return cached
+def _osf_survey(ctx: RecipeContext, json_path: Path) -> OsfSurvey:
+    items = read_items(json_path, ctx.rel(json_path))
+    folder = json_path.parent / IMAGE_FOLDER
+    images = {p.name: p for p in sorted(folder.iterdir()) if ctx.has(p)} if folder.is_dir() else {}
+    survey = OsfSurvey(json_path, items, images, crossing_groups(items))
+    if survey.crossing:
+        log.warning("%s: %d paraphrase group(s) (qid_linked_id) have questions in both official splits; "
+                    "the split is kept as published", DATASET_ID, len(survey.crossing))
+    return survey
 
 
 def osf_split(item: Mapping[str, Any]) -> str:
@@ -234,36 +232,53 @@ def crossing_groups(items: list[dict[str, Any]]) -> list[str]:
     return sorted(link for link, found in splits.items() if len(found) > 1)
 
 
-# ------------------------------------------------------------------------------------- protocol
+# ------------------------------------------------------------------------------------- recipe
 
 
-def features(config: str, ctx: RecipeContext) -> Features:
-    """Return the VQA schema with the kept upstream columns (strings) as extras, for either source."""
-    check_config(DATASET_ID, CONFIGS, config)
-    return vqa_features({name: Value("string") for name in EXTRA_COLUMNS})
+class VqaRad(Recipe[Survey, "OsfUnit | HfUnit"]):
+    """VQA-RAD from either source into one ``vqa`` config (see the module docstring)."""
+
+    DATASET_ID = DATASET_ID
+    CONFIGS = ("vqa",)
+
+    def survey(self, ctx: RecipeContext) -> Survey:
+        """Find the OSF JSON (read it) or else the Hub's parquet files.
+
+        Raises:
+            UsageError: neither layout was fetched.
+        """
+        json_path = find_json(ctx)
+        if json_path is not None:
+            return Survey(_osf_survey(ctx, json_path), {})
+        parquet = find_parquet(ctx)
+        if parquet:
+            return Survey(None, parquet)
+        raise UsageError(
+            f"{DATASET_ID}: found neither {JSON_NAME!r} (source osf) nor data/train-*.parquet / data/test-*.parquet "
+            f"(source hf) under {ctx.source_dir}. Run `medcat fetch {DATASET_ID} --source {ctx.source}` first."
+        )
+
+    def features(self, config: str, ctx: RecipeContext, survey: Survey) -> Features:
+        """Return the VQA schema with the kept upstream columns (strings) as extras, for either source."""
+        self.check_config(config)
+        return vqa_features({name: Value("string") for name in EXTRA_COLUMNS})
+
+    def plan(self, config: str, ctx: RecipeContext, survey: Survey) -> Plan[OsfUnit | HfUnit]:
+        """List the work units of whichever layout the source folder holds (OSF JSON or Hub parquet)."""
+        self.check_config(config)
+        if survey.osf is not None:
+            return Plan(_plan_osf(config, ctx, survey.osf))
+        return Plan(_plan_hf(config, ctx, survey.parquet))
+
+    def convert_unit(self, unit: OsfUnit | HfUnit) -> Iterator[Row | SampleError]:
+        return convert_unit(unit)
+
+    def card_notes(self, ctx: RecipeContext, survey: Survey) -> list[str]:
+        return card_notes(survey)
 
 
-def plan(config: str, ctx: RecipeContext) -> Plan:
-    """List the work units of whichever layout the source folder holds (OSF JSON or Hub parquet).
-
-    Raises:
-        UsageError: neither layout was fetched.
-    """
-    check_config(DATASET_ID, CONFIGS, config)
-    json_path = find_json(ctx)
-    if json_path is not None:
-        return _plan_osf(config, ctx, json_path)
-    parquet = find_parquet(ctx)
-    if parquet:
-        return _plan_hf(config, ctx, parquet)
-    raise UsageError(
-        f"{DATASET_ID}: found neither {JSON_NAME!r} (source osf) nor data/train-*.parquet / data/test-*.parquet "
-        f"(source hf) under {ctx.source_dir}. Run `medcat fetch {DATASET_ID} --source {ctx.source}` first."
-    )
-
-
-def _plan_osf(config: str, ctx: RecipeContext, json_path: Path) -> Plan:
-    survey = _osf_survey(ctx, json_path)
+def _plan_osf(config: str, ctx: RecipeContext, survey: OsfSurvey) -> list[OsfUnit]:
+    json_path = survey.json_path
     items = survey.items[: ctx.options.limit] if ctx.options.limit is not None else survey.items
     used: set[str] = set()
     keys: dict[str, str] = {}
@@ -281,15 +296,14 @@ def _plan_osf(config: str, ctx: RecipeContext, json_path: Path) -> Plan:
         used.add(sample_id)
         fields = {k: item.get(k) for k in _CARRIED_FIELDS}
         planned.append((index, fields, image, osf_split(item), sample_id))
-    folder = _rel(json_path.parent / IMAGE_FOLDER, ctx)
-    units = [
+    folder = ctx.rel(json_path.parent / IMAGE_FOLDER)
+    return [
         OsfUnit(config, ctx.source_tag, ctx.options.image, folder, tuple(planned[i : i + UNIT_ITEMS]))
         for i in range(0, len(planned), UNIT_ITEMS)
     ]
-    return Plan(units=units)
 
 
-def _plan_hf(config: str, ctx: RecipeContext, parquet: Mapping[str, list[Path]]) -> Plan:
+def _plan_hf(config: str, ctx: RecipeContext, parquet: Mapping[str, list[Path]]) -> list[HfUnit]:
     import pyarrow.parquet as pq
 
     units: list[HfUnit] = []
@@ -298,7 +312,7 @@ def _plan_hf(config: str, ctx: RecipeContext, parquet: Mapping[str, list[Path]])
     for split in ("train", "test"):
         for path in parquet.get(split, []):
             pf = pq.ParquetFile(path)
-            _check_parquet_columns(pf, path)
+            _check_parquet_columns(ctx, pf, path)
             first = 0
             for group in range(pf.num_row_groups):
                 if remaining is not None and remaining <= 0:
@@ -319,26 +333,24 @@ def _plan_hf(config: str, ctx: RecipeContext, parquet: Mapping[str, list[Path]])
                     ids.append(sample_id)
                 if remaining is not None:
                     remaining -= len(ids)
-                units.append(HfUnit(config, ctx.source_tag, ctx.options.image, path, _rel(path, ctx), split, group, first, tuple(ids)))
+                units.append(HfUnit(config, ctx.source_tag, ctx.options.image, path, ctx.rel(path), split, group, first, tuple(ids)))
                 first += pf.metadata.row_group(group).num_rows
-    return Plan(units=units)
+    return units
 
 
-def _check_parquet_columns(pf: Any, path: Path) -> None:
+def _check_parquet_columns(ctx: RecipeContext, pf: Any, path: Path) -> None:
     """Check the Hub copy's columns.
 
     Raises:
-        UsageError: a column is missing or ``image`` is not the Hub's ``{bytes, path}`` struct.
+        UpstreamFormatError: a column is missing or ``image`` is not the Hub's ``{bytes, path}`` struct.
     """
     import pyarrow as pa
 
     schema = pf.schema_arrow
-    missing = sorted({"image", "question", "answer"} - set(schema.names))
-    if missing:
-        raise UsageError(f"{DATASET_ID}: {path.name} lacks the columns {missing} (has {sorted(schema.names)}); has the Hub copy changed?")
+    require_columns(ctx, path, schema.names, ("image", "question", "answer"))
     image_type = schema.field("image").type
     if not pa.types.is_struct(image_type) or image_type.get_field_index("bytes") < 0:
-        raise UsageError(f"{DATASET_ID}: {path.name}: column 'image' is {image_type}, not the Hub's struct of bytes and path.")
+        raise UpstreamFormatError(DATASET_ID, ctx.rel(path), f"has an image column of type {image_type}, not the Hub's struct of bytes and path")
 
 
 def convert_unit(unit: OsfUnit | HfUnit) -> Iterator[Row | SampleError]:
@@ -420,14 +432,7 @@ def _decode_bytes(data: bytes | None, label: str, options: ImageOptions) -> Enco
     return load_raster_bytes(data, label, options)
 
 
-def _rel(path: Path, ctx: RecipeContext) -> str:
-    try:
-        return path.relative_to(ctx.source_dir).as_posix()
-    except ValueError:
-        return path.name
-
-
-def card_notes(ctx: RecipeContext) -> list[str]:
+def card_notes(survey: Survey) -> list[str]:
     """Record the split rule, paraphrase groups across splits, and what each source leaves null."""
     notes = [
         "answer_type is upstream's CLOSED/OPEN as closed/open; the Hugging Face copy has no such field, so it "
@@ -437,21 +442,23 @@ def card_notes(ctx: RecipeContext) -> list[str]:
         "the osf and hf sources for the same question on the same image bytes; repeats get -q<qid> (osf) or "
         "-<split><row> (hf).",
     ]
-    json_path = find_json(ctx)
-    if json_path is not None:
-        survey = _osf_survey(ctx, json_path)
-        splits = Counter(osf_split(i) for i in survey.items)
-        phrases = Counter(str(i.get("phrase_type")) for i in survey.items)
+    osf = survey.osf
+    if osf is not None:
+        splits = Counter(osf_split(i) for i in osf.items)
+        phrases = Counter(str(i.get("phrase_type")) for i in osf.items)
         notes.append(
             "Official split from phrase_type (test_* is test): "
             + ", ".join(f"{k} {v}" for k, v in sorted(splits.items()))
             + "; phrase_type counts: " + ", ".join(f"{k} {v}" for k, v in sorted(phrases.items())) + "."
         )
         notes.append(
-            f"{len(survey.crossing)} paraphrase group(s) (qid_linked_id) have questions in both splits; the "
+            f"{len(osf.crossing)} paraphrase group(s) (qid_linked_id) have questions in both splits; the "
             "official split is kept as published. Group by qid_linked_id when re-splitting."
         )
     else:
         notes.append("Source hf: the parquet files' own train/test split; question_type, image_organ, "
                      "phrase_type, qid and qid_linked_id are null (the Hub copy has image, question, answer only).")
     return notes
+
+
+RECIPE = VqaRad()
