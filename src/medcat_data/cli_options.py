@@ -109,8 +109,9 @@ class OwnedOptionsCommand(click.Command):
                 values, _, _ = parser.parse_args(args=[a for a in args if a not in ("--help", "-h")])
             except click.UsageError:
                 values = {}
-            if values.get("ref"):
-                ctx.meta["medcat.help_ref"] = values["ref"]
+            ref = values.get("ref")
+            if isinstance(ref, str) and ref:  # click's placeholder for a missing argument is not text
+                ctx.meta["medcat.help_ref"] = ref
         return super().parse_args(ctx, args)
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
