@@ -108,7 +108,7 @@ from medcat_data.converters.recipes import precisionfda_truth_v2 as recipe
 from medcat_data.converters.recipes.base import RecipeContext
 from medcat_data.converters.card import CardInfo
 from medcat_data.converters.executor import convert_units
-from medcat_data.converters.manifest import BuildKey
+from medcat_data.converters.build_manifest import BuildKey
 from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriterOptions, write_dataset
 if __name__ == "__main__":
     root, out, jobs = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), int(sys.argv[3])

@@ -19,7 +19,7 @@ from medcat_data.converters.recipe import RecipeOptions
 from medcat_data.converters.schemas import vqa_features
 from medcat_data.datasets.vqa_rad import recipe as vqa_rad
 from medcat_data.errors import UpstreamFormatError, UsageError
-from medcat_data.loaders.manifest import Manifest
+from medcat_data.loaders.fetch_manifest import Manifest
 from medcat_data.mirror.server import MirrorServer
 from medcat_data.paths import raw_dir
 from tests.datasets.harness import ChainResult, normalize_folder, read_errors, run_chain

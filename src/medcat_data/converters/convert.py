@@ -27,7 +27,7 @@ from medcat_data.converters.convert_inputs import Inventory, LabelTable, discove
 from medcat_data.converters.convert_features import image_features, volume_features
 from medcat_data.converters.convert_rows import IMAGES_CONFIG, VOLUMES_CONFIG, UnitOptions, convert_file
 from medcat_data.converters.executor import OnBadItem, Progress, convert_units
-from medcat_data.converters.manifest import BuildKey, stat_inputs
+from medcat_data.converters.build_manifest import BuildKey, stat_inputs
 from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, WriterOptions, write_dataset
 from medcat_data.errors import UsageError
 

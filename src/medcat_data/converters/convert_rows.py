@@ -21,7 +21,7 @@ from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
 from medcat_data.converters.codecs.raster import load_raster
 from medcat_data.converters.codecs.volume import VolumeOptions, iter_volume_slices, load_volume_whole
 from medcat_data.converters.convert_inputs import FileUnit
-from medcat_data.converters.manifest import sha256_file
+from medcat_data.converters.build_manifest import sha256_file
 from medcat_data.converters.units import InputHash, Row
 from medcat_data.errors import MedcatError, SampleError
 

@@ -1,6 +1,6 @@
 """What ``medcat fetch`` left in a dataset cache, as normalize needs it: present, verified, or not.
 
-Reads the fetch manifest (``loaders.manifest``) and stats files; never touches the network and
+Reads the fetch manifest (``loaders.fetch_manifest``) and stats files; never touches the network and
 never rehashes (that is ``medcat verify --full``).
 """
 

@@ -24,7 +24,7 @@ from medcat_data.catalog.refs import ResolvedDataset
 from medcat_data.catalog.schema import Entry, Source
 from medcat_data.converters.card import CardInfo
 from medcat_data.converters.executor import Progress, convert_units
-from medcat_data.converters.manifest import BuildKey, stat_inputs
+from medcat_data.converters.build_manifest import BuildKey, stat_inputs
 from medcat_data.converters.units import UnitResult, describe_damage
 from medcat_data.converters.recipe import (
     AnyRecipe,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medcat_data.converters.manifest import SplitRecord
+from medcat_data.converters.build_manifest import SplitRecord
 
 if TYPE_CHECKING:
     from medcat_data.converters.writer import WriterOptions

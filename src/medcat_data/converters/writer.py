@@ -50,7 +50,7 @@ from datasets import Features
 
 from medcat_data.catalog.schema import Task
 from medcat_data.converters.card import CardInfo, render_card
-from medcat_data.converters.manifest import (
+from medcat_data.converters.build_manifest import (
     MANIFEST_NAME,
     BuildKey,
     ConfigRecord,
@@ -62,7 +62,7 @@ from medcat_data.converters.manifest import (
     up_to_date,
     write_manifest,
 )
-from medcat_data.converters.shards import SplitSink
+from medcat_data.converters.parquet_shards import SplitSink
 from medcat_data.converters.staging import publish, remove_stale, restore_interrupted
 from medcat_data.converters.units import ErrorRecord, Row, RowEncoder, UnitResult
 from medcat_data.errors import ConvertError, OutputWriteError, UsageError

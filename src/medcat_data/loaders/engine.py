@@ -25,11 +25,11 @@ from typing import Any, Literal
 
 from medcat_data.catalog.refs import ResolvedDataset
 from medcat_data.errors import AccessDeniedError, ChecksumMismatchError, FetchError, MedcatError
-from medcat_data.loaders import archives, shards
+from medcat_data.loaders import archives, processes
 from medcat_data.loaders.cache import DestLayout, PartFile
 from medcat_data.loaders.credentials import ensure_license_accepted
 from medcat_data.loaders.locks import ClaimTable
-from medcat_data.loaders.manifest import FLUSH_INTERVAL_S, ExtractRecord, FileRecord, Manifest, now_iso
+from medcat_data.loaders.fetch_manifest import FLUSH_INTERVAL_S, ExtractRecord, FileRecord, Manifest, now_iso
 from medcat_data.loaders.options import FetchOptions
 from medcat_data.loaders.plan import STRONG, RemoteFile, dataset_dest, select_files, select_sources
 from medcat_data.loaders.progress import NullProgress, Progress
@@ -223,8 +223,8 @@ class Engine:
     def _fetch_all(self, files: list[RemoteFile]) -> None:
         known = sum(f.size or 0 for f in files) if all(f.size is not None for f in files) else None
         kinds = sorted({self._transports[f.source].source.kind for f in files})
-        count = shards.process_count(len(files), kinds, self.options.processes)
-        children: list[shards.Shard] = []
+        count = processes.process_count(len(files), kinds, self.options.processes)
+        children: list[processes.Shard] = []
         mine = files
         if count > 1:
             # Interleaved shards, forked before any thread or progress display starts.
@@ -232,15 +232,15 @@ class Engine:
             mine = parts[0]
             self._jobs = max(1, -(-self.options.workers // count))
             self.manifest.flush()
-            children = [shards.start(self, part) for part in parts[1:]]
-            shards.listen(self, children)
+            children = [processes.start(self, part) for part in parts[1:]]
+            processes.listen(self, children)
             log.info("%s: %d files shared by %d processes", self.entry.id, len(files), count)
         self.progress.start(known, len(files))
         try:
             self.run_pool(mine)
-            shards.join(children)
+            processes.join(children)
         finally:
-            shards.stop(children)
+            processes.stop(children)
         for child in children:
             if child.fatal is not None:
                 raise self._child_fatal(child.fatal)
@@ -336,7 +336,7 @@ class Engine:
     def count(self, outcome: FileOutcome) -> None:
         """Add one file's outcome to the report and the progress (or send it to the parent)."""
         if self._emit is not None:
-            self._emit(shards.outcome_message(outcome))
+            self._emit(processes.outcome_message(outcome))
             return
         with self._lock:
             r = self.report

@@ -75,7 +75,7 @@ class FetchOptions:
         prompt: asks for credentials on a TTY; see ``CredentialPrompt``.
         lock_poll_s: how often to look again at a file another process is fetching.
         processes: worker processes sharing the transfers (``None``: automatic, see
-            ``loaders.shards.process_count``); ``jobs`` is split between them.
+            ``loaders.processes.process_count``); ``jobs`` is split between them.
         source_options: ``KEY=VALUE`` texts for the selected sources' kinds (``--option``); each
             kind's transport declares the keys it takes (its module's ``OPTIONS``).
     """

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from medcat_data.catalog.schema import Source
 from medcat_data.loaders.cache import META_DIR
-from medcat_data.loaders.manifest import Manifest
+from medcat_data.loaders.fetch_manifest import Manifest
 
 log = logging.getLogger(__name__)
 

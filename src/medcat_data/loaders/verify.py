@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medcat_data.loaders.cache import META_DIR, DestLayout, new_hasher
-from medcat_data.loaders.manifest import Manifest
+from medcat_data.loaders.fetch_manifest import Manifest
 
 log = logging.getLogger(__name__)
 

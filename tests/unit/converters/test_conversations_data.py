@@ -25,7 +25,7 @@ from PIL import Image as PILImage
 
 from medcat_data.catalog.schema import Task
 from medcat_data.converters.card import CardInfo
-from medcat_data.converters.manifest import BuildKey
+from medcat_data.converters.build_manifest import BuildKey
 from medcat_data.converters.schemas import image_classification_features, image_text_features, text_qa_features, vqa_features
 from medcat_data.converters.units import Row
 from medcat_data.converters.writer import ConfigSpec, DatasetSpec, DatasetWriter, WriterOptions

@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 
 from medcat_data.catalog.schema import Task
 from medcat_data.converters.card import CardInfo
-from medcat_data.converters.manifest import BuildKey, read_manifest, stat_inputs
+from medcat_data.converters.build_manifest import BuildKey, read_manifest, stat_inputs
 from medcat_data.converters.schemas import image_classification_features, tabular_features
 from medcat_data.converters.units import ErrorRecord, InputHash, Row, UnitResult
 from medcat_data.converters.writer import (

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from medcat_data.converters import writer as writer_module
-from medcat_data.converters.manifest import BuildKey
+from medcat_data.converters.build_manifest import BuildKey
 from medcat_data.converters.units import UnitResult
 from medcat_data.converters.writer import write_dataset
 from medcat_data.errors import MedcatError, OutputWriteError

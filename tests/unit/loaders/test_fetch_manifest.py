@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from medcat_data.loaders.manifest import ExtractRecord, FileRecord, Manifest
+from medcat_data.loaders.fetch_manifest import ExtractRecord, FileRecord, Manifest
 
 
 def _rec(size: int = 3, url: str = "http://h/a") -> FileRecord:
@@ -23,7 +23,7 @@ def test_journaled_records_survive_a_crash_before_compaction(tmp_path: Path) -> 
 
 
 def test_a_full_batch_is_written_without_waiting(tmp_path: Path) -> None:
-    from medcat_data.loaders.manifest import FLUSH_RECORDS
+    from medcat_data.loaders.fetch_manifest import FLUSH_RECORDS
 
     m = Manifest.open(tmp_path, "ds", "1")
     assert m is not None

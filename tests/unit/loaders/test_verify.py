@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from medcat_data.loaders.manifest import ExtractRecord, FileRecord, Manifest
+from medcat_data.loaders.fetch_manifest import ExtractRecord, FileRecord, Manifest
 from medcat_data.loaders.verify import check_file, hash_file, looks_like_html, verify_dest
 
 

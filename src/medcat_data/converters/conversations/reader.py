@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from medcat_data.converters.manifest import MANIFEST_NAME, Manifest, read_manifest
+from medcat_data.converters.build_manifest import MANIFEST_NAME, Manifest, read_manifest
 from medcat_data.errors import UsageError
 
 __all__ = ["SplitShards", "iter_rows", "list_splits", "read_columns", "require_manifest"]

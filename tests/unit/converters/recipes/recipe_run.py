@@ -13,7 +13,7 @@ from typing import Any
 
 from medcat_data.converters.card import CardInfo
 from medcat_data.converters.executor import convert_units
-from medcat_data.converters.manifest import BuildKey
+from medcat_data.converters.build_manifest import BuildKey
 from medcat_data.converters.recipes.base import RecipeContext
 from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, write_dataset
 
