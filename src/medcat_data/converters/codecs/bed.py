@@ -11,15 +11,14 @@ This module never reads VCF.
 
 from __future__ import annotations
 
-import gzip
 import heapq
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
-from medcat_data.converters.codecs.tabix import is_bgzf, iter_blocks, open_at
+from medcat_data.converters.codecs.tabix import is_bgzf, iter_blocks, iter_lines, open_at
 from medcat_data.errors import ConvertError
 
 __all__ = ["BedContig", "BedIndex", "RegionCursor", "TagSweep", "UnsortedInputError", "iter_intervals", "scan_bed"]
@@ -79,8 +78,13 @@ def _kind(path: Path) -> BedKind:
     return "bgzf" if is_bgzf(path) else "gzip"
 
 
-def _positioned_lines(path: Path, kind: BedKind) -> Iterator[tuple[int | None, bytes]]:
-    """Yield ``(seek position, line)`` for every line of the file (position None for plain gzip)."""
+def _positioned_lines(path: Path, kind: BedKind, label: str) -> Iterator[tuple[int | None, bytes]]:
+    """Yield ``(seek position, line)`` for every line of the file (position None for plain gzip).
+
+    Raises:
+        InputDecodeError: a plain gzip stream is truncated or corrupt (``label:line``).
+        UnsupportedFormatError: a BGZF block is truncated or corrupt.
+    """
     if kind == "text":
         with open(path, "rb") as handle:
             offset = 0
@@ -88,13 +92,12 @@ def _positioned_lines(path: Path, kind: BedKind) -> Iterator[tuple[int | None, b
                 yield offset, line
                 offset += len(line)
     elif kind == "gzip":
-        with gzip.open(path, "rb") as stream:
-            for line in stream:
-                yield None, line
+        for _, line in iter_lines(path, label):
+            yield None, line
     else:
         with open(path, "rb") as handle:
             carry, carry_start = b"", 0
-            for coffset, data in iter_blocks(handle, name=path.name):
+            for coffset, data in iter_blocks(handle, name=label):
                 start = 0
                 while True:
                     end = data.find(b"\n", start)
@@ -121,6 +124,13 @@ def _fields(line: bytes) -> list[bytes] | None:
     return fields if len(fields) >= 3 else line.split()
 
 
+def _contig_name(chrom: bytes, name: str, number: int) -> str:
+    try:
+        return chrom.decode()
+    except UnicodeDecodeError as err:
+        raise ConvertError(f"{name}:{number}: the contig name {chrom!r} is not valid UTF-8 ({err.reason})") from None
+
+
 def _interval(fields: list[bytes], name: str, number: int) -> tuple[int, int]:
     try:
         start, end = int(fields[1]), int(fields[2])
@@ -137,7 +147,8 @@ def scan_bed(path: Path, name: str | None = None) -> BedIndex:
     Raises:
         UnsortedInputError: a contig's lines are split apart, or starts decrease within a contig;
             the message names file and line.
-        ConvertError: a line without integer start and end.
+        ConvertError: a line without integer start and end, or a contig name not valid UTF-8.
+        InputDecodeError: a gzip stream that is truncated or corrupt (file and line).
     """
     label = name or path.name
     kind = _kind(path)
@@ -147,7 +158,7 @@ def scan_bed(path: Path, name: str | None = None) -> BedIndex:
     first_line, first_seek, count, last_start, max_end = 0, None, 0, -1, -1
     checkpoints: list[tuple[int, int, int]] = []
     number = 0
-    for seek, line in _positioned_lines(path, kind):
+    for seek, line in _positioned_lines(path, kind, label):
         number += 1
         chrom, tab, rest = line.partition(b"\t")
         parts = rest.split(b"\t", 2)
@@ -162,6 +173,7 @@ def scan_bed(path: Path, name: str | None = None) -> BedIndex:
             chrom = fields[0]
             start, end = _interval(fields, label, number)
         if chrom != current:
+            _contig_name(chrom, label, number)
             if current is not None:
                 contigs.append(BedContig(current.decode(), first_line, first_seek, count, tuple(checkpoints)))
             checkpoints, max_end = [], -1
@@ -202,16 +214,15 @@ def iter_intervals(index: BedIndex, contig: str, from_pos: int = 0) -> Iterator[
             break
         number, seek = line_number, position
     with ExitStack() as stack:
-        stream: IO[bytes] | gzip.GzipFile
+        stream: Iterable[bytes]
         if index.kind == "text":
-            stream = stack.enter_context(open(index.path, "rb"))
-            stream.seek(seek)
+            handle = stack.enter_context(open(index.path, "rb"))
+            handle.seek(seek)
+            stream = handle
         elif index.kind == "bgzf":
             stream = stack.enter_context(open_at(index.path, seek))
-        else:
-            stream = stack.enter_context(gzip.open(index.path, "rb"))
-            for _ in range(entry.line - 1):
-                stream.readline()
+        else:  # plain gzip cannot seek: skip lines from the top; damage names file and line
+            stream = (line for n, line in iter_lines(index.path, index.name) if n >= entry.line)
         wanted = contig.encode()
         for line in stream:
             chrom, tab, rest = line.partition(b"\t")

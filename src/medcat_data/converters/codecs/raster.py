@@ -45,15 +45,16 @@ def load_raster(path: Path, options: ImageOptions, *, verified: bool = False) ->
     path = Path(path)
     try:
         data = path.read_bytes()
-    except OSError as err:
-        raise SampleError(path, "read", f"not a readable image: {err}") from err
+    except OSError as err:  # strerror: the exception's text would repeat the (absolute) path
+        raise SampleError(path, "read", f"not a readable image: {err.strerror or type(err).__name__}") from err
     return load_raster_bytes(data, path, options, verified=verified)
 
 
 def load_raster_bytes(data: bytes, label: str | Path, options: ImageOptions, *, verified: bool = False) -> EncodedImage:
     """Return the image held in ``data`` (e.g. a zip member), verbatim or re-encoded; see ``load_raster``.
 
-    ``label`` names the image in errors (a path, or ``archive.zip:member``).
+    ``label`` names the image in errors (a path, or ``archive.zip:member``); messages name it by
+    its file name, never by the in-memory buffer Pillow read (whose repr changes from run to run).
 
     Raises:
         SampleError: as ``load_raster``.
@@ -61,7 +62,10 @@ def load_raster_bytes(data: bytes, label: str | Path, options: ImageOptions, *, 
     path = label
     try:
         image = Image.open(io.BytesIO(data))
-    except (OSError, UnidentifiedImageError) as err:
+    except UnidentifiedImageError:
+        shown = Path(label).name if Path(label).is_absolute() else str(label)
+        raise SampleError(path, "read", f"not a readable image: cannot identify image file {shown!r}") from None
+    except OSError as err:
         raise SampleError(path, "read", f"not a readable image: {err}") from err
     fmt = _PIL_FORMATS.get(image.format or "")
     if fmt is None:

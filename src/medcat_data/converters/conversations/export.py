@@ -39,8 +39,8 @@ from medcat_data.converters.conversations.images import ImageStore, MissingImage
 from medcat_data.converters.conversations.items import Kind, RowSkipped, needed_columns, row_kind, to_item
 from medcat_data.converters.conversations.prompt import PromptTemplate
 from medcat_data.converters.conversations.reader import SplitShards, iter_rows, list_splits, read_columns, require_manifest
-from medcat_data.converters.staging import publish, remove_stale
-from medcat_data.errors import UsageError
+from medcat_data.converters.staging import publish, remove_stale, restore_interrupted
+from medcat_data.errors import OutputWriteError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +127,17 @@ def export_conversations(out_dir: Path, options: ExportOptions) -> ExportResult:
     Raises:
         UsageError: ``out_dir`` is not a normalize output, or none of its configs holds questions
             with answers or captions (nothing to export).
+        OutputWriteError: a previous export that a killed run left aside cannot be put back.
     """
     out_dir = Path(out_dir)
     manifest = require_manifest(out_dir)
     splits = list_splits(out_dir, manifest)
     key = _build_key(out_dir, splits, options)
     target = out_dir / CONVERSATIONS_DIR
+    try:  # a run killed between publish's two renames left the previous export aside: put it back
+        restore_interrupted(target, _OLD_MARK)
+    except OSError as err:
+        raise OutputWriteError(target, err) from err
     previous = _previous_result(target, key)
     if previous is not None:
         log.info("%s is up to date; nothing to export", target)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,8 @@ class _Reports:
     members: Mapping[str, str]
     """``p<subject>/s<study>.txt`` -> member name in the reports zip."""
     zip_path: Path | None
+    errors: tuple[SampleError, ...] = ()
+    """Damaged lines of the study list."""
 
 
 _REPORTS: dict[tuple[Any, ...], _Reports] = {}
@@ -148,9 +151,10 @@ def _reports(ctx: RecipeContext) -> _Reports:
     if cached is not None:
         return cached
     loose: dict[str, str] = {}
+    errors: list[SampleError] = []
     if study_list in parts:
         if "path" in _header(study_list):
-            loose = {row["study_id"].strip(): row["path"].strip() for _, row in _csv_rows(study_list)}
+            loose = {row["study_id"].strip(): row["path"].strip() for _, row in _csv_rows(study_list, errors)}
     members: dict[str, str] = {}
     zip_path = archive if archive in parts else None
     if zip_path is not None:
@@ -161,7 +165,7 @@ def _reports(ctx: RecipeContext) -> _Reports:
                         members["/".join(name.split("/")[-2:])] = name
         except zipfile.BadZipFile as err:
             raise UsageError(f"{zip_path} is not a readable zip ({err}); run `medcat verify {ctx.dataset_id}`.") from err
-    cached = _REPORTS[key] = _Reports(loose, members, zip_path)
+    cached = _REPORTS[key] = _Reports(loose, members, zip_path, tuple(errors))
     return cached
 
 
@@ -195,16 +199,18 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
     views = {dicom_id: view for st in s.studies for dicom_id, view in st.images}
     reports = _reports(ctx) if config == "reports" else None
 
+    # Damaged lines of the index files: one errors.jsonl line each; the rest of each file is used.
+    errors = s.errors_of("metadata", "split", labeller) + list(reports.errors if reports is not None else ())
     order: list[tuple[str, str]] = []
     studies: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for _, row in _csv_rows(record_list):
+    for _, row in _csv_rows(record_list, errors):
         key = (row["subject_id"].strip(), row["study_id"].strip())
         if key not in studies:
             studies[key] = []
             order.append(key)
         studies[key].append((row["dicom_id"].strip(), row["path"].strip()))
 
-    units: list[DicomStudyUnit] = []
+    units: list[DicomStudyUnit | _ErrorUnit] = []
     not_fetched: list[str] = []
     for subject, study in order:
         images = []
@@ -238,18 +244,42 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
                                     split_error, labels, label_error, report, ctx.options.image))
     if ctx.options.limit is not None:
         units = units[: ctx.options.limit]
+    if errors:
+        units.append(_ErrorUnit(config, tuple(errors)))
     return Plan(units=units, not_fetched=not_fetched)
 
 
 def _read_report(root: Path, ref: tuple[str, str | None], item: str) -> str:
     rel, member = ref
+    where = f"{rel}:{member}" if member else rel
     try:
         if member is None:
-            return (root / rel).read_text(encoding="utf-8", errors="replace")
-        with zipfile.ZipFile(root / rel) as archive:
-            return archive.read(member).decode("utf-8", errors="replace")
-    except (OSError, KeyError, zipfile.BadZipFile) as err:
-        raise SampleError(item, "read", f"cannot read the report {rel}{':' + member if member else ''}: {err}") from err
+            data = (root / rel).read_bytes()
+        else:
+            with zipfile.ZipFile(root / rel) as archive:
+                data = archive.read(member)
+    except OSError as err:
+        raise SampleError(item, "read", f"cannot read the report {where}: {err.strerror or err}") from err
+    except (KeyError, zipfile.BadZipFile) as err:
+        raise SampleError(item, "read", f"cannot read the report {where}: {err}") from err
+    except (EOFError, zlib.error) as err:
+        raise SampleError(item, "read", f"the report {where} is a truncated or corrupt zip member ({err})") from err
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SampleError(item, "read", f"the report {where} has bytes not valid UTF-8 at byte {err.start} ({err.reason})") from None
+
+
+@dataclass(frozen=True)
+class _ErrorUnit:
+    """The damaged index lines met while planning one config."""
+
+    config: str
+    errors: tuple[SampleError, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.config}@errors"
 
 
 @dataclass(frozen=True)
@@ -263,25 +293,37 @@ class SharedStudyUnit:
         return f"{'+'.join(p.config for p in self.parts)}@s{self.parts[0].study_id}"
 
 
-def combine_units(units_by_config: Mapping[str, Sequence[DicomStudyUnit]]) -> list[DicomStudyUnit | SharedStudyUnit]:
-    """Merge the configs' units into one unit per study (first-seen order).
+def combine_units(
+    units_by_config: Mapping[str, Sequence[DicomStudyUnit | _ErrorUnit]],
+) -> list[DicomStudyUnit | SharedStudyUnit | _ErrorUnit]:
+    """Merge the configs' units into one unit per study (first-seen order); error units stay apart, last.
 
     ``reports``, ``chexpert`` and ``negbio`` read the same DICOMs: together they decode each once
     instead of once per config (three times for a full run). Rows still go to their own config.
     """
     by_study: dict[str, list[DicomStudyUnit]] = {}
+    apart: list[_ErrorUnit] = []
     for units in units_by_config.values():
         for unit in units:
-            by_study.setdefault(unit.study_id, []).append(unit)
-    return [SharedStudyUnit(tuple(parts)) if len(parts) > 1 else parts[0] for parts in by_study.values()]
+            if isinstance(unit, _ErrorUnit):
+                apart.append(unit)
+            else:
+                by_study.setdefault(unit.study_id, []).append(unit)
+    merged: list[DicomStudyUnit | SharedStudyUnit | _ErrorUnit] = [
+        SharedStudyUnit(tuple(parts)) if len(parts) > 1 else parts[0] for parts in by_study.values()
+    ]
+    return merged + apart
 
 
 Decoded = dict[str, Union[EncodedImage, SampleError]]
 """Decoded images of one unit by relative path (a failure is kept and re-raised per config)."""
 
 
-def convert_unit(unit: DicomStudyUnit | SharedStudyUnit) -> Iterator[Row | SampleError]:
+def convert_unit(unit: DicomStudyUnit | SharedStudyUnit | _ErrorUnit) -> Iterator[Row | SampleError]:
     """Yield the study's row (``reports``) or one row per DICOM; failures are ``SampleError``s."""
+    if isinstance(unit, _ErrorUnit):
+        yield from unit.errors
+        return
     decoded: Decoded = {}
     for part in unit.parts if isinstance(unit, SharedStudyUnit) else (unit,):
         yield from _convert_study(part, decoded)

@@ -63,9 +63,13 @@ def label_columns() -> dict[str, tuple[str, ...]]:
 # ------------------------------------------------------------------------------------- reading
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield ``(line, row)`` of a (gzip) CSV; the header is stripped of spaces and a BOM."""
-    lines = read_text_lines(path)
+def _csv_rows(path: Path, errors: list[SampleError] | None = None) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line, row)`` of a (gzip) CSV; the header is stripped of spaces and a BOM.
+
+    With ``errors``, damaged lines (bytes not UTF-8, a truncated gzip) are appended there as
+    ``<file name>:<line>`` errors instead of being raised (see ``read_text_lines``).
+    """
+    lines = read_text_lines(path, errors=errors)
     header_line = next(lines, None)
     if header_line is None:
         return
@@ -92,8 +96,10 @@ class LabelTable:
     values: Mapping[str, tuple[str, ...]]
 
 
-def read_labels(path: Path, source: str, rel: str) -> LabelTable:
+def read_labels(path: Path, source: str, rel: str, errors: list[SampleError] | None = None) -> LabelTable:
     """Read a label file, selecting the 14 observation columns by name (aliases applied).
+
+    With ``errors``, its damaged lines are appended there instead of being raised.
 
     Raises:
         UsageError: the header lacks ``study_id`` or one of the 14 observations.
@@ -104,7 +110,7 @@ def read_labels(path: Path, source: str, rel: str) -> LabelTable:
     if missing:
         raise UsageError(f"{rel}: the label file lacks the columns {missing}; header: {header}")
     values: dict[str, tuple[str, ...]] = {}
-    for _, row in _csv_rows(path):
+    for _, row in _csv_rows(path, errors):
         study = (row.get("study_id") or "").strip()
         if study:
             values[study] = tuple((row.get(names[obs]) or "").strip() for obs in OBSERVATIONS)
@@ -133,6 +139,12 @@ class Survey:
     split: Mapping[str, str]
     """dicom_id -> upstream split value."""
     labels: Mapping[str, LabelTable]
+    errors: Mapping[str, tuple[SampleError, ...]]
+    """Damaged lines met while reading, by file key (``metadata``, ``split``, a label key)."""
+
+    def errors_of(self, *keys: str) -> list[SampleError]:
+        """Return the damaged lines of these files (the ones one config's rows depend on)."""
+        return [err for key in keys for err in self.errors.get(key, ())]
 
 
 _SURVEYS: dict[tuple[Any, ...], Survey] = {}
@@ -141,8 +153,12 @@ _SURVEYS: dict[tuple[Any, ...], Survey] = {}
 def survey(folder: Path, ctx: RecipeContext, label_files: Mapping[str, str]) -> Survey:
     """Read metadata, split and label files under ``folder`` (cached on their stats).
 
+    A damaged line (bytes not UTF-8, a truncated gzip) is kept in ``errors``, not raised: the
+    plans report it in ``errors.jsonl`` and the rest of the file is used.
+
     Raises:
         UsageError: the metadata or split file was not fetched, or a header is not upstream's.
+        InputDecodeError: a header line is damaged.
     """
     needed = {"metadata": folder / METADATA, "split": folder / SPLIT}
     for what, path in needed.items():
@@ -154,13 +170,14 @@ def survey(folder: Path, ctx: RecipeContext, label_files: Mapping[str, str]) -> 
     cached = _SURVEYS.get(key)
     if cached is not None:
         return cached
+    errors: dict[str, list[SampleError]] = {key: [] for key in (*needed, *present)}
     order: list[tuple[str, str]] = []
     images: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
     meta_cols = _header(needed["metadata"])
     for column in ("dicom_id", "subject_id", "study_id", "ViewPosition"):
         if column not in meta_cols:
             raise UsageError(f"{needed['metadata']}: no column {column!r}; header: {meta_cols}")
-    for _, row in _csv_rows(needed["metadata"]):
+    for _, row in _csv_rows(needed["metadata"], errors["metadata"]):
         key2 = (row["subject_id"].strip(), row["study_id"].strip())
         if key2 not in images:
             images[key2] = []
@@ -169,10 +186,11 @@ def survey(folder: Path, ctx: RecipeContext, label_files: Mapping[str, str]) -> 
     split_cols = _header(needed["split"])
     if "dicom_id" not in split_cols or "split" not in split_cols:
         raise UsageError(f"{needed['split']}: expected columns dicom_id and split; header: {split_cols}")
-    split = {row["dicom_id"].strip(): row["split"].strip() for _, row in _csv_rows(needed["split"])}
+    split = {row["dicom_id"].strip(): row["split"].strip() for _, row in _csv_rows(needed["split"], errors["split"])}
     source = {k: (TEST_SOURCE if k == "test-labeled" else LABEL_SOURCE) for k in present}
-    labels = {k: read_labels(p, source[k], p.name) for k, p in present.items()}
-    result = Survey(tuple(StudyImages(s, t, tuple(images[(s, t)])) for s, t in order), split, labels)
+    labels = {k: read_labels(p, source[k], p.name, errors[k]) for k, p in present.items()}
+    studies = tuple(StudyImages(s, t, tuple(images[(s, t)])) for s, t in order)
+    result = Survey(studies, split, labels, {k: tuple(v) for k, v in errors.items() if v})
     _SURVEYS[key] = result
     return result
 
@@ -251,7 +269,7 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
                          f"{'it exists from version 2.1.0 on; ' if config == 'test-labeled' else ''}run `medcat fetch {ctx.dataset_id}`.")
     units: list[Any] = []
     not_fetched: list[str] = []
-    errors: list[SampleError] = []
+    errors: list[SampleError] = s.errors_of("metadata", "split", config)
     for study in s.studies:
         if config == "test-labeled" and study.study_id not in table.values:
             continue

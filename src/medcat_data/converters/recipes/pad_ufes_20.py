@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import os
 import zipfile
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -78,10 +79,20 @@ def _dtype(column: str) -> str:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """Where one PNG is: a file (``member`` None) or a member of an inner zip."""
+    """Where one PNG is: a file (``member`` None) or a member of an inner zip.
+
+    ``rel`` is ``path`` relative to the dataset's raw folder: errors name it, never the absolute path.
+    """
 
     path: Path
     member: str | None = None
+    rel: str = ""
+
+    @property
+    def label(self) -> str:
+        """How errors name the image: ``<rel>`` or ``<rel of the zip>:<member>``."""
+        rel = self.rel or self.path.name
+        return f"{rel}:{self.member}" if self.member is not None else rel
 
 
 @dataclass(frozen=True)
@@ -128,14 +139,14 @@ def index_images(ctx: RecipeContext) -> dict[str, ImageRef]:
             path = Path(dirpath) / filename
             lower = filename.lower()
             if lower.endswith(".png") and ctx.has(path):
-                loose.setdefault(filename, ImageRef(path))
+                loose.setdefault(filename, ImageRef(path, rel=_rel(path, ctx)))
             elif lower.startswith("imgs_part_") and lower.endswith(".zip") and ctx.has(path):
                 try:
                     with zipfile.ZipFile(path) as archive:
                         for info in archive.infolist():
                             base = info.filename.rsplit("/", 1)[-1]
                             if not info.is_dir() and base.lower().endswith(".png"):
-                                zipped.setdefault(base, ImageRef(path, info.filename))
+                                zipped.setdefault(base, ImageRef(path, info.filename, _rel(path, ctx)))
                 except zipfile.BadZipFile:
                     continue  # its images are then reported missing, row by row
     return {**zipped, **loose}
@@ -310,16 +321,24 @@ def _typed(column: str, text: str, item: str) -> Any:
 
 
 def _load(ref: ImageRef, archives: dict[Path, zipfile.ZipFile], options: ImageOptions) -> EncodedImage:
+    """Read one PNG; errors name it by ``ref.label`` (a truncated or corrupt zip member included)."""
+    label = ref.label
     if ref.member is None:
-        return load_raster(ref.path, options)
-    label = f"{ref.path.name}:{ref.member}"
+        try:
+            return load_raster(ref.path, options)
+        except SampleError as err:
+            raise SampleError(label, err.stage, err.reason) from err
     try:
         archive = archives.get(ref.path)
         if archive is None:
             archive = archives[ref.path] = zipfile.ZipFile(ref.path)
         data = archive.read(ref.member)
-    except (OSError, KeyError, zipfile.BadZipFile) as err:
+    except OSError as err:
+        raise SampleError(label, "read", f"cannot read the member from its zip: {err.strerror or err}") from err
+    except (KeyError, zipfile.BadZipFile) as err:
         raise SampleError(label, "read", f"cannot read the member from its zip: {err}") from err
+    except (EOFError, zlib.error) as err:
+        raise SampleError(label, "read", f"the zip member is truncated or corrupt: {err}") from err
     return load_raster_bytes(data, label, options)
 
 

@@ -29,6 +29,7 @@ import csv
 import gzip
 import os
 import re
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,7 +41,7 @@ from medcat_data.converters.recipes.base import Plan, RecipeContext
 from medcat_data.converters.schemas import common_features, tabular_features
 from medcat_data.converters.splits import grouped_split
 from medcat_data.converters.units import Row
-from medcat_data.errors import SampleError, UsageError
+from medcat_data.errors import InputDecodeError, SampleError, UsageError
 
 __all__ = [
     "CHUNK_ROWS",
@@ -188,16 +189,51 @@ def configs(ctx: RecipeContext) -> list[str]:
 
 
 class _LineCounter:
-    """Iterate text lines of a binary stream, counting the bytes consumed (for chunk offsets)."""
+    """Iterate the UTF-8 text lines of a binary stream, counting bytes (chunk offsets) and lines.
 
-    def __init__(self, raw: IO[bytes], offset: int = 0) -> None:
+    Decoding is strict: a line whose bytes are not UTF-8 is left out and kept in ``errors``
+    (``<rel>:<line>``), never turned into replacement characters. ``start`` is the file line of
+    the first line handed out since ``begin_record`` (the line a CSV record starts on). A gzip
+    stream that ends early or is corrupt raises ``InputDecodeError`` naming the line it stopped at.
+    """
+
+    def __init__(self, raw: IO[bytes], rel: str, offset: int = 0, first_line: int = 1) -> None:
         self.raw = raw
+        self.rel = rel
         self.position = offset
+        self.line = first_line - 1
+        """File lines consumed so far."""
+        self.start = first_line
+        self.errors: list[SampleError] = []
+        self._begun = False
+
+    def begin_record(self) -> None:
+        """Mark that the next line handed out starts a record."""
+        self._begun = False
+
+    def take_errors(self) -> list[SampleError]:
+        """Return the lines left out since the last call, and forget them."""
+        taken, self.errors = self.errors, []
+        return taken
 
     def __iter__(self) -> Iterator[str]:
-        for line in self.raw:
-            self.position += len(line)
-            yield line.decode("utf-8", errors="replace")
+        try:
+            for data in self.raw:
+                self.position += len(data)
+                self.line += 1
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    reason = f"bytes not valid UTF-8 at column {err.start + 1} ({err.reason}); the line is left out"
+                    self.errors.append(SampleError(f"{self.rel}:{self.line}", "read", reason))
+                    continue
+                if not self._begun:
+                    self.start, self._begun = self.line, True
+                yield text
+        except EOFError:
+            raise InputDecodeError(self.rel, "the gzip stream ends early: the file is truncated", self.line + 1) from None
+        except (gzip.BadGzipFile, zlib.error) as err:
+            raise InputDecodeError(self.rel, f"corrupt gzip data ({err})", self.line + 1) from None
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -227,38 +263,46 @@ def _clean_columns(header: list[str]) -> list[str]:
 def scan_table(config: str, path: Path, rel: str, *, split_by: str | None, limit: int | None) -> TableScan:
     """First pass: header, column kinds, row count, chunk offsets and (with ``split_by``) the groups.
 
+    Damaged lines are left out here and reported by the unit that converts them; a truncated
+    gzip ends the table where it stops (that unit reports it too).
+
     Raises:
-        SampleError: the table has no header line.
+        SampleError: the table has no header line, or its header line is damaged.
     """
     with _open_binary(path) as raw:
-        lines = _LineCounter(raw)
+        lines = _LineCounter(raw, rel)
         reader = csv.reader(iter(lines))
         try:
             header = next(reader)
         except StopIteration:
             raise SampleError(rel, "parse", "empty table: no header line") from None
+        if lines.errors:
+            raise lines.errors[0]
         columns = _clean_columns(header)
         scan = TableScan(config, path, rel, header, columns, ["null"] * len(header))
         split_index = header.index(split_by) if split_by and split_by in header else None
         compressed = path.name.lower().endswith(".gz")
-        start_pos, start_line = lines.position, reader.line_num + 1
-        for fields in reader:
-            if limit is not None and scan.rows >= limit:
-                break
-            scan.rows += 1
-            if not compressed and (scan.rows - 1) % CHUNK_ROWS == 0:
-                scan.chunks.append(Chunk(start_pos, scan.rows, start_line))
-            start_pos, start_line = lines.position, reader.line_num + 1
-            if len(fields) != len(header):
-                scan.ragged += 1
-                continue
-            for i, text in enumerate(fields):
-                if text != "":
-                    kind = scan.kinds[i]
-                    if kind != "string":
-                        scan.kinds[i] = _widen(kind, _value_kind(text))
-            if split_index is not None and fields[split_index] != "":
-                scan.groups.add(fields[split_index])
+        start_pos, start_line = lines.position, lines.line + 1
+        try:
+            for fields in reader:
+                if limit is not None and scan.rows >= limit:
+                    break
+                scan.rows += 1
+                if not compressed and (scan.rows - 1) % CHUNK_ROWS == 0:
+                    scan.chunks.append(Chunk(start_pos, scan.rows, start_line))
+                start_pos, start_line = lines.position, lines.line + 1
+                if len(fields) != len(header):
+                    scan.ragged += 1
+                    continue
+                for i, text in enumerate(fields):
+                    if text != "":
+                        kind = scan.kinds[i]
+                        if kind != "string":
+                            scan.kinds[i] = _widen(kind, _value_kind(text))
+                if split_index is not None and fields[split_index] != "":
+                    scan.groups.add(fields[split_index])
+        except InputDecodeError:
+            pass  # the rows end here; the unit converting them reports the damage
     return scan
 
 
@@ -368,43 +412,60 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
 
 
 def convert_unit(unit: TableUnit) -> Iterator[Row | SampleError]:
-    """Yield the rows of one unit; a ragged row yields a ``SampleError`` naming file and line."""
-    width = len(unit.columns)
+    """Yield the rows of one unit; a ragged row, a line not UTF-8 or a truncated gzip is a ``SampleError`` (file:line)."""
     with _open_binary(unit.path) as raw:
         if unit.offset:
             raw.seek(unit.offset)
-        lines = _LineCounter(raw, unit.offset)
+        lines = _LineCounter(raw, unit.rel, unit.offset, unit.first_line if unit.offset else 1)
         reader = csv.reader(iter(lines))
-        if unit.offset == 0:
-            next(reader, None)  # the header
-        number, line = unit.first_row, unit.first_line
-        for fields in reader:
-            if unit.max_rows is not None and number >= unit.first_row + unit.max_rows:
-                break
-            sample_id = f"{unit.config}:{number}"
-            if len(fields) != width:
-                yield SampleError(
-                    f"{unit.rel}:{line}",
-                    "parse",
-                    f"ragged row {sample_id}: {len(fields)} fields, the header has {width}",
-                )
+        try:
+            if unit.offset == 0:
+                next(reader, None)  # the header
+            yield from _table_rows(unit, reader, lines)
+        except InputDecodeError as err:
+            yield from lines.take_errors()
+            yield err
+
+
+def _table_rows(unit: TableUnit, reader: Iterator[list[str]], lines: _LineCounter) -> Iterator[Row | SampleError]:
+    """Yield the unit's rows, each preceded by the damaged lines left out before it."""
+    width = len(unit.columns)
+    number = unit.first_row
+    lines.begin_record()
+    for fields in reader:
+        if unit.max_rows is not None and number >= unit.first_row + unit.max_rows:
+            return  # the next unit reports what lies beyond its start
+        yield from lines.take_errors()
+        line = lines.start
+        sample_id = f"{unit.config}:{number}"
+        if len(fields) != width:
+            yield SampleError(
+                f"{unit.rel}:{line}",
+                "parse",
+                f"ragged row {sample_id}: {len(fields)} fields, the header has {width}",
+            )
+        else:
+            split = "train"
+            if unit.split_column is not None:
+                split = unit.assignment.get(fields[unit.split_column], "train")
+            try:
+                values = {name: _parse(text, dtype) for name, text, dtype in zip(unit.columns, fields, unit.dtypes)}
+            except (ValueError, KeyError) as err:  # only if the file changed since the first pass
+                yield SampleError(f"{unit.rel}:{line}", "parse", f"{sample_id}: {err}")
             else:
-                split = "train"
-                if unit.split_column is not None:
-                    split = unit.assignment.get(fields[unit.split_column], "train")
-                try:
-                    values = {name: _parse(text, dtype) for name, text, dtype in zip(unit.columns, fields, unit.dtypes)}
-                except (ValueError, KeyError) as err:  # only if the file changed since the first pass
-                    yield SampleError(f"{unit.rel}:{line}", "parse", f"{sample_id}: {err}")
-                else:
-                    values.update(source=unit.source_tag, sample_id=sample_id, split=split)
-                    yield Row(unit.config, split, values)
-            number += 1
-            line = reader.line_num + 1 + (unit.first_line - 1 if unit.offset else 0)
+                values.update(source=unit.source_tag, sample_id=sample_id, split=split)
+                yield Row(unit.config, split, values)
+        number += 1
+        lines.begin_record()
+    yield from lines.take_errors()
 
 
 def wfdb_records(ctx: RecipeContext) -> list[str]:
-    """Return the record names of every ``RECORDS`` file (paths relative to the source folder)."""
+    """Return the record names of every ``RECORDS`` file (paths relative to the source folder).
+
+    Raises:
+        InputDecodeError: a ``RECORDS`` line is not valid UTF-8 (named ``<path>:<line>``).
+    """
     records: list[str] = []
     for dirpath, dirnames, filenames in os.walk(ctx.source_dir):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
@@ -414,9 +475,12 @@ def wfdb_records(ctx: RecipeContext) -> list[str]:
         if not ctx.has(folder / "RECORDS"):
             continue
         prefix = folder.relative_to(ctx.source_dir).as_posix()
-        text = (folder / "RECORDS").read_text(encoding="utf-8", errors="replace")
-        for name in text.splitlines():
-            name = name.strip()
+        rel = "RECORDS" if prefix == "." else f"{prefix}/RECORDS"
+        for number, data in enumerate((folder / "RECORDS").read_bytes().splitlines(), 1):
+            try:
+                name = data.decode("utf-8").strip()
+            except UnicodeDecodeError as err:
+                raise InputDecodeError(rel, f"bytes not valid UTF-8 at column {err.start + 1} ({err.reason})", number) from None
             if name:
                 records.append(name if prefix == "." else f"{prefix}/{name}")
     return records
@@ -439,7 +503,11 @@ def card_notes(ctx: RecipeContext) -> list[str]:
                      "rows without a value and tables without the column are in train.")
     else:
         notes.append("No split column was given (--split-by): every row is in train.")
-    records = wfdb_records(ctx)
+    try:
+        records = wfdb_records(ctx)
+    except InputDecodeError as err:
+        records = []
+        notes.append(f"The WFDB records are not listed: {err}.")
     if records:
         shown = ", ".join(records[:20]) + (f" and {len(records) - 20} more" if len(records) > 20 else "")
         notes.append(
