@@ -318,7 +318,10 @@ def _image(unit: PubMedVisionUnit, item: str, path: str, index: MemberIndex | No
     name = PurePosixPath(path).name
     encoded: EncodedImage
     if unit.loose_dir is not None and (unit.loose_dir / name).is_file():
-        encoded = load_raster(unit.loose_dir / name, unit.image)
+        try:
+            encoded = load_raster(unit.loose_dir / name, unit.image)
+        except SampleError as err:  # named as the record names it, never by its absolute path
+            raise SampleError(f"{item} {path}", err.stage, err.reason) from err
     else:
         ref = index.get(name) if index is not None else None
         if ref is None or index is None:
