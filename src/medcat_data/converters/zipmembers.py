@@ -143,7 +143,7 @@ class MemberIndex:
             try:
                 handle = self._handles[ref.part] = open(self.base / ref.part, "rb")
             except OSError as err:
-                raise SampleError(ref.label, "read", f"cannot open the zip part: {err}") from err
+                raise SampleError(ref.label, "read", f"cannot open the zip part {ref.part}: {err.strerror or type(err).__name__}") from err
         return read_member(handle, ref)
 
     def close(self) -> None:
