@@ -146,10 +146,6 @@ class ChecksumMismatchError(FetchError):
         )
 
 
-class TransferError(FetchError):
-    """A transfer failed after every retry."""
-
-
 class UnsafeArchiveError(FetchError):
     """An archive member would escape the target or exceed the size caps."""
 

@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from medcat_data.catalog.croissant import croissant_metadata, croissant_text
-from medcat_data.catalog.registry import load_registry, merge, parse_registry_text, shipped_registry_text
+from medcat_data.catalog.registry import load_registry, merge, parse_registry_text, shipped_registry_path
 from medcat_data.catalog.site import build
 from medcat_data.catalog.site.model import index_rows
 from medcat_data.cli import main
@@ -197,7 +197,7 @@ def test_check_fails_after_a_registry_edit_adds_an_entry(tmp_path: Path) -> None
 
 
 def test_check_fails_after_a_shipped_entry_changes() -> None:
-    text = shipped_registry_text()
+    text = shipped_registry_path().read_text(encoding="utf-8")
     edited = text.replace("name: VinDr-Mammo\n", "name: VinDr-Mammo (edited)\n", 1)
     assert edited != text, "the shipped registry names VinDr-Mammo on one line"
     registry = merge([("<edited copy>", parse_registry_text(edited, "<edited copy>"))])

@@ -319,10 +319,6 @@ def shipped_registry_path() -> Path:
     return Path(str(resources.files("medcat_data").joinpath(SHIPPED)))
 
 
-def shipped_registry_text() -> str:
-    return resources.files("medcat_data").joinpath(SHIPPED).read_text(encoding="utf-8")
-
-
 def _shipped_entries() -> list[Entry]:
     return list(_parse_file(_stamp(shipped_registry_path()), SHIPPED_ORIGIN))
 

@@ -23,7 +23,6 @@ from pydantic import (
 )
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
-SPLIT_NAMES = ("train", "validation", "test")
 
 
 class Access(str, Enum):

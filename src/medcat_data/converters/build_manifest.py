@@ -76,10 +76,6 @@ class BuildKey:
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", recorded_options(self.options))
 
-    def options_json(self) -> str:
-        """Return the options as canonical JSON (sorted keys), the form compared between runs."""
-        return json.dumps(self.options, sort_keys=True, default=str)
-
 
 def recorded_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``options`` with every absolute path replaced by ``{"name", "sha256"}`` (sha256 of a file only).
@@ -257,8 +253,3 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
-
-
-def relative_name(path: Path, root: Path) -> str:
-    """Return ``path`` relative to ``root`` as a posix string (the recorded form of an input)."""
-    return Path(os.path.relpath(path, root)).as_posix()

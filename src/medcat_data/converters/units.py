@@ -184,15 +184,6 @@ class RowEncoder:
             schema = self._schemas[config] = self.features[config].arrow_schema
         return schema
 
-    def encode(self, rows: Iterable[Row]) -> list[tuple[str, str, pa.RecordBatch]]:
-        """Encode rows, grouping consecutive rows of one config/split into one batch.
-
-        Raises:
-            SampleError: a row names an unknown config or does not match its features; the
-                message names the sample and the column problem.
-        """
-        return self.batches((row.config, row.split, self.encode_row(row)) for row in rows)
-
     def batches(self, encoded: Iterable[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, str, pa.RecordBatch]]:
         """Group already encoded rows ``(config, split, values)`` into record batches, keeping order."""
         groups: list[tuple[str, str, list[dict[str, Any]]]] = []

@@ -64,7 +64,7 @@ from medcat_data.converters.build_manifest import (
 )
 from medcat_data.converters.parquet_shards import SplitSink
 from medcat_data.converters.staging import publish, remove_stale, restore_interrupted
-from medcat_data.converters.units import ErrorRecord, Row, RowEncoder, UnitResult
+from medcat_data.converters.units import ErrorRecord, RowEncoder, UnitResult
 from medcat_data.errors import ConvertError, OutputWriteError, UsageError
 
 log = logging.getLogger(__name__)
@@ -204,8 +204,8 @@ class DatasetWriter:
     Use as a context manager: leaving the block with an exception (or without ``close``) removes
     the temp folder and leaves ``out_dir`` untouched. An ``OSError`` of the writer's own writes is
     raised as ``OutputWriteError`` after that clean-up, which itself never raises. Prefer
-    ``write_dataset``, which also skips up-to-date outputs; use this class directly to add rows
-    without the executor.
+    ``write_dataset``, which also skips up-to-date outputs; use this class directly to add unit
+    results (``add_unit``) and error records (``add_error``) one at a time.
     """
 
     def __init__(
@@ -247,11 +247,6 @@ class DatasetWriter:
             self.add_error(record)
         for item in result.input_hashes:
             self._hashes[item.path] = item.sha256
-
-    def add_rows(self, rows: Iterable[Row]) -> None:
-        """Encode rows in this process and add them (for callers that do not use the executor)."""
-        for config, split, batch in self._encoder.encode(rows):
-            self.add_batch(config, split, batch)
 
     def add_batch(self, config: str, split: str, batch: pa.RecordBatch) -> None:
         """Add an encoded batch for ``config``/``split``.

@@ -88,9 +88,6 @@ class DestLayout:
     def part(self, rel: str) -> Path:
         return self.partial / f"{self.key(rel)}.part"
 
-    def resume_record(self, rel: str) -> Path:
-        return self.partial / f"{self.key(rel)}.json"
-
     def part_paths(self, rel: str) -> tuple[str, str, str]:
         """Return (key, part path, resume-record path) as strings."""
         key = self.key(rel)

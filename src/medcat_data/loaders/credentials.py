@@ -25,7 +25,6 @@ from medcat_data.paths import medcat_home
 log = logging.getLogger(__name__)
 
 PHYSIONET_HOST = "physionet.org"
-KAGGLE_HOST = "www.kaggle.com"
 LICENSES_FILE = "accepted-licenses.json"
 
 

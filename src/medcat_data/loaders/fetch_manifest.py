@@ -211,8 +211,6 @@ class Manifest:
             self._files.pop(op["path"], None)
         elif kind == "extract":
             self._extracted[op.pop("archive")] = op
-        elif kind == "unextract":
-            self._extracted.pop(op["archive"], None)
 
     def refresh(self) -> None:
         """Pick up entries other processes appended to the journal (and publish ours)."""
@@ -288,9 +286,6 @@ class Manifest:
 
     def record_extraction(self, record: ExtractRecord) -> None:
         self._append({"op": "extract", "archive": record.archive, **record.to_json()})
-
-    def forget_extraction(self, archive: str) -> None:
-        self._append({"op": "unextract", "archive": archive})
 
     def _append(self, op: dict[str, Any]) -> None:
         line = json.dumps(op, separators=(",", ":")) + "\n"

@@ -63,7 +63,6 @@ class ClaimTable:
         self.meta.mkdir(parents=True, exist_ok=True)
         self._path = self.meta / CLAIMS_NAME
         self._table: _SharedTable | None = None
-        self._folder_lock: FileLock | None = None
         if fcntl is not None:
             key = str(self._path.resolve())
             with _TABLES_LOCK:

@@ -60,28 +60,6 @@ class RemoteFile:
     index: bool = False
 
 
-@dataclass(frozen=True)
-class FetchPlan:
-    """The selected files of one fetch, per source, in the order they will be fetched."""
-
-    dataset_id: str
-    version: str
-    dest: Path
-    sources: tuple[Source, ...]
-    files: tuple[RemoteFile, ...]
-    indexes: tuple[RemoteFile, ...] = ()
-
-    @property
-    def known_bytes(self) -> int | None:
-        """Return the total expected size, or ``None`` when any file's size is unknown."""
-        total = 0
-        for f in self.files:
-            if f.size is None:
-                return None
-            total += f.size
-        return total
-
-
 def dataset_dest(resolved: ResolvedDataset, options: FetchOptions) -> Path:
     """Return the dataset folder: ``--dest`` or ``$MEDCAT_HOME/raw/<id>/<version>/``."""
     if options.dest is not None:

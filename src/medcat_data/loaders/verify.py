@@ -33,13 +33,6 @@ def hash_file(path: Path, algorithm: str, size: int | None = None) -> str:
     return str(hasher.hexdigest())
 
 
-def read_magic(path: Path, offset: int, length: int) -> bytes:
-    """Return ``length`` bytes at ``offset`` (fewer when the file is shorter)."""
-    with path.open("rb", buffering=0) as fh:
-        fh.seek(offset)
-        return fh.read(length)
-
-
 def looks_like_html(head: bytes) -> bool:
     """Tell whether leading bytes look like an HTML page (an error or quota page, not data)."""
     text = head.lstrip()[:64].lower()

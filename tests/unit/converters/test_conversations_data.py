@@ -29,6 +29,7 @@ from medcat_data.converters.build_manifest import BuildKey
 from medcat_data.converters.schemas import image_classification_features, image_text_features, text_qa_features, vqa_features
 from medcat_data.converters.units import Row
 from medcat_data.converters.writer import ConfigSpec, DatasetSpec, DatasetWriter, WriterOptions
+from tests.unit.converters.test_writer import add_rows
 
 TURN = {"from": Value("string"), "value": Value("string")}
 
@@ -199,6 +200,6 @@ def write_toy_dataset(out: Path, *, configs: tuple[str, ...] = ("vqa", "upstream
     spec = DatasetSpec(spec.source, tuple(c for c in spec.configs if c.name in configs), spec.card)
     options = WriterOptions(max_shard_rows=3, row_group_rows=2)
     with DatasetWriter(out, spec, BuildKey((), {"configs": list(configs)}), options) as writer:
-        writer.add_rows(r for r in rows if r.config in configs)
+        add_rows(writer, (r for r in rows if r.config in configs))
         writer.close()
     return out

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -18,6 +19,7 @@ from PIL import Image as PILImage
 from medcat_data.catalog.schema import Task
 from medcat_data.converters.card import CardInfo
 from medcat_data.converters.build_manifest import BuildKey, read_manifest, stat_inputs
+from medcat_data.converters.executor import convert_units
 from medcat_data.converters.schemas import image_classification_features, tabular_features
 from medcat_data.converters.units import ErrorRecord, InputHash, Row, UnitResult
 from medcat_data.converters.writer import (
@@ -63,9 +65,33 @@ def _rows(n: int, split_of: object = None) -> list[Row]:
     return rows
 
 
+@dataclass(frozen=True)
+class RowsUnit:
+    """A work unit that yields rows given up front (what a recipe's unit yields after converting)."""
+
+    name: str
+    rows: tuple[Row, ...]
+
+
+def _yield_rows(unit: RowsUnit) -> Iterator[Row]:
+    yield from unit.rows
+
+
+def encode_units(spec: DatasetSpec, *chunks: Iterable[Row]) -> Iterator[UnitResult]:
+    """Encode each chunk of rows as one unit through the executor, as ``normalize`` feeds the writer."""
+    units = [RowsUnit(f"unit{i}", tuple(rows)) for i, rows in enumerate(chunks)]
+    return convert_units(units, _yield_rows, spec.encoder())
+
+
+def add_rows(writer: DatasetWriter, rows: Iterable[Row]) -> None:
+    """Add rows to an open writer as one executor unit."""
+    for result in encode_units(writer.spec, rows):
+        writer.add_unit(result)
+
+
 def _write(out: Path, rows: list[Row], *, options: WriterOptions = WriterOptions(), key: BuildKey | None = None) -> None:
     with DatasetWriter(out, _spec(), key or BuildKey((), {"max_size": None}), options) as writer:
-        writer.add_rows(rows)
+        add_rows(writer, rows)
         writer.add_error(ErrorRecord("broken.png", "decode", "SampleError", "truncated"))
         writer.close()
 
@@ -113,7 +139,7 @@ def _row_groups(path: Path) -> list[pq.RowGroupMetaData]:
 def test_shards_are_bounded_by_bytes(tmp_path: Path) -> None:
     out = tmp_path / "toy"
     rows = _rows(20)
-    row_bytes = max(batch.nbytes for _, _, batch in _spec().encoder().encode(rows[:1]))
+    row_bytes = max(batch.nbytes for result in encode_units(_spec(), rows[:1]) for _, _, batch in result.batches)
     _write(out, rows, options=WriterOptions(row_group_rows=1, max_shard_bytes=3 * row_bytes + row_bytes // 2))
     train = sorted((out / "default").glob("train-*.parquet"))
     assert [pq.ParquetFile(p).metadata.num_rows for p in train] == [3, 3, 3, 3, 3, 1]
@@ -123,8 +149,8 @@ def test_the_same_rows_in_the_same_batches_give_byte_identical_parquet(tmp_path:
     rows = _rows(30)
     for name in ("a", "b"):
         with DatasetWriter(tmp_path / name, _spec(), BuildKey((), {}), WriterOptions(row_group_rows=4)) as writer:
-            for i in range(0, 30, 7):
-                writer.add_rows(rows[i : i + 7])
+            for result in encode_units(_spec(), *(rows[i : i + 7] for i in range(0, 30, 7))):
+                writer.add_unit(result)
             writer.close()
     assert _parquet_bytes(tmp_path / "a") == _parquet_bytes(tmp_path / "b")
 
@@ -183,7 +209,7 @@ def test_a_licence_without_hub_id_is_other_with_name_and_link(tmp_path: Path) ->
     spec = _spec()
     card = CardInfo("Toy", "A toy.", license_spdx=None, license_name="PhysioNet Credentialed Health Data License 1.5.0", license_url="https://physionet.org/l")
     with DatasetWriter(tmp_path / "toy", DatasetSpec(spec.source, spec.configs, card), BuildKey((), {})) as writer:
-        writer.add_rows(_rows(2))
+        add_rows(writer, _rows(2))
         writer.close()
     front = yaml.safe_load((tmp_path / "toy" / "README.md").read_text().split("---\n")[1])
     assert (front["license"], front["license_name"], front["license_link"]) == (
@@ -218,7 +244,7 @@ def test_a_config_without_rows_is_recorded_but_not_offered_to_load_dataset(tmp_p
     """``datasets`` cannot load a zero-row split, so the card lists only configs with rows."""
     tables = ConfigSpec("patients", tabular_features({"age": Value("int64")}), Task.TABULAR)
     with DatasetWriter(tmp_path / "t", _spec(_spec().configs[0], tables), BuildKey((), {})) as writer:
-        writer.add_rows(_rows(2))
+        add_rows(writer, _rows(2))
         result = writer.close()
     assert result.rows == {"default": {"train": 2}, "patients": {}}
     text = (tmp_path / "t" / "README.md").read_text()
@@ -228,10 +254,21 @@ def test_a_config_without_rows_is_recorded_but_not_offered_to_load_dataset(tmp_p
     assert not (tmp_path / "t" / "patients").exists()
 
 
-def test_rows_for_an_undeclared_config_are_a_recipe_bug(tmp_path: Path) -> None:
-    with DatasetWriter(tmp_path / "toy", _spec(), BuildKey((), {})) as writer:
-        with pytest.raises(ConvertError, match="unknown config 'other'"):
-            writer.add_rows([Row("other", "train", {"sample_id": "x"})])
+def test_a_row_for_an_undeclared_config_is_a_failed_item_named_by_the_encoder(tmp_path: Path) -> None:
+    rows = [*_rows(1), Row("other", "train", {"sample_id": "x"})]
+    result = write_dataset(tmp_path / "toy", _spec(), BuildKey((), {}), encode_units(_spec(), rows))
+    assert result.rows == {"default": {"train": 1}} and result.errors == 1
+    (line,) = [json.loads(text) for text in (tmp_path / "toy" / "errors.jsonl").read_text().splitlines()]
+    assert (line["stage"], line["type"]) == ("encode", "SampleError")
+    assert "unknown config 'other'" in line["message"]
+
+
+def test_rows_for_an_undeclared_split_are_a_recipe_bug(tmp_path: Path) -> None:
+    (config,) = _spec().configs
+    spec = _spec(ConfigSpec(config.name, config.features, config.task, splits=("train",)))
+    with pytest.raises(ConvertError, match="undeclared split 'test'"):
+        write_dataset(tmp_path / "toy", spec, BuildKey((), {}), encode_units(spec, _rows(5)))
+    assert list(tmp_path.iterdir()) == []
 
 
 def _never() -> Iterator[UnitResult]:
@@ -280,7 +317,7 @@ def test_a_failure_leaves_the_previous_output_untouched_and_no_temp_folder(tmp_p
     before = _parquet_bytes(out)
     with pytest.raises(RuntimeError, match="boom"):
         with DatasetWriter(out, _spec(), BuildKey((), {"other": 1})) as writer:
-            writer.add_rows(_rows(7))
+            add_rows(writer, _rows(7))
             raise RuntimeError("boom")
     assert _parquet_bytes(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy"]
@@ -289,7 +326,7 @@ def test_a_failure_leaves_the_previous_output_untouched_and_no_temp_folder(tmp_p
 def test_a_failure_on_a_first_build_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         with DatasetWriter(tmp_path / "toy", _spec(), BuildKey((), {})) as writer:
-            writer.add_rows(_rows(3))
+            add_rows(writer, _rows(3))
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
 
@@ -353,7 +390,7 @@ def _task_rows() -> dict[str, tuple[ConfigSpec, dict[str, object]]]:
 def test_every_task_schema_is_written_and_loads_back_with_equal_features(tmp_path: Path, config: str) -> None:
     spec, values = _task_rows()[config]
     with DatasetWriter(tmp_path / "d", _spec(spec), BuildKey((), {})) as writer:
-        writer.add_rows([Row(config, "train", {**values, "sample_id": "s1"})])
+        add_rows(writer, [Row(config, "train", {**values, "sample_id": "s1"})])
         writer.close()
     ds = datasets.load_dataset(str(tmp_path / "d"), config, split="train")
     assert ds.features == spec.features

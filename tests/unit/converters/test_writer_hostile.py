@@ -29,7 +29,7 @@ from medcat_data.converters.build_manifest import BuildKey
 from medcat_data.converters.units import UnitResult
 from medcat_data.converters.writer import write_dataset
 from medcat_data.errors import MedcatError, OutputWriteError
-from tests.unit.converters.test_writer import _parquet_bytes, _rows, _spec, _write
+from tests.unit.converters.test_writer import _parquet_bytes, _rows, _spec, _write, encode_units
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -88,8 +88,7 @@ def test_an_os_error_on_a_first_build_leaves_nothing(tmp_path: Path, monkeypatch
 
 def _build(out: Path, rows: int, build: str) -> None:
     """Write ``rows`` rows through ``write_dataset`` with the build key ``{"build": build}``."""
-    batches = tuple(_spec().encoder().encode(_rows(rows)))
-    write_dataset(out, _spec(), BuildKey((), {"build": build}), [UnitResult(0, "all", batches=batches)])
+    write_dataset(out, _spec(), BuildKey((), {"build": build}), encode_units(_spec(), _rows(rows)))
 
 
 _CHILD = textwrap.dedent(

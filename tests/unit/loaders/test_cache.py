@@ -54,12 +54,13 @@ def test_a_resume_record_keeps_the_validator_of_long_transfers(tmp_path: Path, m
     part.set_validator('"etag-1"')
     part.write(b"x" * 20)
     part.close()
-    record = json.loads(layout.resume_record("d/f.bin").read_text())
+    _, _, record_path = layout.part_paths("d/f.bin")
+    record = json.loads(Path(record_path).read_text())
     assert record == {"path": "d/f.bin", "url": "http://h/d/f.bin", "validator": '"etag-1"'}
     resumed = _part(layout)
     assert resumed.open(resume=True) == 20 and resumed.validator == '"etag-1"'
     resumed.restart()
-    assert resumed.offset == 0 and not layout.resume_record("d/f.bin").exists()
+    assert resumed.offset == 0 and not Path(record_path).exists()
 
 
 def test_quarantine_keeps_the_bytes_under_their_relative_path(tmp_path: Path) -> None:

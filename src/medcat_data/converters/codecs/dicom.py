@@ -75,16 +75,6 @@ def is_dicom(path: Path) -> bool:
     return "SOPClassUID" in ds or "TransferSyntaxUID" in getattr(ds, "file_meta", {})
 
 
-def read_dicom_attributes(path: Path) -> dict[str, Any]:
-    """Read the whitelisted attributes of ``path`` without reading its pixel data.
-
-    Raises:
-        SampleError: stage ``read``, the file is not DICOM or cannot be parsed.
-    """
-    ds = _read(path, stop_before_pixels=True)
-    return _attributes(ds, frame_index=None)
-
-
 def decode_dicom(path: Path, options: ImageOptions) -> list[EncodedImage]:
     """Decode ``path`` and return one PNG per frame (``frames="all"``) or the first only.
 
