@@ -10,6 +10,9 @@ loopback server serves it exactly as upstream does. A seed gives a byte-identica
 
 from __future__ import annotations
 
+import csv
+import gzip
+import hashlib
 import importlib
 import io
 import json
@@ -84,6 +87,41 @@ def physionet_protection(slug: str, version: str) -> Protection:
 
 def physionet_env() -> dict[str, str]:
     return {"PHYSIONET_USERNAME": "replica-user", "PHYSIONET_PASSWORD": REPLICA_PASSWORD}
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """Return ``data`` gzipped deterministically (mtime 0, no file name)."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as handle:
+        handle.write(data)
+    return buffer.getvalue()
+
+
+def csv_bytes(header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
+    """Return a CSV (``\\n`` line ends, minimal quoting); ``None`` is an empty cell."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return buffer.getvalue().encode("utf-8")
+
+
+def project_dir(root: Path, slug: str, version: str) -> Path:
+    """Return ``root/files/<slug>/<version>``, the path PhysioNet serves a project version at."""
+    return root / "files" / slug / version
+
+
+def write_sha256sums(project: Path) -> Path:
+    """Write ``SHA256SUMS.txt`` as PhysioNet does: ``<sha256> <relpath>``, byte-sorted, not itself."""
+    lines = []
+    for path in project.rglob("*"):
+        if path.is_file() and not (path.parent == project and path.name == "SHA256SUMS.txt"):
+            rel = path.relative_to(project).as_posix()
+            lines.append((rel.encode("utf-8"), f"{hashlib.sha256(path.read_bytes()).hexdigest()} {rel}\n"))
+    target = project / "SHA256SUMS.txt"
+    target.write_text("".join(line for _, line in sorted(lines)), encoding="utf-8")
+    return target
 
 
 def load_builder(dataset_id: str) -> ModuleType | None:
