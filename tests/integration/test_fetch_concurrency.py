@@ -66,7 +66,6 @@ def test_worker_processes_share_a_fetch_and_report_every_file_to_the_parent(mirr
         FetchOptions(dest=tmp_path / "d", mirror=mirror.url, processes=3, jobs=3),
         progress,
     )
-    progress.close()
     assert report.selected == 40 and report.downloaded == 39 and [f.path for f in report.failed] == ["d/06.bin"]
     assert report.failed[0].status == "quarantined"
     assert report.bytes_transferred >= sum(len(d) for p, d in files.items() if p != "d/06.bin")

@@ -27,8 +27,9 @@ from medcat_data.cli_options import (
 from medcat_data.cli_output import Output
 from medcat_data.errors import FetchError
 from medcat_data.loaders import FetchOptions, FetchReport, VerifyReport, fetch, verify
-from medcat_data.loaders.progress import NullProgress, PlainProgress, Progress, RichProgress, human_bytes
+from medcat_data.loaders.progress import PlainProgress, RichProgress, human_bytes
 from medcat_data.loaders.transports import kind_options_class
+from medcat_data.progress import NullProgress, Progress
 from medcat_data.typed_options import describe_options, split_pairs
 
 _SHOWN_FAILURES = 20
@@ -91,11 +92,7 @@ def fetch_cmd(
         dry_run=dry_run, force=force, source=source_name, hash_while_streaming=not no_hash,
         interactive=sys.stdin.isatty() and not as_json, prompt=_prompt, source_options=split_pairs(owned_options),
     )
-    progress = _progress(out, quiet or as_json or dry_run)
-    try:
-        report = fetch(resolved, options, progress)
-    finally:
-        progress.close()
+    report = fetch(resolved, options, _progress(out, quiet or as_json or dry_run))
     _render_fetch(out, report)
     if not report.ok:
         raise FetchError(_fetch_verdict(report, ref))

@@ -24,6 +24,7 @@ from medcat_data.cli_options import (
 )
 from medcat_data.cli_output import Output
 from medcat_data.commands.export import MAX_IMAGES_HELP, PROMPT_TEMPLATE_HELP, export_options, print_conversations
+from medcat_data.commands.unit_progress import make_unit_progress
 from medcat_data.converters.codecs.image import ImageOptions
 from medcat_data.converters.conversations import FORMAT_NAMES, export_conversations
 from medcat_data.converters.convert import MaxErrors
@@ -99,7 +100,7 @@ def normalize_cmd(
     export = export_options(conversation_formats, prompt_template, max_images)
     request = NormalizeRequest(resolved, out, configs, source_name, dest, jobs or 1, options, on_bad_item)
     started = time.perf_counter()
-    result = normalize(request)
+    result = normalize(request, make_unit_progress(output.stderr, quiet=quiet or as_json, label="normalizing"))
     seconds = time.perf_counter() - started  # the whole run: checks, plan, conversion, writing
     write = result.write
     total_rows = sum(n for per in write.rows.values() for n in per.values())

@@ -1,13 +1,11 @@
 """Progress of converting work units on the terminal: a rich bar with items/s, ETA and error count.
 
-Implements the executor's ``Progress`` protocol for ``medcat convert`` and ``medcat normalize``.
+Implements ``medcat_data.progress.Progress`` over work units for ``medcat convert`` and ``medcat normalize``.
 Draws on stderr only, and only on a TTY; ``make_unit_progress`` returns None otherwise, so
 library code never sees a printer.
 """
 
 from __future__ import annotations
-
-import time
 
 from rich.console import Console
 from rich.progress import (
@@ -51,13 +49,15 @@ class UnitProgressBar:
         self._task: TaskID | None = None
         self._items = 0
         self._errors = 0
-        self._started = time.monotonic()
 
-    def start(self, total_units: int) -> None:
+    def start(self, total: int, total_bytes: int | None = None) -> None:
         self._bar.start()
-        self._task = self._bar.add_task(self._label, total=total_units, items=0, errors=0)
+        self._task = self._bar.add_task(self._label, total=total, items=0, errors=0)
 
-    def unit_done(self, name: str, items: int, errors: int) -> None:
+    def advance(self, n_bytes: int) -> None:
+        pass  # units are counted by items, not bytes
+
+    def item_done(self, name: str, items: int = 1, errors: int = 0) -> None:
         self._items += items
         self._errors += errors
         if self._task is not None:

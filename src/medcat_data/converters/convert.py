@@ -26,10 +26,11 @@ from medcat_data.converters.codecs.volume import VolumeOptions
 from medcat_data.converters.convert_inputs import Inventory, LabelTable, discover, read_label_table
 from medcat_data.converters.convert_features import image_features, volume_features
 from medcat_data.converters.convert_rows import IMAGES_CONFIG, VOLUMES_CONFIG, UnitOptions, convert_file
-from medcat_data.converters.executor import OnBadItem, Progress, convert_units
+from medcat_data.converters.executor import OnBadItem, convert_units
 from medcat_data.converters.build_manifest import BuildKey, stat_inputs
 from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, WriterOptions, write_dataset
 from medcat_data.errors import UsageError
+from medcat_data.progress import Progress
 
 log = logging.getLogger(__name__)
 

@@ -32,10 +32,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar, Union
+from typing import Any, Literal, TypeVar, Union
 
 from medcat_data.converters.units import Columns, ErrorRecord, InputHash, Row, RowEncoder, UnitResult
 from medcat_data.errors import ConvertError, SampleError
+from medcat_data.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +49,7 @@ OnBadItem = Literal["record", "fail"]
 UnitOutput = Union[Row, Columns, SampleError, InputHash]
 ConvertUnit = Callable[[Any], Iterable[UnitOutput]]
 
-__all__ = ["ConvertUnit", "OnBadItem", "Progress", "UnitOutput", "convert_units", "run_units", "unit_name", "unit_place"]
-
-
-class Progress(Protocol):
-    """Hook for progress display: the CLI supplies a rich bar, tests a recorder, the library nothing.
-
-    ``items`` are what a user counts (images, rows); a renderer derives items/s and the ETA from
-    ``unit_done`` calls against ``start``'s total of units.
-    """
-
-    def start(self, total_units: int) -> None: ...
-
-    def unit_done(self, name: str, items: int, errors: int) -> None: ...
-
-    def finish(self) -> None: ...
+__all__ = ["ConvertUnit", "OnBadItem", "UnitOutput", "convert_units", "run_units", "unit_name", "unit_place"]
 
 
 def unit_name(unit: object) -> str:
@@ -179,24 +166,26 @@ def convert_units(
 
     Per-item failures (yielded or raised ``SampleError``s, and any other exception escaping a
     unit, recorded with its type) become ``ErrorRecord``s on the result. Rows a unit yielded
-    before failing are kept. The output is the same for every ``jobs``.
+    before failing are kept. The output is the same for every ``jobs``. ``progress`` hears the
+    number of units, then each unit with its items (rows + errors, what a user counts: images,
+    rows) and errors, then ``finish``, also when the run stops early.
 
     Raises:
         SampleError: with ``on_bad_item="fail"``, the first failed item.
         ConvertError: a worker process died.
     """
     task = _ConvertTask(convert_unit)
-    if progress is not None:
-        progress.start(len(units))
-    for index, raw in enumerate(run_units(units, task, jobs=jobs, max_in_flight=max_in_flight)):
-        result = raw.encode(index, encoder)
-        if progress is not None:
-            progress.unit_done(result.name, result.items, len(result.errors))
-        if on_bad_item == "fail" and result.errors:
-            raise result.errors[0].to_exception()
-        yield result
-    if progress is not None:
-        progress.finish()
+    shown = progress or NullProgress()
+    shown.start(len(units))
+    try:
+        for index, raw in enumerate(run_units(units, task, jobs=jobs, max_in_flight=max_in_flight)):
+            result = raw.encode(index, encoder)
+            shown.item_done(result.name, result.items, len(result.errors))
+            if on_bad_item == "fail" and result.errors:
+                raise result.errors[0].to_exception()
+            yield result
+    finally:
+        shown.finish()
 
 
 @dataclass(frozen=True)

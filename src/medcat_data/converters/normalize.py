@@ -23,7 +23,7 @@ from typing import Any
 from medcat_data.catalog.refs import ResolvedDataset
 from medcat_data.catalog.schema import Entry, Source
 from medcat_data.converters.card import CardInfo
-from medcat_data.converters.executor import Progress, convert_units
+from medcat_data.converters.executor import convert_units
 from medcat_data.converters.build_manifest import BuildKey, stat_inputs
 from medcat_data.converters.units import UnitResult, describe_damage
 from medcat_data.converters.recipe import (
@@ -38,6 +38,7 @@ from medcat_data.converters.recipe import (
 from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, write_dataset
 from medcat_data.errors import ConvertError, SampleError, UsageError
 from medcat_data.paths import raw_dir
+from medcat_data.progress import Progress
 from medcat_data.typed_options import NoOptions, parse_options
 
 log = logging.getLogger(__name__)

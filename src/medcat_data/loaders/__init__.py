@@ -19,8 +19,9 @@ from medcat_data.catalog.refs import ResolvedDataset
 from medcat_data.loaders.engine import FetchReport, FileOutcome, fetch_dataset
 from medcat_data.loaders.options import FetchOptions, RetryPolicy, Timeouts
 from medcat_data.loaders.plan import RemoteFile, dataset_dest
-from medcat_data.loaders.progress import NullProgress, PlainProgress, Progress, RichProgress
+from medcat_data.loaders.progress import PlainProgress, RichProgress
 from medcat_data.loaders.verify import VerifyReport, verify_dest
+from medcat_data.progress import NullProgress, Progress
 
 __all__ = [
     "FetchOptions",
@@ -41,6 +42,10 @@ __all__ = [
 
 def fetch(resolved: ResolvedDataset, options: FetchOptions | None = None, progress: Progress | None = None) -> FetchReport:
     """Fetch a dataset into its folder: every selected file present and verified, or reported.
+
+    ``progress`` (``medcat_data.progress.Progress``) hears the number of files and their bytes,
+    the bytes as they arrive and every file done (``errors=1`` when it failed); the engine calls
+    its ``finish``.
 
     Raises:
         LicenseNotAcceptedError: a credentialed / DUA dataset without ``accept_license``.

@@ -21,7 +21,7 @@ from typing import Any
 
 from medcat_data.errors import redact
 from medcat_data.errors import UsageError
-from medcat_data.loaders.progress import Progress
+from medcat_data.progress import Progress
 
 log = logging.getLogger(__name__)
 

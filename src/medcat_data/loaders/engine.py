@@ -32,7 +32,6 @@ from medcat_data.loaders.locks import ClaimTable
 from medcat_data.loaders.fetch_manifest import FLUSH_INTERVAL_S, ExtractRecord, FileRecord, Manifest, now_iso
 from medcat_data.loaders.options import FetchOptions
 from medcat_data.loaders.plan import STRONG, RemoteFile, dataset_dest, select_files, select_sources
-from medcat_data.loaders.progress import NullProgress, Progress
 from medcat_data.loaders.transports import (
     Channel,
     Denied,
@@ -45,6 +44,7 @@ from medcat_data.loaders.transports import (
     parse_source_options,
 )
 from medcat_data.loaders.verify import Mismatch, check_file, hash_file, web_page_instead_of
+from medcat_data.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,7 @@ class Engine:
             _scrub_error(err, self.secrets)
             raise
         finally:
+            self.progress.finish()
             self._finish()
             self.report.seconds = time.monotonic() - started
         return self.report
@@ -235,7 +236,7 @@ class Engine:
             children = [processes.start(self, part) for part in parts[1:]]
             processes.listen(self, children)
             log.info("%s: %d files shared by %d processes", self.entry.id, len(files), count)
-        self.progress.start(known, len(files))
+        self.progress.start(len(files), known)
         try:
             self.run_pool(mine)
             processes.join(children)
@@ -351,7 +352,7 @@ class Engine:
             r.bytes_transferred += outcome.bytes_transferred
             if outcome.extracted:
                 r.extracted += 1
-        self.progress.file_done(outcome.path, outcome.status)
+        self.progress.item_done(outcome.path, errors=int(outcome.status in ("failed", "quarantined")))
 
     # -- one file ----------------------------------------------------------------------------
 

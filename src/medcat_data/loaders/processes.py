@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from medcat_data.loaders.plan import RemoteFile
-from medcat_data.loaders.progress import FileStatus
 
 if TYPE_CHECKING:
     from medcat_data.loaders.engine import Engine, FileOutcome
@@ -64,7 +63,7 @@ class PipeProgress:
         self._pending = 0
         self._lock = threading.Lock()
 
-    def start(self, total_bytes: int | None, total_files: int) -> None:
+    def start(self, total: int, total_bytes: int | None = None) -> None:
         pass
 
     def advance(self, n_bytes: int) -> None:
@@ -75,10 +74,10 @@ class PipeProgress:
             n, self._pending = self._pending, 0
         self.emit({"a": n})
 
-    def file_done(self, path: str, status: FileStatus) -> None:
-        pass
+    def item_done(self, name: str, items: int = 1, errors: int = 0) -> None:
+        pass  # outcomes reach the parent as messages of their own (``outcome_message``)
 
-    def close(self) -> None:
+    def finish(self) -> None:
         with self._lock:
             n, self._pending = self._pending, 0
         if n:
@@ -162,7 +161,7 @@ def _child(engine: Engine, files: list[RemoteFile], fd: int) -> int:
         emit({"fatal": describe_fatal(err)})
         return 2
     finally:
-        engine.progress.close()
+        engine.progress.finish()
         engine.manifest.flush()
     return 0
 

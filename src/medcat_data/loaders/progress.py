@@ -1,9 +1,9 @@
-"""Progress reporting of a fetch: a small Protocol and three implementations (rich, plain, null).
+"""Progress of a fetch on a terminal (a rich bar) or in logs (plain lines): bytes, rate, ETA, files.
 
-The engine calls ``start`` once, ``advance`` from any worker thread as bytes arrive, and
-``file_done`` per file. Implementations must be thread-safe and cheap: ``advance`` is called for
-every received chunk. Nothing here knows about HTTP or files on disk; no implementation ever
-sees a URL or a credential, only relative paths and counts.
+Both implement ``medcat_data.progress.Progress``: the engine calls ``start`` once with the number
+of files and their bytes, ``advance`` from any worker thread as bytes arrive, ``item_done`` per
+file (``errors=1`` when it failed), and ``finish`` once. Nothing here knows about HTTP or files on
+disk; no implementation ever sees a URL or a credential, only relative paths and counts.
 """
 
 from __future__ import annotations
@@ -11,47 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Literal, Protocol, TextIO, runtime_checkable
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, ProgressColumn, Task, TextColumn
 from rich.progress import Progress as RichProgressBar
 from rich.text import Text
-
-FileStatus = Literal["downloaded", "present", "failed", "quarantined", "deferred"]
-
-
-@runtime_checkable
-class Progress(Protocol):
-    """What the engine tells about a running fetch."""
-
-    def start(self, total_bytes: int | None, total_files: int) -> None:
-        """Announce the work: bytes to transfer (``None`` when unknown) and files to process."""
-
-    def advance(self, n_bytes: int) -> None:
-        """Count ``n_bytes`` more bytes received (called from worker threads)."""
-
-    def file_done(self, path: str, status: FileStatus) -> None:
-        """Count one file as finished with ``status``."""
-
-    def close(self) -> None:
-        """Stop rendering; called once, also after errors."""
-
-
-class NullProgress:
-    """Report nothing (``--quiet``, ``--json`` and library use)."""
-
-    def start(self, total_bytes: int | None, total_files: int) -> None:
-        pass
-
-    def advance(self, n_bytes: int) -> None:
-        pass
-
-    def file_done(self, path: str, status: FileStatus) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class _Counters:
@@ -67,10 +32,10 @@ class _Counters:
         self.started = time.monotonic()
         self.running = False
 
-    def start(self, total_bytes: int | None, total_files: int) -> None:
+    def start(self, total: int, total_bytes: int | None = None) -> None:
         with self._lock:
             self.total_bytes = total_bytes
-            self.total_files = total_files
+            self.total_files = total
             self.done_bytes = 0  # bytes of index files fetched while planning are not counted
             self.started = time.monotonic()
             self.running = True
@@ -79,10 +44,10 @@ class _Counters:
         with self._lock:
             self.done_bytes += n_bytes
 
-    def file_done(self, path: str, status: FileStatus) -> None:
+    def item_done(self, name: str, items: int = 1, errors: int = 0) -> None:
         with self._lock:
             self.done_files += 1
-            if status in ("failed", "quarantined"):
+            if errors:
                 self.failed_files += 1
 
     def eta_s(self) -> float | None:
@@ -124,16 +89,16 @@ class PlainProgress(_Counters):
         self.label = label
         self._last = time.monotonic()
 
-    def start(self, total_bytes: int | None, total_files: int) -> None:
-        super().start(total_bytes, total_files)
+    def start(self, total: int, total_bytes: int | None = None) -> None:
+        super().start(total, total_bytes)
         self._last = time.monotonic()
 
     def advance(self, n_bytes: int) -> None:
         super().advance(n_bytes)
         self._maybe_print()
 
-    def file_done(self, path: str, status: FileStatus) -> None:
-        super().file_done(path, status)
+    def item_done(self, name: str, items: int = 1, errors: int = 0) -> None:
+        super().item_done(name, items, errors)
         self._maybe_print()
 
     def _maybe_print(self, force: bool = False) -> None:
@@ -155,7 +120,7 @@ class PlainProgress(_Counters):
             f"ETA {_clock(self.eta_s())}"
         )
 
-    def close(self) -> None:
+    def finish(self) -> None:
         if self.total_files or self.done_files:
             self._maybe_print(force=True)
 
@@ -214,10 +179,10 @@ class RichProgress(_Counters):
         self._task = self._bar.add_task(label, total=None, start=False)
         self._by_bytes = False
 
-    def start(self, total_bytes: int | None, total_files: int) -> None:
-        super().start(total_bytes, total_files)
+    def start(self, total: int, total_bytes: int | None = None) -> None:
+        super().start(total, total_bytes)
         self._by_bytes = bool(total_bytes)
-        self._bar.update(self._task, total=total_bytes if self._by_bytes else max(total_files, 1))
+        self._bar.update(self._task, total=total_bytes if self._by_bytes else max(total, 1))
         self._bar.start_task(self._task)
         self._bar.start()
 
@@ -226,10 +191,10 @@ class RichProgress(_Counters):
         if self._by_bytes:
             self._bar.update(self._task, advance=n_bytes)
 
-    def file_done(self, path: str, status: FileStatus) -> None:
-        super().file_done(path, status)
+    def item_done(self, name: str, items: int = 1, errors: int = 0) -> None:
+        super().item_done(name, items, errors)
         if not self._by_bytes:
             self._bar.update(self._task, advance=1)
 
-    def close(self) -> None:
+    def finish(self) -> None:
         self._bar.stop()

@@ -124,11 +124,14 @@ class RecordingProgress:
 
     calls: list[tuple[object, ...]] = field(default_factory=list)
 
-    def start(self, total_units: int) -> None:
-        self.calls.append(("start", total_units))
+    def start(self, total: int, total_bytes: int | None = None) -> None:
+        self.calls.append(("start", total, total_bytes))
 
-    def unit_done(self, name: str, items: int, errors: int) -> None:
-        self.calls.append(("unit_done", name, items, errors))
+    def advance(self, n_bytes: int) -> None:
+        self.calls.append(("advance", n_bytes))
+
+    def item_done(self, name: str, items: int = 1, errors: int = 0) -> None:
+        self.calls.append(("item_done", name, items, errors))
 
     def finish(self) -> None:
         self.calls.append(("finish",))
@@ -138,7 +141,7 @@ def test_progress_hears_of_every_unit_in_order() -> None:
     progress = RecordingProgress()
     units = [ToyUnit("a", n=2), ToyUnit("b", n=1, fail="yield")]
     list(convert_units(units, convert_toy, ENCODER, jobs=2, progress=progress))
-    assert progress.calls == [("start", 2), ("unit_done", "a", 2, 0), ("unit_done", "b", 2, 1), ("finish",)]
+    assert progress.calls == [("start", 2, None), ("item_done", "a", 2, 0), ("item_done", "b", 2, 1), ("finish",)]
 
 
 def test_no_more_than_max_in_flight_units_are_started_ahead_of_the_consumer(tmp_path: Path) -> None:
@@ -165,3 +168,12 @@ def test_workers_see_the_parent_cwd_and_environment_as_they_are_when_the_pool_st
     monkeypatch.setenv("MEDCAT_EXECUTOR_PROBE", "after")
     seen = set(run_units([1, 2, 3], where_am_i, jobs=2))
     assert seen == {(str(tmp_path), "after")}
+
+
+def test_progress_finishes_when_the_run_stops_at_a_failed_item() -> None:
+    progress = RecordingProgress()
+    units = [ToyUnit("a", n=1), ToyUnit("b", n=1, fail="raise"), ToyUnit("c", n=1)]
+    with pytest.raises(SampleError):
+        list(convert_units(units, convert_toy, ENCODER, on_bad_item="fail", progress=progress))
+    assert progress.calls[0] == ("start", 3, None) and progress.calls[-1] == ("finish",)
+    assert [c[1] for c in progress.calls if c[0] == "item_done"] == ["a", "b"]

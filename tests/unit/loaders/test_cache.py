@@ -10,7 +10,7 @@ import pytest
 
 from medcat_data.errors import UsageError
 from medcat_data.loaders.cache import DestLayout, PartFile, safe_relative
-from medcat_data.loaders.progress import NullProgress
+from medcat_data.progress import NullProgress
 
 
 def _part(layout: DestLayout, *, expected_hash: str | None = None) -> PartFile:

@@ -24,7 +24,7 @@ from medcat_data.errors import FetchError, UsageError, redact
 from medcat_data.loaders.cache import PartFile
 from medcat_data.loaders.options import FetchOptions
 from medcat_data.loaders.plan import RemoteFile
-from medcat_data.loaders.progress import Progress
+from medcat_data.progress import Progress
 from medcat_data.typed_options import NoOptions, option_fields, parse_options
 
 KIND_MODULES: dict[str, str] = {

@@ -29,9 +29,9 @@ from medcat_data.errors import FetchError, UsageError
 from medcat_data.loaders.cache import PartFile
 from medcat_data.loaders.credentials import hf_token
 from medcat_data.loaders.plan import RemoteFile, join_subdir, keep_included, matches_any, mirror_is_local
-from medcat_data.loaders.progress import Progress
 from medcat_data.loaders.transports import Denied, Transient, TransportContext, Unavailable, access_steps
 from medcat_data.loaders.transports.http import copy_local
+from medcat_data.progress import Progress
 
 log = logging.getLogger(__name__)
 
