@@ -68,6 +68,29 @@ class UnknownDatasetError(UsageError, LookupError):
         return msg
 
 
+class UnknownSourceError(UsageError, LookupError):
+    """A source name (``--source``) names no source of the dataset; lists the names there are."""
+
+    def __init__(self, dataset_id: str, name: str, names: Sequence[str]) -> None:
+        self.dataset_id, self.name, self.names = dataset_id, name, list(names)
+        super().__init__(f"{dataset_id} has no source {name!r}; its sources are: {', '.join(self.names)}.")
+
+
+class NotFetchedError(UsageError):
+    """A command that reads a dataset's cache (verify, normalize) found nothing fetched there (exit code 2).
+
+    Running it before ``medcat fetch``, or without the ``--dest`` the fetch used, is the user's
+    mistake, not damaged data; damaged or missing files of a fetch are ``FetchError``s (exit 1).
+    """
+
+    def __init__(self, dataset_id: str, version: str, folder: str | Path, fetch_command: str) -> None:
+        self.dataset_id, self.version, self.folder = dataset_id, version, str(folder)
+        super().__init__(
+            f"{dataset_id} {version} is not fetched: nothing in {self.folder}. Run `{fetch_command}` first "
+            "(or pass --dest DIR where it was fetched)."
+        )
+
+
 class InvalidReferenceError(UsageError, ValueError):
     """A dataset reference does not follow the grammar ``ID[@VERSION]`` / ``physionet:`` / ``hf:`` / ``kaggle:``."""
 

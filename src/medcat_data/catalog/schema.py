@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from medcat_data.errors import UnknownSourceError
+
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
 
 
@@ -434,14 +436,14 @@ class Entry(_Model):
         """Return the named source, or the default (first main) source when ``name`` is None.
 
         Raises:
-            KeyError: no source of that name (callers turn it into a UsageError).
+            UnknownSourceError: no source of that name; the message lists the names there are.
         """
         if name is None:
             return self.main_sources[0]
         for s in self.sources:
             if s.name == name:
                 return s
-        raise KeyError(name)
+        raise UnknownSourceError(self.id, name, [s.name for s in self.sources])
 
     def config(self, name: str) -> NormalizedConfig:
         for c in self.configs:

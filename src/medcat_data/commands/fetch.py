@@ -25,7 +25,7 @@ from medcat_data.cli_options import (
     source_option,
 )
 from medcat_data.cli_output import Output
-from medcat_data.errors import FetchError
+from medcat_data.errors import FetchError, NotFetchedError
 from medcat_data.loaders import FetchOptions, FetchReport, VerifyReport, fetch, verify
 from medcat_data.loaders.progress import PlainProgress, RichProgress, human_bytes
 from medcat_data.loaders.transports import kind_options_class
@@ -173,15 +173,12 @@ def verify_cmd(ref: str, dest: Path | None, full: bool, as_json: bool, source_na
     resolved = _resolve(ref)
     prefix = None
     if source_name is not None:
-        try:
-            prefix = resolved.entry.source(source_name).subdir.strip("/") or None
-        except KeyError:
-            names = ", ".join(s.name for s in resolved.entry.sources)
-            raise FetchError(f"{resolved.entry.id} has no source {source_name!r}; its sources are: {names}.") from None
+        prefix = resolved.entry.source(source_name).subdir.strip("/") or None
     report = verify(resolved, dest, full=full, prefix=prefix)
     _render_verify(out, report)
     if not report.manifest_found:
-        raise FetchError(f"{report.dataset_id}: nothing was fetched into {report.dest}; run `medcat fetch {ref}` first.")
+        fetch_command = f"medcat fetch {ref}" + (f" --source {source_name}" if source_name else "")
+        raise NotFetchedError(report.dataset_id, report.version, report.dest, fetch_command)
     if not report.ok:
         raise FetchError(
             f"{report.dataset_id}: {len(report.missing)} missing, {len(report.truncated)} truncated, "

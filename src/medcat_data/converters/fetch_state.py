@@ -11,7 +11,7 @@ from pathlib import Path
 
 from medcat_data.catalog.refs import ResolvedDataset
 from medcat_data.catalog.schema import Source
-from medcat_data.errors import UsageError
+from medcat_data.errors import FetchError, NotFetchedError
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,9 @@ def check_fetched(
     """Return the verified relative paths under ``root`` a recipe may read (None = all on disk).
 
     Raises:
-        UsageError: nothing fetched (names id, version, cache path and the fetch command), or
-            files recorded as fetched are missing, truncated or unverified (names the first ten,
-            the count and the verify command).
+        NotFetchedError: nothing fetched (names id, version, cache path and the fetch command).
+        FetchError: files recorded as fetched are missing, truncated or unverified (names the
+            first ten, the count and the verify command), as ``medcat verify`` reports them.
     """
     from medcat_data.loaders.status import fetched_files
 
@@ -40,15 +40,12 @@ def check_fetched(
     folder = root / source.subdir if source.subdir else root
     fetch_cmd = f"medcat fetch {resolved.ref}" + (f" --source {explicit_source}" if explicit_source else "")
     if not _has_files(folder):
-        raise UsageError(
-            f"{entry.id} {resolved.version} is not fetched: nothing in {folder}. "
-            f"Run `{fetch_cmd}` first (or pass --dest DIR where it was fetched)."
-        )
+        raise NotFetchedError(entry.id, resolved.version, folder, fetch_cmd)
     state = fetched_files(root, [source, *entry.companion_sources])
     if state.bad:
         shown = "\n  ".join(state.bad[:SHOWN_MISSING])
         more = f"\n  ... and {len(state.bad) - SHOWN_MISSING} more" if len(state.bad) > SHOWN_MISSING else ""
-        raise UsageError(
+        raise FetchError(
             f"{entry.id} {resolved.version}: {len(state.bad)} fetched file(s) are missing, truncated or "
             f"unverified in {root}:\n  {shown}{more}\nRun `medcat verify {resolved.ref}` to see why, "
             f"then `{fetch_cmd}` to repair."

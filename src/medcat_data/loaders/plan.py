@@ -74,15 +74,12 @@ def select_sources(resolved: ResolvedDataset, name: str | None) -> tuple[Source,
     named source or, for companions, when they are fetched by default.
 
     Raises:
-        UsageError: no source of that name; the message lists the names there are.
+        UnknownSourceError: no source of that name; the message lists the names there are.
+        UsageError: no source is fetched by default.
     """
     entry = resolved.entry
     if name is not None:
-        try:
-            chosen = entry.source(name)
-        except KeyError:
-            names = ", ".join(s.name for s in entry.sources)
-            raise UsageError(f"{entry.id} has no source {name!r}; its sources are: {names}.") from None
+        chosen = entry.source(name)
         if chosen.companion:
             return (chosen,)
     else:
