@@ -115,6 +115,10 @@ class RegistryError(MedcatError):
         super().__init__(text + "\nFix the entry, then check it with `medcat registry validate FILE`.")
 
 
+class StaleDocsError(MedcatError):
+    """Committed generated documentation differs from what the code and registry generate (exit code 1)."""
+
+
 class FetchError(MedcatError):
     """Bytes could not be obtained or verified."""
 

@@ -57,3 +57,14 @@ def test_a_damaged_fetch_exits_1_from_verify_and_normalize(mirror: MirrorServer,
     assert "error: missing: a.csv" in verify[2] and f"1 missing, 0 truncated, 0 corrupt, 0 unverified file(s). Run `medcat fetch {ref}` to repair." in verify[2]
     assert "1 fetched file(s) are missing, truncated or unverified" in normalize[2] and "a.csv" in normalize[2]
     assert not (tmp_path / "out").exists()
+
+
+def test_stale_generated_docs_exit_1_from_both_docs_checks(tmp_path: Path) -> None:
+    reference, catalog = tmp_path / "cli.md", tmp_path / "catalog"
+    reference.write_text("# an old reference\n", encoding="utf-8")
+    catalog.mkdir()
+    cli = run_cli("docs", "cli", "--out", str(reference), "--check")
+    pages = run_cli("docs", "build", "--check", "--markdown-dir", str(catalog))
+    assert (cli[0], pages[0]) == (1, 1)
+    assert f"{reference} is stale; run `medcat docs cli` and commit it." in cli[2]
+    assert "are out of date with the registry" in pages[2]

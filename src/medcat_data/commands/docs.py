@@ -10,7 +10,7 @@ import click
 from medcat_data.catalog.site import build
 from medcat_data.cli_options import json_option
 from medcat_data.cli_output import Output
-from medcat_data.errors import UsageError
+from medcat_data.errors import StaleDocsError
 
 
 @click.group("docs")
@@ -68,7 +68,7 @@ def cli_cmd(out_file: Path | None, check: bool) -> None:
     current = target.read_text(encoding="utf-8") if target.is_file() else None
     if check:
         if current != text:
-            raise UsageError(f"{target} is stale; run `medcat docs cli` and commit it.")
+            raise StaleDocsError(f"{target} is stale; run `medcat docs cli` and commit it.")
         Output().info(f"{target} is current")
         return
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from medcat_data.catalog.site.model import (
     index_rows,
     schema_sections,
 )
-from medcat_data.errors import MedcatError, UsageError
+from medcat_data.errors import StaleDocsError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class MirrorDiff:
         return not (self.stale or self.missing or self.extra)
 
 
-class StaleMirrorError(MedcatError):
+class StaleMirrorError(StaleDocsError):
     """The committed Markdown mirror differs from what the registry generates (exit code 1)."""
 
     def __init__(self, folder: Path, diff: MirrorDiff) -> None:
