@@ -11,7 +11,8 @@ from medcat_data.catalog.refs import resolve
 from medcat_data.catalog.registry import load_registry
 from medcat_data.loaders import FetchOptions, fetch, verify
 from medcat_data.mirror.build import EXPECTED_DIR
-from medcat_data.mirror.replicas import cbis_ddsm, pad_ufes_20
+from medcat_data.datasets.cbis_ddsm import replica as cbis_ddsm
+from medcat_data.datasets.pad_ufes_20 import replica as pad_ufes_20
 from medcat_data.mirror.server import MirrorServer
 from tests.unit.loaders.entries import entry, run_cli, use_registry
 

@@ -13,7 +13,6 @@ import gzip
 import io
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from medcat_data.converters.codecs.bed import scan_bed
 from medcat_data.converters.codecs.image import ImageOptions
 from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
 from medcat_data.converters.conversations import ExportOptions, export_conversations
-from medcat_data.converters.recipes import mimic_cxr, mimic_cxr_jpg, pad_ufes_20, physionet, pubmedvision
+from medcat_data.converters.recipes import mimic_cxr, mimic_cxr_jpg, pubmedvision
 from medcat_data.converters.recipes.base import RecipeContext, read_text_lines
 from medcat_data.converters.vocab.chexpert import OBSERVATIONS
 from medcat_data.errors import InputDecodeError, SampleError
@@ -40,12 +39,6 @@ def _context(root: Path, dataset_id: str) -> RecipeContext:
 def _truncated_gzip(text: str) -> bytes:
     data = gzip.compress(text.encode(), mtime=0)
     return data[: len(data) // 2]
-
-
-def _png(size: int = 8) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (size, size), (200, 30, 30)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 # ------------------------------------------------------------------------------ read_text_lines
@@ -109,88 +102,7 @@ def test_mimic_cxr_report_with_bytes_not_utf8_is_an_error_not_replacement_charac
     assert str(tmp_path) not in str(caught.value)
 
 
-# ------------------------------------------------------------------------------ physionet tables
-
-
-def test_physionet_a_table_line_not_utf8_is_an_error_line_and_no_value_holds_a_replacement_character(tmp_path: Path) -> None:
-    (tmp_path / "subjects.csv").write_bytes(b"subject_id,name\n1,ann\n2,b\xe9a\n3,cid\n")
-    ctx = _context(tmp_path, "physionet-x")
-    out = tmp_path / "out"
-    run_recipe(physionet, ctx, physionet.configs(ctx), out)
-    names = load_dataset(str(out), "subjects")["train"]["name"]
-    assert names == ["ann", "cid"]
-    (error,) = read_errors(out)
-    assert (error["path"], error["stage"], error["config"]) == ("subjects.csv:3", "read", "subjects")
-    assert "bytes not valid UTF-8 at column 4" in error["message"] and "\ufffd" not in error["message"]
-
-
-def test_physionet_a_truncated_gzip_table_keeps_its_rows_and_names_file_and_line(tmp_path: Path) -> None:
-    rows = "".join(f"{i},{i * 7919 % 100003},v{i * 31 % 997}\n" for i in range(3000))
-    (tmp_path / "labs.csv.gz").write_bytes(_truncated_gzip("id,value,code\n" + rows))
-    ctx = _context(tmp_path, "physionet-x")
-    out = tmp_path / "out"
-    run_recipe(physionet, ctx, physionet.configs(ctx), out)
-    kept = load_dataset(str(out), "labs")["train"].num_rows
-    (error,) = read_errors(out)
-    assert 0 < kept < 3000
-    assert (error["path"], error["stage"]) == (f"labs.csv.gz:{kept + 2}", "read")
-    assert "the file is truncated" in error["message"]
-
-
-def test_physionet_records_not_utf8_is_a_card_note_not_a_replacement_character(tmp_path: Path) -> None:
-    (tmp_path / "a.csv").write_text("x\n1\n")
-    (tmp_path / "RECORDS").write_bytes(b"100\n1\xff1\n")
-    notes = physionet.card_notes(_context(tmp_path, "physionet-x"))
-    assert not any("\ufffd" in note for note in notes)
-    assert any("RECORDS:2: read: bytes not valid UTF-8" in note for note in notes)
-
-
-# ------------------------------------------------------------------------------ pad-ufes-20
-
-
-def _pad_row(patient: int, img_id: str) -> str:
-    values = dict.fromkeys(pad_ufes_20.COLUMNS, "")
-    values.update(patient_id=f"PAT_{patient}", lesion_id=str(patient), diagnostic="BCC", img_id=img_id)
-    return ",".join(values[c] for c in pad_ufes_20.COLUMNS)
-
-
-def _damage_member(archive: Path, member: str) -> None:
-    """Overwrite the start of a deflated member's data (same size, as damage on disk)."""
-    with zipfile.ZipFile(archive) as handle:
-        info = handle.getinfo(member)
-    data = bytearray(archive.read_bytes())
-    name_len, extra_len = int.from_bytes(data[info.header_offset + 26 : info.header_offset + 28], "little"), int.from_bytes(
-        data[info.header_offset + 28 : info.header_offset + 30], "little"
-    )
-    start = info.header_offset + 30 + name_len + extra_len
-    data[start : start + 4] = b"\xff" * 4
-    archive.write_bytes(bytes(data))
-
-
-def test_pad_ufes_20_a_damaged_zip_member_and_a_broken_loose_png_are_named_relative_to_the_folder(tmp_path: Path) -> None:
-    root = tmp_path / "raw"
-    images = root / "zr7vgbcyr2-1" / "images"
-    images.mkdir(parents=True)
-    ids = [f"PAT_{n}_{n}_{n}.png" for n in (1, 2, 3)]
-    rows = [_pad_row(n, img) for n, img in zip((1, 2, 3), ids)]
-    (root / "zr7vgbcyr2-1" / "metadata.csv").write_text(",".join(pad_ufes_20.COLUMNS) + "\n" + "\n".join(rows) + "\n")
-    part = images / "imgs_part_1.zip"
-    with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(f"imgs_part_1/{ids[0]}", _png())
-        archive.writestr(f"imgs_part_1/{ids[1]}", _png(64))
-    _damage_member(part, f"imgs_part_1/{ids[1]}")
-    (images / ids[2]).write_bytes(b"not a png at all")
-    out = tmp_path / "out"
-    run_recipe(pad_ufes_20, _context(root, "pad-ufes-20"), ["diagnosis"], out)
-    errors = [(e["path"], e["stage"], e["message"]) for e in read_errors(out)]
-    assert [(p, s) for p, s, _ in errors] == [
-        (f"zr7vgbcyr2-1/images/imgs_part_1.zip:imgs_part_1/{ids[1]}", "read"),
-        (f"zr7vgbcyr2-1/images/{ids[2]}", "read"),
-    ]
-    assert "truncated or corrupt" in errors[0][2]
-    assert str(tmp_path) not in (out / "errors.jsonl").read_text()
-    loaded = load_dataset(str(out), "diagnosis")
-    assert [sid for split in loaded.values() for sid in split["sample_id"]] == ["PAT_1_1_1"]
+# ------------------------------------------------------------------------------ pubmedvision
 
 
 def test_pubmedvision_a_broken_loose_image_is_named_as_the_record_names_it_not_by_absolute_path(tmp_path: Path) -> None:

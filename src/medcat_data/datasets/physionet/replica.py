@@ -5,22 +5,18 @@ Served at ``root/files/demo-open-project/1.0.0/`` (the demo resolves
 ``RECORDS`` and one WFDB record (``100.hea`` text header + ``100.dat`` format-16 samples, §2.5),
 and two tables with a ``subject_id`` column: ``subjects.csv`` at the top and
 ``labs/measurements.csv.gz`` in a subfolder. Planted bad item: one ragged row in ``subjects.csv``
-(listed in the checksum file, so only normalize notices). The helpers here (``write_sha256sums``,
-``gzip_bytes``, ``write_csv``) also serve the other PhysioNet replicas.
+(listed in the checksum file, so only normalize notices). The PhysioNet layout helpers it uses
+(``project_dir``, ``write_sha256sums``) are shared with the other PhysioNet replicas in
+``mirror/replicas/base.py``.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import hashlib
-import io
 import random
 import struct
-from collections.abc import Sequence
 from pathlib import Path
 
-from medcat_data.mirror.replicas.base import Replica
+from medcat_data.mirror.replicas.base import Replica, csv_bytes, gzip_bytes, project_dir, write_sha256sums
 
 DATASET_ID = "physionet"
 SLUG = "demo-open-project"
@@ -30,41 +26,6 @@ LICENSE_TEXT = (
     "Synthetic demonstration project for medcat. Every value is generated; no person is described.\n"
     "Open Data Commons Attribution License v1.0 (for the purpose of the demonstration).\n"
 )
-
-
-def project_dir(root: Path, slug: str, version: str) -> Path:
-    """Return ``root/files/<slug>/<version>``, the path PhysioNet serves a project version at."""
-    return root / "files" / slug / version
-
-
-def gzip_bytes(data: bytes) -> bytes:
-    """Return ``data`` gzipped deterministically (mtime 0, no file name)."""
-    buffer = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as handle:
-        handle.write(data)
-    return buffer.getvalue()
-
-
-def csv_bytes(header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
-    """Return a CSV (``\\n`` line ends, minimal quoting); ``None`` is an empty cell."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-    return buffer.getvalue().encode("utf-8")
-
-
-def write_sha256sums(project: Path) -> Path:
-    """Write ``SHA256SUMS.txt`` as PhysioNet does: ``<sha256> <relpath>``, byte-sorted, not itself."""
-    lines = []
-    for path in project.rglob("*"):
-        if path.is_file() and not (path.parent == project and path.name == "SHA256SUMS.txt"):
-            rel = path.relative_to(project).as_posix()
-            lines.append((rel.encode("utf-8"), f"{hashlib.sha256(path.read_bytes()).hexdigest()} {rel}\n"))
-    target = project / "SHA256SUMS.txt"
-    target.write_text("".join(line for _, line in sorted(lines)), encoding="utf-8")
-    return target
 
 
 def _wfdb_record(name: str, rng: random.Random) -> tuple[str, bytes]:

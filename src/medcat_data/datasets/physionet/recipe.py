@@ -1,15 +1,17 @@
 """Any PhysioNet project: every ``*.csv`` / ``*.csv.gz`` table -> a tabular config of its own.
 
+The recipe of the registry's ``physionet`` template: every entry built from it
+(``physionet:SLUG``, ``template_of: physionet``) uses it, and ``mimic-iv-demo`` subclasses it.
 The registry declares one config, ``tables``; it expands at normalize time into one config per
 table, named after its path (``hosp/admissions.csv.gz`` -> ``hosp_admissions``, a top-level
-``x.csv`` -> ``x``; lower case, ``-`` and other odd characters -> ``_``). ``configs(ctx)`` lists
+``x.csv`` -> ``x``; lower case, ``-`` and other odd characters -> ``_``). ``configs`` lists
 them; ``features``/``plan`` accept those names (``tables`` itself is never built).
 
-Types are inferred in a first streaming pass over each table: a column is ``bool`` when every
-value is ``True``/``False``, ``int64`` when every value is an integer, ``float64`` when numbers mix,
-else ``string``. An empty cell is null. A conflict widens the type (int64 -> float64 -> string, bool
-with anything else -> string); no row is ever dropped for its values. Integers written with a
-leading zero (``007``) are strings, so identifiers keep their digits.
+Types are inferred in a first streaming pass over each table (``codecs.table``): a column is
+``bool`` when every value is ``True``/``False``, ``int64`` when every value is an integer,
+``float64`` when numbers mix, else ``string``. An empty cell is null. A conflict widens the type
+(int64 -> float64 -> string, bool with anything else -> string); no row is ever dropped for its
+values. Integers written with a leading zero (``007``) are strings, so identifiers keep their digits.
 
 Rows are streamed in a second pass. A work unit is a table, or a run of rows of a large
 uncompressed table (read from a byte offset the first pass recorded). ``sample_id`` is
@@ -33,66 +35,26 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from datasets import Features, Value
 
-from medcat_data.converters.recipes.base import Plan, RecipeContext
+from medcat_data.converters.codecs.table import NULL, cell_kind, column_dtype, parse_cell, widen
+from medcat_data.converters.recipe import Plan, Recipe, RecipeContext
 from medcat_data.converters.schemas import common_features, tabular_features
 from medcat_data.converters.splits import grouped_split
 from medcat_data.converters.units import Row
 from medcat_data.errors import InputDecodeError, SampleError, UsageError
 
-__all__ = [
-    "CHUNK_ROWS",
-    "CONFIGS",
-    "DATASET_ID",
-    "TABLES_CONFIG",
-    "TableUnit",
-    "card_notes",
-    "configs",
-    "convert_unit",
-    "features",
-    "plan",
-]
+__all__ = ["CHUNK_ROWS", "RECIPE", "TABLES_CONFIG", "PhysioNetTables", "Survey", "TableScan", "TableUnit", "config_name"]
 
-DATASET_ID = "physionet"
 TABLES_CONFIG = "tables"
-CONFIGS: tuple[str, ...] = (TABLES_CONFIG,)
-"""The registry's one declared config; it expands into ``configs(ctx)``."""
+"""The registry's one declared config; it expands into one config per table."""
 
 CHUNK_ROWS = 200_000
 """Rows per work unit of an uncompressed table (gzip tables are one unit: they cannot seek)."""
 
 SKIP_DIRS = frozenset({".medcat"})
-_INT = re.compile(r"[+-]?(0|[1-9][0-9]*)")
-_ZERO_PADDED = re.compile(r"[+-]?0[0-9]+")
-_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-_BOOLS = {"True": True, "False": False}
-_INT64 = (-(2**63), 2**63 - 1)
-
-# Kinds ordered for widening; "null" = no value seen yet.
-_ORDER = {"null": 0, "int64": 1, "float64": 2, "string": 3}
-
-
-def _value_kind(text: str) -> str:
-    if text in _BOOLS:
-        return "bool"
-    if _ZERO_PADDED.fullmatch(text):
-        return "string"
-    if _INT.fullmatch(text):
-        return "int64" if _INT64[0] <= int(text) <= _INT64[1] else "float64"
-    if _FLOAT.fullmatch(text):
-        return "float64"
-    return "string"
-
-
-def _widen(current: str, kind: str) -> str:
-    if current == "null" or current == kind:
-        return kind
-    if "bool" in (current, kind) or "string" in (current, kind):
-        return "string"
-    return current if _ORDER[current] >= _ORDER[kind] else kind
 
 
 @dataclass(frozen=True)
@@ -120,8 +82,7 @@ class TableScan:
     groups: set[str] = field(default_factory=set)
 
     def dtype(self, index: int) -> str:
-        kind = self.kinds[index]
-        return "string" if kind == "null" else kind
+        return column_dtype(self.kinds[index])
 
 
 @dataclass(frozen=True)
@@ -159,8 +120,7 @@ def config_name(rel: str) -> str:
 def find_tables(ctx: RecipeContext) -> dict[str, tuple[Path, str]]:
     """Return ``config -> (path, path relative to the source folder)`` for every fetched table."""
     found: dict[str, tuple[Path, str]] = {}
-    base = ctx.source_dir
-    for dirpath, dirnames, filenames in os.walk(base):
+    for dirpath, dirnames, filenames in os.walk(ctx.source_dir):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
         for filename in sorted(filenames):
             lower = filename.lower()
@@ -169,7 +129,7 @@ def find_tables(ctx: RecipeContext) -> dict[str, tuple[Path, str]]:
             path = Path(dirpath) / filename
             if not ctx.has(path):
                 continue
-            rel = path.relative_to(base).as_posix()
+            rel = ctx.rel(path)
             name = config_name(rel)
             if name == TABLES_CONFIG:
                 name = "tables_"
@@ -178,11 +138,6 @@ def find_tables(ctx: RecipeContext) -> dict[str, tuple[Path, str]]:
                 unique, n = f"{name}_{n}", n + 1
             found[unique] = (path, rel)
     return found
-
-
-def configs(ctx: RecipeContext) -> list[str]:
-    """Return the configs ``tables`` expands into for this fetch: one per CSV table, sorted."""
-    return sorted(find_tables(ctx))
 
 
 # ------------------------------------------------------------------------------------- reading
@@ -279,7 +234,7 @@ def scan_table(config: str, path: Path, rel: str, *, split_by: str | None, limit
         if lines.errors:
             raise lines.errors[0]
         columns = _clean_columns(header)
-        scan = TableScan(config, path, rel, header, columns, ["null"] * len(header))
+        scan = TableScan(config, path, rel, header, columns, [NULL] * len(header))
         split_index = header.index(split_by) if split_by and split_by in header else None
         compressed = path.name.lower().endswith(".gz")
         start_pos, start_line = lines.position, lines.line + 1
@@ -298,7 +253,7 @@ def scan_table(config: str, path: Path, rel: str, *, split_by: str | None, limit
                     if text != "":
                         kind = scan.kinds[i]
                         if kind != "string":
-                            scan.kinds[i] = _widen(kind, _value_kind(text))
+                            scan.kinds[i] = widen(kind, cell_kind(text))
                 if split_index is not None and fields[split_index] != "":
                     scan.groups.add(fields[split_index])
         except InputDecodeError:
@@ -306,109 +261,110 @@ def scan_table(config: str, path: Path, rel: str, *, split_by: str | None, limit
     return scan
 
 
-def _parse(text: str, dtype: str) -> Any:
-    if text == "":
-        return None
-    if dtype == "int64":
-        return int(text)
-    if dtype == "float64":
-        return float(text)
-    if dtype == "bool":
-        return _BOOLS[text]
-    return text
-
-
 # ------------------------------------------------------------------------------------- protocol
 
 
 @dataclass(frozen=True)
-class _Survey:
+class Survey:
+    """Every fetched table scanned once, and (with ``--split-by``) the split of each group value."""
+
     tables: Mapping[str, TableScan]
     assignment: Mapping[str, str]
     split_description: Mapping[str, object] | None
 
 
-_SURVEYS: dict[tuple[Any, ...], _Survey] = {}
+class PhysioNetTables(Recipe[Survey, TableUnit]):
+    """Any PhysioNet project's CSV tables, a config per table (see the module docstring)."""
 
+    DATASET_ID = "physionet"
+    CONFIGS = (TABLES_CONFIG,)
 
-def _survey(ctx: RecipeContext) -> _Survey:
-    """Scan every table once per context (plan/features/card_notes all need the scans)."""
-    opts = ctx.options
-    found = find_tables(ctx)
-    stats = tuple((name, path.stat().st_size, path.stat().st_mtime_ns) for name, (path, _) in found.items())
-    key = (str(ctx.source_dir), ctx.available, opts.split_by, opts.seed, opts.limit, stats)
-    cached = _SURVEYS.get(key)
-    if cached is not None:
-        return cached
-    tables = {
-        name: scan_table(name, path, rel, split_by=opts.split_by, limit=opts.limit)
-        for name, (path, rel) in found.items()
-    }
-    assignment: dict[str, str] = {}
-    description: Mapping[str, object] | None = None
-    if opts.split_by:
-        holders = [t for t in tables.values() if opts.split_by in t.header]
-        if not holders:
-            raise UsageError(
-                f"--split-by {opts.split_by!r}: no table has that column; tables: {', '.join(sorted(tables)) or 'none'}."
+    def survey(self, ctx: RecipeContext) -> Survey:
+        """Scan every fetched table (header, types, rows, chunks) and split the ``--split-by`` groups.
+
+        Raises:
+            UsageError: no table has the ``--split-by`` column.
+        """
+        opts = ctx.options
+        tables = {
+            name: scan_table(name, path, rel, split_by=opts.split_by, limit=opts.limit)
+            for name, (path, rel) in find_tables(ctx).items()
+        }
+        assignment: dict[str, str] = {}
+        description: Mapping[str, object] | None = None
+        if opts.split_by:
+            holders = [t for t in tables.values() if opts.split_by in t.header]
+            if not holders:
+                raise UsageError(
+                    f"--split-by {opts.split_by!r}: no table has that column; tables: {', '.join(sorted(tables)) or 'none'}."
+                )
+            groups = sorted(set().union(*(t.groups for t in holders)))
+            split = grouped_split(groups, seed=opts.seed)
+            assignment = {str(g): s for g, s in split.assignment.items()}
+            description = {"column": opts.split_by, **split.describe()}
+        return Survey(tables, assignment, description)
+
+    def configs(self, ctx: RecipeContext, survey: Survey) -> list[str]:
+        """Return the configs ``tables`` expands into for this fetch: one per CSV table, sorted."""
+        return sorted(survey.tables)
+
+    def features(self, config: str, ctx: RecipeContext, survey: Survey) -> Features:
+        """Return the tabular features of one table config, with the inferred column types."""
+        table = _table(config, ctx, survey)
+        return tabular_features({name: Value(table.dtype(i)) for i, name in enumerate(table.columns)})
+
+    def plan(self, config: str, ctx: RecipeContext, survey: Survey) -> Plan[TableUnit]:
+        """Return the units of one table: the whole table, or runs of ``CHUNK_ROWS`` rows."""
+        table = _table(config, ctx, survey)
+        split_by = ctx.options.split_by
+        split_column = table.header.index(split_by) if split_by and split_by in table.header else None
+        assignment = {g: survey.assignment[g] for g in table.groups} if split_column is not None else {}
+        whole = TableUnit(
+            config=config,
+            path=table.path,
+            rel=table.rel,
+            source_tag=ctx.source_tag,
+            columns=tuple(table.columns),
+            dtypes=tuple(table.dtype(i) for i in range(len(table.columns))),
+            max_rows=table.rows,
+            split_column=split_column,
+            assignment=assignment,
+        )
+        if not table.chunks:
+            return Plan(units=[whole])
+        units = []
+        for i, chunk in enumerate(table.chunks):
+            last = table.chunks[i + 1].first_row if i + 1 < len(table.chunks) else table.rows + 1
+            units.append(
+                replace(whole, offset=chunk.offset, first_row=chunk.first_row, first_line=chunk.first_line, max_rows=last - chunk.first_row)
             )
-        groups = sorted(set().union(*(t.groups for t in holders)))
-        split = grouped_split(groups, seed=opts.seed)
-        assignment = {str(g): s for g, s in split.assignment.items()}
-        description = {"column": opts.split_by, **split.describe()}
-    survey = _Survey(tables, assignment, description)
-    _SURVEYS[key] = survey
-    return survey
+        return Plan(units=units)
+
+    def convert_unit(self, unit: TableUnit) -> Iterator[Row | SampleError]:
+        return convert_unit(unit)
+
+    def card_notes(self, ctx: RecipeContext, survey: Survey) -> list[str]:
+        return card_notes(ctx, survey)
 
 
-def _table(config: str, ctx: RecipeContext) -> TableScan:
+def _table(config: str, ctx: RecipeContext, survey: Survey) -> TableScan:
+    """Return the scan of a table config.
+
+    Raises:
+        UsageError: ``tables`` itself (it only expands) or a config that is no fetched table.
+    """
+    tables = survey.tables
     if config == TABLES_CONFIG:
         raise UsageError(
             f"{ctx.dataset_id}: config 'tables' expands into one config per CSV table; "
-            f"build those instead ({', '.join(configs(ctx)) or 'no table fetched'})."
+            f"build those instead ({', '.join(sorted(tables)) or 'no table fetched'})."
         )
-    tables = _survey(ctx).tables
     try:
         return tables[config]
     except KeyError:
         raise UsageError(
             f"{ctx.dataset_id} has no table config {config!r}; configs: {', '.join(sorted(tables)) or 'none'}."
         ) from None
-
-
-def features(config: str, ctx: RecipeContext) -> Features:
-    """Return the tabular features of one table config, with the inferred column types."""
-    table = _table(config, ctx)
-    return tabular_features({name: Value(table.dtype(i)) for i, name in enumerate(table.columns)})
-
-
-def plan(config: str, ctx: RecipeContext) -> Plan:
-    """Return the units of one table: the whole table, or runs of ``CHUNK_ROWS`` rows."""
-    table = _table(config, ctx)
-    survey = _survey(ctx)
-    split_by = ctx.options.split_by
-    split_column = table.header.index(split_by) if split_by and split_by in table.header else None
-    assignment = {g: survey.assignment[g] for g in table.groups} if split_column is not None else {}
-    whole = TableUnit(
-        config=config,
-        path=table.path,
-        rel=table.rel,
-        source_tag=ctx.source_tag,
-        columns=tuple(table.columns),
-        dtypes=tuple(table.dtype(i) for i in range(len(table.columns))),
-        max_rows=table.rows,
-        split_column=split_column,
-        assignment=assignment,
-    )
-    if not table.chunks:
-        return Plan(units=[whole])
-    units = []
-    for i, chunk in enumerate(table.chunks):
-        last = table.chunks[i + 1].first_row if i + 1 < len(table.chunks) else table.rows + 1
-        units.append(
-            replace(whole, offset=chunk.offset, first_row=chunk.first_row, first_line=chunk.first_line, max_rows=last - chunk.first_row)
-        )
-    return Plan(units=units)
 
 
 def convert_unit(unit: TableUnit) -> Iterator[Row | SampleError]:
@@ -449,7 +405,7 @@ def _table_rows(unit: TableUnit, reader: Iterator[list[str]], lines: _LineCounte
             if unit.split_column is not None:
                 split = unit.assignment.get(fields[unit.split_column], "train")
             try:
-                values = {name: _parse(text, dtype) for name, text, dtype in zip(unit.columns, fields, unit.dtypes)}
+                values = {name: parse_cell(text, dtype) for name, text, dtype in zip(unit.columns, fields, unit.dtypes)}
             except (ValueError, KeyError) as err:  # only if the file changed since the first pass
                 yield SampleError(f"{unit.rel}:{line}", "parse", f"{sample_id}: {err}")
             else:
@@ -486,9 +442,8 @@ def wfdb_records(ctx: RecipeContext) -> list[str]:
     return records
 
 
-def card_notes(ctx: RecipeContext) -> list[str]:
+def card_notes(ctx: RecipeContext, survey: Survey) -> list[str]:
     """Describe the tables (rows, inferred types), the split and the WFDB records left out."""
-    survey = _survey(ctx)
     notes: list[str] = []
     for name, table in sorted(survey.tables.items()):
         types = ", ".join(f"{c}: {table.dtype(i)}" for i, c in enumerate(table.columns))
@@ -516,3 +471,5 @@ def card_notes(ctx: RecipeContext) -> list[str]:
         )
     return notes
 
+
+RECIPE = PhysioNetTables()

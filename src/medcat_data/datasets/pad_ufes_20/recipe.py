@@ -3,10 +3,11 @@
 One row per ``metadata.csv`` row (one image). ``diagnosis`` is the six-class ``diagnostic`` code
 through ``vocab.skin.DIAGNOSIS``; ``is_cancer`` marks BCC, MEL and SCC. The other 25 upstream
 columns are kept under their upstream spellings (``fitspatrick``, ``biopsed``, ``diagnostic``),
-typed: ``True``/``False`` -> bool, integers -> int64, measurements -> float64, the rest strings; an
-empty cell is null. ``UNK`` (seen in the symptom flags) is kept distinct from empty: the typed
-column is null and the column name is listed in ``unk_columns``. A value a typed column cannot hold
-is a ``SampleError`` naming column and value.
+with declared types read through ``codecs.table``: ``True``/``False`` -> bool, integers -> int64
+(``55.0`` included), measurements -> float64, the rest strings; an empty cell is null. ``UNK``
+(seen in the symptom flags) is kept distinct from empty: the typed column is null and the column
+name is listed in ``unk_columns``. A value a typed column cannot hold is a ``SampleError`` naming
+column and value; a ``metadata.csv`` lacking one of the 26 columns is an ``UpstreamFormatError``.
 
 Images are read where the fetch left them: loose ``PAT_*.png`` files when the inner zips were
 extracted, else straight out of ``images/imgs_part_{1,2,3}.zip`` with ``zipfile`` (never
@@ -34,17 +35,17 @@ from datasets import Features, List, Value
 
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
 from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
-from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
+from medcat_data.converters.codecs.table import parse_cell
+from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import image_classification_features
 from medcat_data.converters.splits import GroupedSplit, grouped_split
 from medcat_data.converters.units import Row
 from medcat_data.converters.vocab.skin import CANCERS, DIAGNOSIS
 from medcat_data.errors import SampleError, UsageError
 
-__all__ = ["CONFIGS", "COLUMNS", "DATASET_ID", "ImageRef", "PadUnit", "card_notes", "convert_unit", "features", "plan"]
+__all__ = ["COLUMNS", "RECIPE", "ImageRef", "PadUfes20", "PadUnit", "Survey"]
 
 DATASET_ID = "pad-ufes-20"
-CONFIGS: tuple[str, ...] = ("diagnosis",)
 UNIT_ROWS = 64
 MODALITY = "XC"
 """DICOM modality code of external-camera photography."""
@@ -64,7 +65,6 @@ BOOL_COLUMNS = frozenset({
 INT_COLUMNS = frozenset({"lesion_id", "age"})
 FLOAT_COLUMNS = frozenset({"fitspatrick", "diameter_1", "diameter_2"})
 UNKNOWN = "UNK"
-_BOOLS = {"True": True, "False": False}
 
 
 def _dtype(column: str) -> str:
@@ -139,33 +139,31 @@ def index_images(ctx: RecipeContext) -> dict[str, ImageRef]:
             path = Path(dirpath) / filename
             lower = filename.lower()
             if lower.endswith(".png") and ctx.has(path):
-                loose.setdefault(filename, ImageRef(path, rel=_rel(path, ctx)))
+                loose.setdefault(filename, ImageRef(path, rel=ctx.rel(path)))
             elif lower.startswith("imgs_part_") and lower.endswith(".zip") and ctx.has(path):
                 try:
                     with zipfile.ZipFile(path) as archive:
                         for info in archive.infolist():
                             base = info.filename.rsplit("/", 1)[-1]
                             if not info.is_dir() and base.lower().endswith(".png"):
-                                zipped.setdefault(base, ImageRef(path, info.filename, _rel(path, ctx)))
+                                zipped.setdefault(base, ImageRef(path, info.filename, ctx.rel(path)))
                 except zipfile.BadZipFile:
                     continue  # its images are then reported missing, row by row
     return {**zipped, **loose}
 
 
-def read_metadata(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[SampleError]]:
+def read_metadata(ctx: RecipeContext, path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[SampleError]]:
     """Return ``(line, row)`` pairs and the ragged rows of ``metadata.csv``.
 
     Raises:
-        UsageError: the header is not the 26 upstream columns.
+        UpstreamFormatError: the header lacks some of the 26 upstream columns.
     """
     rows: list[tuple[int, dict[str, str]]] = []
     errors: list[SampleError] = []
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in COLUMNS if c not in header]
-        if missing:
-            raise UsageError(f"{path}: metadata.csv lacks the upstream columns {missing}; header: {header}")
+        require_columns(ctx, path, header, COLUMNS)
         line = reader.line_num + 1
         for fields in reader:
             if len(fields) != len(header):
@@ -185,7 +183,9 @@ def _patient_split(rows: list[tuple[int, dict[str, str]]], seed: int) -> Grouped
 
 
 @dataclass(frozen=True)
-class _Survey:
+class Survey:
+    """``metadata.csv`` read once, where every PNG is, and the patient split."""
+
     metadata: Path
     rows: list[tuple[int, dict[str, str]]]
     ragged: list[SampleError]
@@ -193,50 +193,51 @@ class _Survey:
     split: GroupedSplit
 
 
-_SURVEYS: dict[tuple[Any, ...], _Survey] = {}
+# ------------------------------------------------------------------------------------- recipe
 
 
-def _survey(ctx: RecipeContext) -> _Survey:
-    metadata = find_metadata(ctx)
-    stat = metadata.stat()
-    key = (str(ctx.source_dir), ctx.available, ctx.options.seed, stat.st_size, stat.st_mtime_ns)
-    cached = _SURVEYS.get(key)
-    if cached is None:
-        rows, ragged = read_metadata(metadata)
-        cached = _Survey(metadata, rows, ragged, index_images(ctx), _patient_split(rows, ctx.options.seed))
-        _SURVEYS[key] = cached
-    return cached
+class PadUfes20(Recipe[Survey, PadUnit]):
+    """PAD-UFES-20 into the ``diagnosis`` config (see the module docstring)."""
 
+    DATASET_ID = DATASET_ID
+    CONFIGS = ("diagnosis",)
 
-# ------------------------------------------------------------------------------------- protocol
+    def survey(self, ctx: RecipeContext) -> Survey:
+        """Read ``metadata.csv``, index the PNGs (loose and zipped) and split the patients."""
+        metadata = find_metadata(ctx)
+        rows, ragged = read_metadata(ctx, metadata)
+        return Survey(metadata, rows, ragged, index_images(ctx), _patient_split(rows, ctx.options.seed))
 
+    def features(self, config: str, ctx: RecipeContext, survey: Survey) -> Features:
+        """Return the image-classification schema with the 25 typed upstream columns as extras."""
+        self.check_config(config)
+        extras: dict[str, Any] = {"is_cancer": Value("bool")}
+        extras.update({c: Value(_dtype(c)) for c in COLUMNS if c != "patient_id"})
+        extras["unk_columns"] = List(Value("string"))
+        return image_classification_features({"diagnosis": DIAGNOSIS.labels}, extras)
 
-def features(config: str, ctx: RecipeContext) -> Features:
-    """Return the image-classification schema with the 25 typed upstream columns as extras."""
-    check_config(DATASET_ID, CONFIGS, config)
-    extras: dict[str, Any] = {"is_cancer": Value("bool")}
-    extras.update({c: Value(_dtype(c)) for c in COLUMNS if c != "patient_id"})
-    extras["unk_columns"] = List(Value("string"))
-    return image_classification_features({"diagnosis": DIAGNOSIS.labels}, extras)
+    def plan(self, config: str, ctx: RecipeContext, survey: Survey) -> Plan[PadUnit]:
+        """Return runs of ``UNIT_ROWS`` rows with their image and split (``--limit`` keeps the first N)."""
+        self.check_config(config)
+        rows = survey.rows[: ctx.options.limit] if ctx.options.limit is not None else survey.rows
+        planned = [
+            (line, row, survey.images.get(row["img_id"].strip()), survey.split.of(row["patient_id"].strip()))
+            for line, row in rows
+        ]
+        rel = ctx.rel(survey.metadata)
+        units = [
+            PadUnit(config, rel, ctx.source_tag, ctx.options.image, tuple(planned[i : i + UNIT_ROWS]))
+            for i in range(0, len(planned), UNIT_ROWS)
+        ]
+        if survey.ragged:
+            units.append(_RaggedUnit(config, rel, ctx.source_tag, ctx.options.image, (), tuple(survey.ragged)))
+        return Plan(units=units)
 
+    def convert_unit(self, unit: PadUnit) -> Iterator[Row | SampleError]:
+        return convert_unit(unit)
 
-def plan(config: str, ctx: RecipeContext) -> Plan:
-    """Return runs of ``UNIT_ROWS`` rows with their image and split (``--limit`` keeps the first N)."""
-    check_config(DATASET_ID, CONFIGS, config)
-    survey = _survey(ctx)
-    rows = survey.rows[: ctx.options.limit] if ctx.options.limit is not None else survey.rows
-    planned = [
-        (line, row, survey.images.get(row["img_id"].strip()), survey.split.of(row["patient_id"].strip()))
-        for line, row in rows
-    ]
-    rel = _rel(survey.metadata, ctx)
-    units = [
-        PadUnit(config, rel, ctx.source_tag, ctx.options.image, tuple(planned[i : i + UNIT_ROWS]))
-        for i in range(0, len(planned), UNIT_ROWS)
-    ]
-    if survey.ragged:
-        units.append(_RaggedUnit(config, rel, ctx.source_tag, ctx.options.image, (), tuple(survey.ragged)))
-    return Plan(units=units)
+    def card_notes(self, ctx: RecipeContext, survey: Survey) -> list[str]:
+        return card_notes(survey)
 
 
 @dataclass(frozen=True)
@@ -302,22 +303,12 @@ def _values(raw: Mapping[str, str], item: str) -> dict[str, Any]:
 
 
 def _typed(column: str, text: str, item: str) -> Any:
-    if text == "":
-        return None
+    """Return a cell as its column's declared type; an ``int64`` cell may be written ``3.0``."""
     dtype = _dtype(column)
     try:
-        if dtype == "bool":
-            return _BOOLS[text]
-        if dtype == "int64":
-            number = float(text)
-            if not number.is_integer():
-                raise ValueError(text)
-            return int(number)
-        if dtype == "float64":
-            return float(text)
+        return parse_cell(text, dtype, integral_floats=True)
     except (KeyError, ValueError):
         raise SampleError(item, "parse", f"{column}: unexpected value {text!r} for a {dtype} column") from None
-    return text
 
 
 def _load(ref: ImageRef, archives: dict[Path, zipfile.ZipFile], options: ImageOptions) -> EncodedImage:
@@ -342,16 +333,8 @@ def _load(ref: ImageRef, archives: dict[Path, zipfile.ZipFile], options: ImageOp
     return load_raster_bytes(data, label, options)
 
 
-def _rel(path: Path, ctx: RecipeContext) -> str:
-    try:
-        return path.relative_to(ctx.root).as_posix()
-    except ValueError:
-        return path.name
-
-
-def card_notes(ctx: RecipeContext) -> list[str]:
+def card_notes(survey: Survey) -> list[str]:
     """Record the split, the UNK convention and where the images were read from."""
-    survey = _survey(ctx)
     zipped = sum(1 for ref in survey.images.values() if ref.member is not None)
     classes = Counter(row["diagnostic"].strip() for _, row in survey.rows)
     return [
@@ -363,3 +346,6 @@ def card_notes(ctx: RecipeContext) -> list[str]:
         f"{len(survey.images)} PNG(s) found, {zipped} read directly from the inner imgs_part_*.zip archives.",
         "metadata.csv rows per diagnostic: " + ", ".join(f"{k} {v}" for k, v in sorted(classes.items())) + ".",
     ]
+
+
+RECIPE = PadUfes20()

@@ -11,8 +11,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from medcat_data.mirror.replicas.base import Replica
-from medcat_data.mirror.replicas.physionet import csv_bytes, gzip_bytes, project_dir, write_sha256sums
+from medcat_data.mirror.replicas.base import Replica, csv_bytes, gzip_bytes, project_dir, write_sha256sums
 
 DATASET_ID = "mimic-iv-demo"
 SLUG = "mimic-iv-demo"
