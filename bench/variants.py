@@ -48,7 +48,7 @@ CONTIGS = [(f"chr{i}", n) for i, n in enumerate(
 def generate(root: Path, records: int, beds: int, seed: int = 0) -> None:
     """Write ``root/giab`` (VCF, .tbi, BED) and ``root/strat`` (index + ``beds`` BGZF BEDs)."""
     from medcat_data.converters.codecs.tabix import BgzfWriter, TabixWriter
-    from medcat_data.converters.recipes import precisionfda_truth_v2 as recipe
+    from medcat_data.datasets.precisionfda_truth_v2 import recipe
 
     rng = random.Random(seed)
     giab, strat = root / "giab", root / "strat"
@@ -104,20 +104,21 @@ def generate(root: Path, records: int, beds: int, seed: int = 0) -> None:
 
 RUN_MEDCAT = r'''
 import resource, sys, pathlib
-from medcat_data.converters.recipes import precisionfda_truth_v2 as recipe
-from medcat_data.converters.recipes.base import RecipeContext
+from medcat_data.datasets.precisionfda_truth_v2.recipe import RECIPE
+from medcat_data.converters.recipe import RecipeContext
 from medcat_data.converters.card import CardInfo
 from medcat_data.converters.executor import convert_units
 from medcat_data.converters.build_manifest import BuildKey
-from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriterOptions, write_dataset
+from medcat_data.converters.writer import ConfigSpec, DatasetSpec, write_dataset
 if __name__ == "__main__":
     root, out, jobs = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), int(sys.argv[3])
-    ctx = RecipeContext(recipe.DATASET_ID, "v4.2.1", root, "giab", root / "giab", companions={"stratifications": root / "strat"})
-    spec = DatasetSpec(source=ctx.source_tag, configs=(ConfigSpec("variants", recipe.features("variants", ctx)),),
-                       card=CardInfo(pretty_name="bench", summary="bench", notes=tuple(recipe.card_notes(ctx))))
-    units = recipe.plan("variants", ctx).units
-    write_dataset(out, spec, BuildKey(inputs=(), options={}), convert_units(units, recipe.convert_unit, spec.encoder(), jobs=jobs),
-                  WriterOptions(**recipe.WRITER_OPTIONS))  # as normalize passes them
+    ctx = RecipeContext(RECIPE.DATASET_ID, "v4.2.1", root, "giab", root / "giab", companions={"stratifications": root / "strat"})
+    survey = RECIPE.survey(ctx)
+    spec = DatasetSpec(source=ctx.source_tag, configs=(ConfigSpec("variants", RECIPE.features("variants", ctx, survey)),),
+                       card=CardInfo(pretty_name="bench", summary="bench", notes=tuple(RECIPE.card_notes(ctx, survey))))
+    units = RECIPE.plan("variants", ctx, survey).units
+    write_dataset(out, spec, BuildKey(inputs=(), options={}), convert_units(units, RECIPE.convert_unit, spec.encoder(), jobs=jobs),
+                  RECIPE.WRITER_OPTIONS)  # as normalize passes them
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 '''
 
@@ -207,7 +208,7 @@ def main() -> None:
         times["plain"].append(seconds)
     _, out = _timed([*medcat, str(small), str(work / "out-small"), "1"], work / "out-small")
     rss["small"] = max(int(v) for v in out.split()) / 1024
-    from medcat_data.converters.recipes import precisionfda_truth_v2 as recipe
+    from medcat_data.datasets.precisionfda_truth_v2 import recipe
 
     rows = __import__("pyarrow.parquet", fromlist=["x"]).read_metadata(work / "plain.parquet").num_rows
     med = {k: statistics.median(v) for k, v in times.items()}

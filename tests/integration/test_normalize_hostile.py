@@ -9,7 +9,6 @@ parquet writer's ``write_table`` is patched to raise ``OSError(ENOSPC)``, nothin
 from __future__ import annotations
 
 import errno
-import gzip
 import json
 import os
 from pathlib import Path
@@ -22,8 +21,6 @@ from click.testing import CliRunner
 from medcat_data.catalog.refs import resolve
 from medcat_data.catalog.registry import load_registry
 from medcat_data.cli import main
-from medcat_data.converters.normalize import NormalizeRequest, normalize
-from medcat_data.converters.recipes.base import RecipeOptions
 from medcat_data.mirror.server import MirrorServer
 from medcat_data.paths import raw_dir
 from tests.integration.recipes.harness import fetch_and_verify, replicas
@@ -80,25 +77,3 @@ def test_a_full_disk_or_a_damaged_index_is_one_line_and_the_previous_output_stay
     assert {e["config"] for e in index_errors} >= {"chexpert"}
     assert datasets.load_dataset(str(out / "mimic-cxr-jpg"), "chexpert")["train"].num_rows > 0
     assert sorted(p.name for p in out.iterdir()) == ["mimic-cxr-jpg"]
-
-
-def test_a_truncated_gzip_input_is_an_errors_line_with_file_line_and_config(mirror: MirrorServer, tmp_path: Path) -> None:
-    _fetch("precisionfda-truth-v2", mirror)
-    resolved = resolve("precisionfda-truth-v2", load_registry())
-    plain = normalize(NormalizeRequest(resolved, tmp_path / "plain"))
-    planted = [json.loads(line) for line in (plain.out_dir / "errors.jsonl").read_text().splitlines()]
-    assert planted and all(e["config"] == "variants" and "split" in e for e in planted), planted
-
-    text = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tQUERY\n"
-    text += "".join(f"chr1\t{pos}\t.\tA\tC\t30\tPASS\t.\tGT\t0/1\n" for pos in range(1, 3001))
-    data = gzip.compress(text.encode(), mtime=0)
-    query = tmp_path / "query.vcf.gz"
-    query.write_bytes(data[: len(data) // 2])
-    options = RecipeOptions(extra={"candidates": str(query)})
-    result = normalize(NormalizeRequest(resolved, tmp_path / "out", configs=("candidates",), options=options))
-    errors = [json.loads(line) for line in (result.out_dir / "errors.jsonl").read_text().splitlines()]
-    assert len(errors) == 1, errors
-    (error,) = errors
-    assert error["path"].startswith("query.vcf.gz:") and int(error["path"].split(":")[1]) > 2
-    assert (error["stage"], error["config"]) == ("read", "candidates")
-    assert "the gzip stream ends early: the file is truncated" in error["message"]

@@ -16,7 +16,7 @@ config                files under ``questions/`` (``<s>`` = train, dev, test)   
 ``taiwan-zh``         ``Taiwan/tw_translated_jsonl/zh/<s>-2zh.jsonl``           A-D
 ===================== ========================================================= =======
 
-Upstream ``dev`` is our ``validation``. The ``*_qbank.jsonl`` files (the union of the splits)
+Splits come from the registry's ``upstream_splits`` (upstream ``dev`` is our ``validation``). The ``*_qbank.jsonl`` files (the union of the splits)
 are not converted. Each line is parsed as a JSON object (key order differs between regions, so
 never by position). Columns: ``question``; ``options`` as a list of ``{key, text}`` in the
 object's order; ``answer_idx`` the 0-based position of the upstream letter in that list;
@@ -57,7 +57,7 @@ from typing import Any
 
 from datasets import Features, List, Value
 
-from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
+from medcat_data.converters.recipe import Plan, Recipe, RecipeContext
 from medcat_data.converters.schemas import tabular_features, text_qa_features
 from medcat_data.converters.units import Row
 from medcat_data.errors import SampleError, UsageError
@@ -65,26 +65,24 @@ from medcat_data.errors import SampleError, UsageError
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "COLUMN_DESCRIPTIONS",
-    "CONFIGS",
-    "DATASET_ID",
     "QA_CONFIGS",
+    "RECIPE",
+    "MedQA",
     "QaFile",
     "QaUnit",
+    "Span",
+    "Survey",
     "TextbookUnit",
-    "card_notes",
-    "convert_unit",
-    "features",
     "find_folder",
     "iter_paragraphs",
+    "line_spans",
+    "paragraph_spans",
     "parse_question",
-    "plan",
+    "span_lines",
 ]
 
 DATASET_ID = "medqa"
 TEXTBOOKS_CONFIG = "textbooks-en"
-UPSTREAM_SPLITS: Mapping[str, str] = {"train": "train", "dev": "validation", "test": "test"}
-"""Upstream split names (in file names) -> ours; the registry's ``upstream_splits`` say the same."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,6 @@ QA_CONFIGS: Mapping[str, QaFile] = {
     "taiwan-en": QaFile("Taiwan/tw_translated_jsonl/en/{split}-2en.jsonl", "Taiwan", "en"),
     "taiwan-zh": QaFile("Taiwan/tw_translated_jsonl/zh/{split}-2zh.jsonl", "Taiwan", "zh-Hans"),
 }
-CONFIGS: tuple[str, ...] = (*QA_CONFIGS, TEXTBOOKS_CONFIG)
 COLUMN_DESCRIPTIONS: Mapping[str, str] = {
     "meta_info": "Upstream's meta_info, verbatim: US step1 / step2&3, Mainland chapter names, Taiwan taiwanese_test_Q.",
     "region": "Exam region: US, Mainland or Taiwan.",
@@ -197,78 +194,108 @@ def find_folder(ctx: RecipeContext, name: str, children: tuple[str, ...]) -> Pat
     return min(found, key=lambda p: (len(p.parts), str(p))) if found else None
 
 
-def _questions_dir(ctx: RecipeContext) -> Path:
-    folder = find_folder(ctx, "questions", _REGIONS)
-    if folder is None:
+@dataclass(frozen=True)
+class Survey:
+    """Where the zip put ``questions/`` (with a region folder) and ``textbooks/`` (with ``en/``), if anywhere."""
+
+    questions: Path | None
+    textbooks: Path | None
+
+
+# ------------------------------------------------------------------------------------- recipe
+
+
+class MedQA(Recipe[Survey, "QaUnit | TextbookUnit"]):
+    """MedQA's question files and English textbooks (see the module docstring)."""
+
+    DATASET_ID = DATASET_ID
+    CONFIGS = (*QA_CONFIGS, TEXTBOOKS_CONFIG)
+    COLUMN_DESCRIPTIONS = COLUMN_DESCRIPTIONS
+
+    def survey(self, ctx: RecipeContext) -> Survey:
+        """Find the ``questions/`` and ``textbooks/`` folders wherever the zip was extracted."""
+        return Survey(find_folder(ctx, "questions", _REGIONS), find_folder(ctx, "textbooks", ("en",)))
+
+    def features(self, config: str, ctx: RecipeContext, survey: Survey) -> Features:
+        """Return text-qa with ``meta_info``/``region``/``language``/``upstream_answer``, or the textbook table."""
+        self.check_config(config)
+        if config == TEXTBOOKS_CONFIG:
+            return tabular_features(
+                {"book": Value("string"), "paragraph_index": Value("int32"), "line": Value("int32"), "text": Value("string")}
+            )
+        extras: dict[str, Any] = {
+            "meta_info": Value("string"),
+            "region": Value("string"),
+            "language": Value("string"),
+            "upstream_answer": Value("string"),
+        }
+        if config in METAMAP_CONFIGS:
+            extras["metamap_phrases"] = List(Value("string"))
+        return text_qa_features(extras)
+
+    def plan(self, config: str, ctx: RecipeContext, survey: Survey) -> Plan[QaUnit | TextbookUnit]:
+        """Return the units of a config: spans of its files in the registry's split order (books by name).
+
+        Planning reads each file once without parsing it, to cut it at line (paragraph) boundaries
+        and to stop at ``--limit``.
+
+        Raises:
+            UsageError: none of the config's files was fetched.
+        """
+        self.check_config(config)
+        if config == TEXTBOOKS_CONFIG:
+            return Plan(_plan_textbooks(config, ctx, survey.textbooks))
+        return Plan(_plan_questions(config, ctx, survey.questions))
+
+    def convert_unit(self, unit: QaUnit | TextbookUnit) -> Iterator[Row | SampleError]:
+        """Yield the rows of one file; a bad line (paragraph) is a ``SampleError`` and the file goes on."""
+        if isinstance(unit, TextbookUnit):
+            return _textbook_rows(unit)
+        return _question_rows(unit)
+
+    def card_notes(self, ctx: RecipeContext, survey: Survey) -> list[str]:
+        """Record the conventions a user of the normalized dataset must know."""
+        splits = ", ".join(f"{upstream}.jsonl -> {ours}" for upstream, ours in ctx.splits_of(next(iter(QA_CONFIGS))).items())
+        return [
+            f"Splits are upstream's official ones: {splits}; "
+            "the *_qbank.jsonl files (all questions of a region) are not converted.",
+            "answer_idx is 0-based into options (upstream's answer_idx is a letter; options keep upstream's keys and order); "
+            "answer is the text of that option. upstream_answer is upstream's 'answer' field when it differs from "
+            "that text, null otherwise.",
+            "meta_info is upstream's verbatim (US: step1 / step2&3; Mainland: chapter names; Taiwan: taiwanese_test_Q). "
+            "explanation and subject are null: MedQA has neither.",
+            "textbooks-en: one row per paragraph of textbooks/en/*.txt; a paragraph is a run of non-blank lines "
+            "(blank lines separate paragraphs), lines joined with a newline. One train split (upstream has none).",
+        ]
+
+
+def _plan_textbooks(config: str, ctx: RecipeContext, folder: Path | None) -> list[TextbookUnit]:
+    books = sorted(p for p in (folder / "en").glob("*.txt") if ctx.has(p)) if folder else []
+    if not books:
+        raise UsageError(f"{DATASET_ID}: no textbooks/en/*.txt under {ctx.source_dir}; run `medcat fetch {DATASET_ID}`.")
+    return [
+        TextbookUnit(config, p, ctx.rel(p), ctx.source_tag, span)
+        for p in books
+        for span in paragraph_spans(p, UNIT_PARAGRAPHS, ctx.options.limit)
+    ]
+
+
+def _plan_questions(config: str, ctx: RecipeContext, questions: Path | None) -> list[QaUnit]:
+    if questions is None:
         raise UsageError(
             f"{DATASET_ID}: no questions/ folder (with US/, Mainland/ or Taiwan/) under {ctx.source_dir}; "
             f"was data_clean.zip fetched and extracted? Run `medcat fetch {DATASET_ID}`."
         )
-    return folder
-
-
-def _rel(path: Path, ctx: RecipeContext) -> str:
-    try:
-        return path.relative_to(ctx.root).as_posix()
-    except ValueError:
-        return path.name
-
-
-# ------------------------------------------------------------------------------------- protocol
-
-
-def features(config: str, ctx: RecipeContext) -> Features:
-    """Return text-qa with ``meta_info``/``region``/``language``/``upstream_answer``, or the textbook table."""
-    check_config(DATASET_ID, CONFIGS, config)
-    if config == TEXTBOOKS_CONFIG:
-        return tabular_features(
-            {"book": Value("string"), "paragraph_index": Value("int32"), "line": Value("int32"), "text": Value("string")}
-        )
-    extras: dict[str, Any] = {
-        "meta_info": Value("string"),
-        "region": Value("string"),
-        "language": Value("string"),
-        "upstream_answer": Value("string"),
-    }
-    if config in METAMAP_CONFIGS:
-        extras["metamap_phrases"] = List(Value("string"))
-    return text_qa_features(extras)
-
-
-def plan(config: str, ctx: RecipeContext) -> Plan:
-    """Return the units of a config: spans of its files in train, dev, test order (books by name).
-
-    Planning reads each file once without parsing it, to cut it at line (paragraph) boundaries
-    and to stop at ``--limit``.
-
-    Raises:
-        UsageError: none of the config's files was fetched.
-    """
-    check_config(DATASET_ID, CONFIGS, config)
-    limit = ctx.options.limit
-    if config == TEXTBOOKS_CONFIG:
-        folder = find_folder(ctx, "textbooks", ("en",))
-        books = sorted(p for p in (folder / "en").glob("*.txt") if ctx.has(p)) if folder else []
-        if not books:
-            raise UsageError(f"{DATASET_ID}: no textbooks/en/*.txt under {ctx.source_dir}; run `medcat fetch {DATASET_ID}`.")
-        return Plan(
-            units=[
-                TextbookUnit(config, p, _rel(p, ctx), ctx.source_tag, span)
-                for p in books
-                for span in paragraph_spans(p, UNIT_PARAGRAPHS, limit)
-            ]
-        )
-    questions = _questions_dir(ctx)
     spec = QA_CONFIGS[config]
     units: list[QaUnit] = []
     missing: list[str] = []
-    for upstream, split in UPSTREAM_SPLITS.items():
+    for upstream, split in ctx.splits_of(config).items():
         path = questions / spec.pattern.format(split=upstream)
         if ctx.has(path):
-            rel = _rel(path, ctx)
+            rel = ctx.rel(path)
             units += [
                 QaUnit(config, path, rel, upstream, split, ctx.source_tag, span)
-                for span in line_spans(path, UNIT_LINES, limit)
+                for span in line_spans(path, UNIT_LINES, ctx.options.limit)
             ]
         else:
             missing.append(spec.pattern.format(split=upstream))
@@ -279,14 +306,10 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
         )
     for rel in missing:
         log.warning("%s: %s has no questions/%s; its split is left out", DATASET_ID, config, rel)
-    return Plan(units=units)
+    return units
 
 
-def convert_unit(unit: QaUnit | TextbookUnit) -> Iterator[Row | SampleError]:
-    """Yield the rows of one file; a bad line (paragraph) is a ``SampleError`` and the file goes on."""
-    if isinstance(unit, TextbookUnit):
-        yield from _textbook_rows(unit)
-        return
+def _question_rows(unit: QaUnit) -> Iterator[Row | SampleError]:
     metamap = unit.config in METAMAP_CONFIGS
     spec = QA_CONFIGS[unit.config]
     for number, raw in span_lines(unit.path, unit.span):
@@ -467,19 +490,4 @@ def _textbook_rows(unit: TextbookUnit) -> Iterator[Row | SampleError]:
         yield Row(unit.config, "train", values)
 
 
-# ------------------------------------------------------------------------------------- card
-
-
-def card_notes(ctx: RecipeContext) -> list[str]:
-    """Record the conventions a user of the normalized dataset must know."""
-    return [
-        "Splits are upstream's official ones: train.jsonl -> train, dev.jsonl -> validation, test.jsonl -> test; "
-        "the *_qbank.jsonl files (all questions of a region) are not converted.",
-        "answer_idx is 0-based into options (upstream's answer_idx is a letter; options keep upstream's keys and order); "
-        "answer is the text of that option. upstream_answer is upstream's 'answer' field when it differs from "
-        "that text, null otherwise.",
-        "meta_info is upstream's verbatim (US: step1 / step2&3; Mainland: chapter names; Taiwan: taiwanese_test_Q). "
-        "explanation and subject are null: MedQA has neither.",
-        "textbooks-en: one row per paragraph of textbooks/en/*.txt; a paragraph is a run of non-blank lines "
-        "(blank lines separate paragraphs), lines joined with a newline. One train split (upstream has none).",
-    ]
+RECIPE = MedQA()

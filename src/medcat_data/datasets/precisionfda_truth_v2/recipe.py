@@ -16,7 +16,7 @@ forward with the positions, so memory does not grow with the VCF or the BEDs. Th
 once in the planning pass: an unsorted BED stops the run with its file and line.
 
 ``confident-regions``: one row per interval of the benchmark BED (``start`` 0-based, ``end``
-exclusive), a unit per contig. ``candidates`` (only with ``--candidates VCF``): each ALT of each
+exclusive), a unit per contig. ``candidates`` (only with ``--option candidates=VCF``): each ALT of each
 candidate record labelled by position against the truth, DeepVariant-style: outside the BED it is
 dropped (and counted in the card); inside, a truth record at the same position and with that ALT
 gives its copies (``label_source`` ``truth``), the same position with other ALTs gives ``hom-ref``
@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from datasets import Features, Value
 
 from medcat_data.converters.codecs.bed import BedIndex, RegionCursor, TagSweep, iter_intervals, scan_bed
 from medcat_data.converters.codecs.tabix import TabixIndex, lines_before, open_at, read_tbi
@@ -47,33 +49,17 @@ from medcat_data.converters.codecs.vcf import (
     parse_genotype,
     parse_record,
 )
-from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
+from medcat_data.converters.recipe import Plan, Recipe, RecipeContext
+from medcat_data.converters.schemas import tabular_features, variant_calling_features
 from medcat_data.converters.units import Columns, Row
+from medcat_data.converters.writer import WriterOptions
 from medcat_data.errors import SampleError, UsageError
 
-if TYPE_CHECKING:
-    from datasets import Features
-
-__all__ = [
-    "CONFIGS",
-    "CONFIG_HINTS",
-    "DATASET_ID",
-    "EXTRA_OPTIONS",
-    "WRITER_OPTIONS",
-    "card_notes",
-    "configs",
-    "convert_unit",
-    "features",
-    "plan",
-]
+__all__ = ["RECIPE", "CandidateUnit", "PrecisionFdaTruthV2", "RegionUnit", "Survey", "TruthOptions", "VariantUnit"]
 
 log = logging.getLogger(__name__)
 
 DATASET_ID = "precisionfda-truth-v2"
-CONFIGS: tuple[str, ...] = ("variants", "confident-regions", "candidates")
-EXTRA_OPTIONS: tuple[str, ...] = ("candidates",)
-CONFIG_HINTS = {"candidates": "The candidates config needs a query VCF: pass --candidates FILE."}
-"""Read by ``normalize`` when a config is asked for but not produced by this run."""
 
 VCF = "HG002_GRCh38_1_22_v4.2.1_benchmark.vcf.gz"
 TBI = VCF + ".tbi"
@@ -87,9 +73,6 @@ UNIT_BYTES = 1 << 17
 rows in memory; BED sweeps of a range start at a checkpoint, not at the contig's start."""
 BLOCK_ROWS = 8192
 """Rows per ``Columns`` block a unit yields."""
-WRITER_OPTIONS = {"row_group_rows": 65_536}
-"""Parquet row groups for ~100-byte rows: the writer's 100-row default (sized for images) made
-10k row groups per million records and a quarter of the run time."""
 _CLASS_INDEX = {name: i for i, name in enumerate(GENOTYPE_CLASSES)}
 _WINDOW = 1 << 14
 
@@ -98,23 +81,22 @@ _WINDOW = 1 << 14
 
 
 @dataclass(frozen=True)
-class _Survey:
+class TruthOptions:
+    """This recipe's own option: ``--option candidates=FILE``."""
+
+    candidates: Path | None = field(default=None, metadata={"help": "a VCF of candidate calls to label (config `candidates`)"})
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The truth files read once: the VCF's tabix index, the benchmark BED and the fetched stratification BEDs."""
+
     vcf: Path
     vcf_name: str
     index: TabixIndex
     confident: BedIndex
     strats: tuple[tuple[str, BedIndex], ...]
     listed_strats: int
-
-
-_SURVEYS: dict[tuple[Any, ...], _Survey] = {}
-
-
-def _rel(path: Path, ctx: RecipeContext) -> str:
-    try:
-        return path.relative_to(ctx.root).as_posix()
-    except ValueError:
-        return path.name
 
 
 def _require(ctx: RecipeContext, name: str) -> Path:
@@ -141,23 +123,17 @@ def _strat_beds(ctx: RecipeContext) -> tuple[list[tuple[str, Path]], int]:
     return found, listed
 
 
-def _survey(ctx: RecipeContext) -> _Survey:
+def _survey(ctx: RecipeContext) -> Survey:
     vcf, tbi, bed = _require(ctx, VCF), _require(ctx, TBI), _require(ctx, BED)
     strat_paths, listed = _strat_beds(ctx)
-    stamp = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in (vcf, tbi, bed, *(s for _, s in strat_paths)))
-    key = (str(ctx.root), ctx.available, stamp)
-    cached = _SURVEYS.get(key)
-    if cached is None:
-        cached = _Survey(
-            vcf=vcf,
-            vcf_name=_rel(vcf, ctx),
-            index=read_tbi(tbi),
-            confident=scan_bed(bed, _rel(bed, ctx)),
-            strats=tuple((name, scan_bed(path, _rel(path, ctx))) for name, path in strat_paths),
-            listed_strats=listed,
-        )
-        _SURVEYS[key] = cached
-    return cached
+    return Survey(
+        vcf=vcf,
+        vcf_name=ctx.rel(vcf),
+        index=read_tbi(tbi),
+        confident=scan_bed(bed, ctx.rel(bed)),
+        strats=tuple((name, scan_bed(path, ctx.rel(path))) for name, path in strat_paths),
+        listed_strats=listed,
+    )
 
 
 # ------------------------------------------------------------------------------------- units
@@ -231,73 +207,110 @@ def _ranges(contig: Any) -> list[tuple[int, int, int | None]]:
     return ranges
 
 
-# ------------------------------------------------------------------------------------- protocol
+# ------------------------------------------------------------------------------------- recipe
 
 
-def configs(ctx: RecipeContext) -> list[str]:
-    """Return the configs this run builds: ``candidates`` only when ``--candidates`` was given."""
-    return [c for c in CONFIGS if c != "candidates" or "candidates" in ctx.options.extra]
+class PrecisionFdaTruthV2(Recipe[Survey, "VariantUnit | RegionUnit | CandidateUnit"]):
+    """The truth VCF, the benchmark regions and optionally a labelled candidate VCF (see the module docstring)."""
 
+    DATASET_ID = DATASET_ID
+    CONFIGS = ("variants", "confident-regions", "candidates")
+    Options = TruthOptions
+    CONFIG_HINTS = {"candidates": "The candidates config needs a query VCF: pass --option candidates=FILE."}
+    WRITER_OPTIONS = WriterOptions(row_group_rows=65_536)
+    """Parquet row groups for ~100-byte rows: the writer's 100-row default (sized for images) made
+    10k row groups per million records and a quarter of the run time."""
 
-def features(config: str, ctx: RecipeContext) -> Features:
-    """Return the variant-calling schema (with VCF extras) or the tabular BED schema."""
-    # imported here: workers run convert_unit only and stay free of ``datasets`` (start-up cost)
-    from datasets import Value
+    def survey(self, ctx: RecipeContext) -> Survey:
+        """Read the tabix index and scan the benchmark and stratification BEDs once.
 
-    from medcat_data.converters.schemas import tabular_features, variant_calling_features
+        Raises:
+            UsageError: a truth file is missing.
+            UnsortedInputError: a BED is not sorted (file and line named).
+        """
+        return _survey(ctx)
 
-    check_config(DATASET_ID, CONFIGS, config)
-    if config == "confident-regions":
-        return tabular_features({"chrom": Value("string"), "start": Value("int64"), "end": Value("int64")})
-    extras: dict[str, Any] = {
-        "id": Value("string"),
-        "qual": Value("float64"),
-        "filter": Value("string"),
-        "phased": Value("bool"),
-        "alt_index": Value("int32"),
-    }
-    if config == "candidates":
-        extras.update(truth_genotype=Value("string"), label_source=Value("string"))
-    return variant_calling_features(extras)
+    def configs(self, ctx: RecipeContext, survey: Survey) -> Sequence[str]:
+        """Return the configs this run builds: ``candidates`` only when its option was given."""
+        given = ctx.extra(TruthOptions).candidates is not None
+        return [c for c in self.CONFIGS if c != "candidates" or given]
 
+    def features(self, config: str, ctx: RecipeContext, survey: Survey) -> Features:
+        """Return the variant-calling schema (with VCF extras) or the tabular BED schema."""
+        self.check_config(config)
+        if config == "confident-regions":
+            return tabular_features({"chrom": Value("string"), "start": Value("int64"), "end": Value("int64")})
+        extras: dict[str, Any] = {
+            "id": Value("string"),
+            "qual": Value("float64"),
+            "filter": Value("string"),
+            "phased": Value("bool"),
+            "alt_index": Value("int32"),
+        }
+        if config == "candidates":
+            extras.update(truth_genotype=Value("string"), label_source=Value("string"))
+        return variant_calling_features(extras)
 
-def plan(config: str, ctx: RecipeContext) -> Plan:
-    """List the units: VCF ranges per contig, BED contigs, or the one candidates sweep.
+    def plan(self, config: str, ctx: RecipeContext, survey: Survey) -> Plan[VariantUnit | RegionUnit | CandidateUnit]:
+        """List the units: VCF ranges per contig, BED contigs, or the one candidates sweep.
 
-    Raises:
-        UsageError: a truth file is missing, or ``candidates`` without ``--candidates``.
-        UnsortedInputError: a BED is not sorted (file and line named).
-    """
-    check_config(DATASET_ID, CONFIGS, config)
-    survey = _survey(ctx)
-    limit = ctx.options.limit
-    if config == "confident-regions":
-        units: list[Any] = [RegionUnit(config, ctx.source_tag, survey.confident, c.name, limit) for c in survey.confident.contigs]
-    elif config == "variants":
-        units = []
-        for contig in survey.index.contigs:
-            # units carry only their contig's BED entries (start and seek checkpoints): small to pickle
-            confident = survey.confident.only(contig.name)
-            strats = tuple((name, index.only(contig.name)) for name, index in survey.strats)
-            units += [
-                VariantUnit(config, ctx.source_tag, survey.vcf, survey.vcf_name, contig.name, voffset, beg, end, confident, strats, limit)
-                for voffset, beg, end in _ranges(contig)
+        Raises:
+            UsageError: ``candidates`` without its option.
+        """
+        self.check_config(config)
+        limit = ctx.options.limit
+        units: list[VariantUnit | RegionUnit | CandidateUnit]
+        if config == "confident-regions":
+            units = [RegionUnit(config, ctx.source_tag, survey.confident, c.name, limit) for c in survey.confident.contigs]
+        elif config == "variants":
+            units = []
+            for contig in survey.index.contigs:
+                # units carry only their contig's BED entries (start and seek checkpoints): small to pickle
+                confident = survey.confident.only(contig.name)
+                strats = tuple((name, index.only(contig.name)) for name, index in survey.strats)
+                units += [
+                    VariantUnit(config, ctx.source_tag, survey.vcf, survey.vcf_name, contig.name, voffset, beg, end, confident, strats, limit)
+                    for voffset, beg, end in _ranges(contig)
+                ]
+        else:
+            units = [
+                CandidateUnit(config, ctx.source_tag, _candidates_path(ctx), survey.vcf, survey.index, survey.confident, survey.strats, limit)
             ]
-    else:
-        units = [
-            CandidateUnit(config, ctx.source_tag, _candidates_path(ctx), survey.vcf, survey.index, survey.confident, survey.strats, limit)
+        return Plan(units=units[:1] if limit is not None else units)
+
+    # Columns blocks are rows too (the executor takes both); the base names Row only.
+    def convert_unit(self, unit: VariantUnit | RegionUnit | CandidateUnit) -> Iterator[Row | Columns | SampleError]:  # type: ignore[override]
+        """Convert one unit (see the module docstring); a bad line is a ``SampleError`` with file and line."""
+        if isinstance(unit, RegionUnit):
+            return _regions(unit)
+        if isinstance(unit, VariantUnit):
+            return _variants(unit)
+        return _candidates(unit)
+
+    def card_notes(self, ctx: RecipeContext, survey: Survey) -> list[str]:
+        """State the conventions, the stratifications used and, with candidates, how many were dropped."""
+        names = ", ".join(name for name, _ in survey.strats) or "none"
+        notes = [
+            "HG002's truth during the precisionFDA Truth Challenge V2 (2020) was GIAB v4.1; this is the later "
+            "v4.2.1 benchmark (HG003/HG004 were graded against v4.2).",
+            "One row per ALT allele: a 1/2 record gives two rows, each het. genotype is GT as written; genotype_class "
+            "counts copies of that ALT (0 hom-ref, 1 het, all hom-alt); phased is true when GT uses '|'.",
+            "in_confident_region: start <= POS-1 < end for an interval of the _noinconsistent.bed (BED is 0-based "
+            "half-open, VCF POS 1-based). Positions inside the BED and absent from the VCF are confidently hom-ref; "
+            "outside it they are unknown and must not be scored.",
+            f"stratifications: {len(survey.strats)} of {survey.listed_strats} GIAB v3.6 GRCh38 stratification BEDs "
+            f"were fetched and used ({names}); fetch more with `medcat fetch {ctx.dataset_id} --only 'stratifications/...'`.",
         ]
-    return Plan(units=units[:1] if limit is not None else units)
-
-
-def convert_unit(unit: VariantUnit | RegionUnit | CandidateUnit) -> Iterator[Row | Columns | SampleError]:
-    """Convert one unit (see the module docstring); a bad line is a ``SampleError`` with file and line."""
-    if isinstance(unit, RegionUnit):
-        yield from _regions(unit)
-    elif isinstance(unit, VariantUnit):
-        yield from _variants(unit)
-    else:
-        yield from _candidates(unit)
+        if ctx.extra(TruthOptions).candidates is not None:
+            path = _candidates_path(ctx)
+            unit = CandidateUnit("candidates", ctx.source_tag, path, survey.vcf, survey.index, survey.confident, (), ctx.options.limit)
+            dropped = sum(1 for item in _candidate_sweep(unit, count_only=True) if item is None)
+            log.info("%s: %d candidate allele(s) outside the benchmark regions dropped", ctx.dataset_id, dropped)
+            notes.append(
+                f"candidates ({path.name}): labelled by position against the truth inside the benchmark regions; "
+                f"{dropped} candidate allele(s) outside them were dropped."
+            )
+        return notes
 
 
 def _regions(unit: RegionUnit) -> Iterator[Row]:
@@ -329,17 +342,14 @@ _VARIANT_COLUMNS = (
 )
 
 
-_CLASSES: dict[tuple[tuple[int, ...], int], int] = {}
-
-
-def _class_index(alleles: tuple[int, ...], alt_index: int) -> int:
-    """Return the ClassLabel index of ``genotype_class`` (memoised: a truth set has few genotypes)."""
+def _class_index(classes: dict[tuple[tuple[int, ...], int], int], alleles: tuple[int, ...], alt_index: int) -> int:
+    """Return the ClassLabel index of ``genotype_class``, memoised in ``classes`` (a truth set has few genotypes)."""
     key = (alleles, alt_index)
-    found = _CLASSES.get(key)
+    found = classes.get(key)
     if found is None:
         found = _CLASS_INDEX[genotype_class(alleles, alt_index)]
-        if len(_CLASSES) < 4096:
-            _CLASSES[key] = found
+        if len(classes) < 4096:
+            classes[key] = found
     return found
 
 
@@ -357,6 +367,7 @@ def _variants(unit: VariantUnit) -> Iterator[Columns | SampleError]:
     block = _new_block()
     appenders = [column.append for column in block.values()]
     sample_ids = block["sample_id"]
+    classes: dict[tuple[tuple[int, ...], int], int] = {}  # one unit's memo of genotype classes
 
     def where(read: int) -> str:
         if not base:
@@ -396,7 +407,7 @@ def _variants(unit: VariantUnit) -> Iterator[Columns | SampleError]:
                 chrom, pos, ident, ref, alts, qual, filt, gt = record
                 for index, alt in enumerate(alts, 1):
                     values = (
-                        chrom, pos, ref, alt, gt, _class_index(alleles, index), confident, tags, ident, qual, filt,
+                        chrom, pos, ref, alt, gt, _class_index(classes, alleles, index), confident, tags, ident, qual, filt,
                         phased, index, f"{chrom}:{pos}:{ref}>{alt}",
                     )
                     for append, value in zip(appenders, values):
@@ -462,12 +473,11 @@ class _TruthCursor:
 
 
 def _candidates_path(ctx: RecipeContext) -> Path:
-    value = ctx.options.extra.get("candidates")
-    if not value:
-        raise UsageError(CONFIG_HINTS["candidates"])
-    path = Path(str(value))
+    path = ctx.extra(TruthOptions).candidates
+    if path is None:
+        raise UsageError(PrecisionFdaTruthV2.CONFIG_HINTS["candidates"])
     if not path.is_file():
-        raise UsageError(f"--candidates {path}: no such file.")
+        raise UsageError(f"--option candidates={path}: no such file.")
     return path
 
 
@@ -571,28 +581,4 @@ def _candidates(unit: CandidateUnit) -> Iterator[Row | SampleError]:
             yield item
 
 
-def card_notes(ctx: RecipeContext) -> list[str]:
-    """State the conventions, the stratifications used and, with candidates, how many were dropped."""
-    survey = _survey(ctx)
-    names = ", ".join(name for name, _ in survey.strats) or "none"
-    notes = [
-        "HG002's truth during the precisionFDA Truth Challenge V2 (2020) was GIAB v4.1; this is the later "
-        "v4.2.1 benchmark (HG003/HG004 were graded against v4.2).",
-        "One row per ALT allele: a 1/2 record gives two rows, each het. genotype is GT as written; genotype_class "
-        "counts copies of that ALT (0 hom-ref, 1 het, all hom-alt); phased is true when GT uses '|'.",
-        "in_confident_region: start <= POS-1 < end for an interval of the _noinconsistent.bed (BED is 0-based "
-        "half-open, VCF POS 1-based). Positions inside the BED and absent from the VCF are confidently hom-ref; "
-        "outside it they are unknown and must not be scored.",
-        f"stratifications: {len(survey.strats)} of {survey.listed_strats} GIAB v3.6 GRCh38 stratification BEDs "
-        f"were fetched and used ({names}); fetch more with `medcat fetch {ctx.dataset_id} --only 'stratifications/...'`.",
-    ]
-    if "candidates" in ctx.options.extra:
-        path = _candidates_path(ctx)
-        unit = CandidateUnit("candidates", ctx.source_tag, path, survey.vcf, survey.index, survey.confident, (), ctx.options.limit)
-        dropped = sum(1 for item in _candidate_sweep(unit, count_only=True) if item is None)
-        log.info("%s: %d candidate allele(s) outside the benchmark regions dropped", ctx.dataset_id, dropped)
-        notes.append(
-            f"candidates ({path.name}): labelled by position against the truth inside the benchmark regions; "
-            f"{dropped} candidate allele(s) outside them were dropped."
-        )
-    return notes
+RECIPE = PrecisionFdaTruthV2()

@@ -1,23 +1,35 @@
-"""MedQA on its replica: seven question configs and the textbook paragraphs, bad lines reported by file and line."""
+"""MedQA: the recipe on its replica and on hand-written files (seven question configs and the textbook
+paragraphs, bad lines reported by file and line, splits from the registry) and the whole chain over
+loopback (the Drive flow: virus-scan interstitial, quota page, hand download), normalize, load."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import datasets
 import pytest
-from datasets import load_dataset
 
-from medcat_data.converters.recipes import medqa
-from medcat_data.converters.recipes.base import RecipeContext, RecipeOptions
+from medcat_data.catalog.refs import resolve
+from medcat_data.catalog.registry import load_registry
+from medcat_data.converters.normalize import context_for, pick_source
+from medcat_data.converters.recipe import RecipeContext, RecipeOptions
 from medcat_data.converters.units import Row
+from medcat_data.datasets.medqa import recipe as medqa
+from medcat_data.datasets.medqa import replica as replica_builder
 from medcat_data.errors import SampleError, UsageError
 from medcat_data.mirror import gdrive
-from medcat_data.mirror.replicas import medqa as replica_builder
+from medcat_data.mirror.server import MirrorServer
+from tests.datasets.harness import load, normalize_folder, read_errors, replicas, run_chain
+from tests.unit.loaders.entries import run_cli
 
-from .recipe_run import read_errors, run_recipe
+DATASET = "medqa"
+RECIPE = medqa.RECIPE
 
 
 def _extract(served: Path, root: Path, top: str = "") -> Path:
@@ -40,13 +52,17 @@ def fetched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
 @pytest.fixture(scope="module")
 def normalized(fetched: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Path:
     root, _ = fetched
-    out = tmp_path_factory.mktemp("out") / "medqa"
-    run_recipe(medqa, _context(root), list(medqa.CONFIGS), out)
-    return out
+    return normalize_folder(DATASET, root, tmp_path_factory.mktemp("out")).out_dir
 
 
 def _context(root: Path, **options: Any) -> RecipeContext:
-    return RecipeContext("medqa", "unversioned", root, "gdrive", root, options=RecipeOptions(**options))
+    """The context normalize builds for a folder (registry facts included)."""
+    resolved = resolve(DATASET, load_registry())
+    return context_for(resolved.entry, resolved.version, root, pick_source(resolved, None), RecipeOptions(**options))
+
+
+def _units(config: str, ctx: RecipeContext) -> list[Any]:
+    return list(RECIPE.plan(config, ctx, RECIPE.survey(ctx)).units)
 
 
 # ------------------------------------------------------------------------------------- replica
@@ -87,7 +103,7 @@ def test_every_config_has_the_replica_counts_and_only_the_planted_errors(
 ) -> None:
     _, expected = fetched
     for config, splits in expected["configs"].items():
-        ds = load_dataset(str(normalized), config)
+        ds = load(normalized, config)
         assert {s: ds[s].num_rows for s in ds} == splits, config
         ids = [i for s in ds for i in ds[s]["sample_id"]]
         assert len(ids) == len(set(ids)), config
@@ -103,7 +119,7 @@ def test_every_config_has_the_replica_counts_and_only_the_planted_errors(
 
 @pytest.mark.parametrize("config", list(medqa.QA_CONFIGS))
 def test_answer_is_the_text_of_the_option_answer_idx_points_at(normalized: Path, config: str) -> None:
-    ds = load_dataset(str(normalized), config)
+    ds = load(normalized, config)
     for split in ds:
         for row in ds[split]:
             assert row["options"][row["answer_idx"]]["text"] == row["answer"]
@@ -115,20 +131,20 @@ def test_answer_is_the_text_of_the_option_answer_idx_points_at(normalized: Path,
 
 
 def test_us_rows_keep_meta_info_and_the_4option_config_its_metamap_phrases(normalized: Path) -> None:
-    us = load_dataset(str(normalized), "us")
+    us = load(normalized, "us")
     assert set(us["train"]["meta_info"]) <= {"step1", "step2&3"}
     assert set(us["train"]["region"]) == {"US"} and set(us["train"]["language"]) == {"en"}
     assert "metamap_phrases" not in us["train"].features
-    four = load_dataset(str(normalized), "us-4options")
+    four = load(normalized, "us-4options")
     assert all(r["metamap_phrases"] for r in four["validation"])
     assert four["validation"][0]["sample_id"] == "us-4options/dev/1"
-    taiwan = load_dataset(str(normalized), "taiwan")
+    taiwan = load(normalized, "taiwan")
     assert set(taiwan["test"]["meta_info"]) == {"taiwanese_test_Q"} and set(taiwan["test"]["language"]) == {"zh-Hant"}
 
 
 def test_textbooks_are_one_row_per_blank_line_separated_paragraph(normalized: Path, fetched: tuple[Path, dict[str, Any]]) -> None:
     root, _ = fetched
-    ds = load_dataset(str(normalized), "textbooks-en")
+    ds = load(normalized, "textbooks-en")
     assert list(ds) == ["train"]
     train = ds["train"]
     assert len(set(train["book"])) == 18
@@ -149,26 +165,37 @@ def test_questions_are_found_when_the_zip_was_extracted_into_a_folder_of_its_own
     replica_builder.build(served, seed=0)
     root = _extract(served, tmp_path / "cache", top="data_clean")  # data_clean/data_clean/questions
     assert (root / "data_clean/data_clean/questions/US/dev.jsonl").is_file()
-    units = medqa.plan("us", _context(root)).units
+    units = _units("us", _context(root))
     assert [u.rel for u in units] == [f"data_clean/data_clean/questions/US/{s}.jsonl" for s in ("train", "dev", "test")]
     assert [u.split for u in units] == ["train", "validation", "test"]
+
+
+def test_splits_and_their_order_are_the_registry_upstream_splits_not_a_copy_in_code(fetched: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = fetched
+    ctx = _context(root)
+    assert dict(ctx.splits_of("us")) == {"train": "train", "dev": "validation", "test": "test"}
+    other = replace(ctx, upstream_splits={"us": {"test": "test", "dev": "dev"}})
+    units = _units("us", other)
+    assert [(u.upstream_split, u.split) for u in units] == [("test", "test"), ("dev", "dev")]  # train is not in this mapping
+    notes = RECIPE.card_notes(other, RECIPE.survey(other))
+    assert notes[0].startswith("Splits are upstream's official ones: test.jsonl -> test, dev.jsonl -> dev;")
 
 
 def test_a_config_without_any_file_is_a_usage_error_naming_the_expected_files(tmp_path: Path) -> None:
     (tmp_path / "data_clean/questions/US").mkdir(parents=True)
     (tmp_path / "data_clean/questions/US/train.jsonl").write_text("")
     with pytest.raises(UsageError, match=r"taiwan-en has none of its files .*tw_translated_jsonl/en/train-2en.jsonl"):
-        medqa.plan("taiwan-en", _context(tmp_path))
+        _units("taiwan-en", _context(tmp_path))
     with pytest.raises(UsageError, match="no textbooks/en"):
-        medqa.plan("textbooks-en", _context(tmp_path))
+        _units("textbooks-en", _context(tmp_path))
     with pytest.raises(UsageError, match="no questions/ folder"):
-        medqa.plan("us", _context(tmp_path / "data_clean/questions/US"))
+        _units("us", _context(tmp_path / "data_clean/questions/US"))
 
 
 def test_limit_keeps_the_first_lines_of_each_file(fetched: tuple[Path, dict[str, Any]]) -> None:
     root, _ = fetched
-    units = medqa.plan("mainland", _context(root, limit=1)).units
-    rows = [r for u in units for r in medqa.convert_unit(u) if isinstance(r, Row)]
+    units = _units("mainland", _context(root, limit=1))
+    rows = [r for u in units for r in RECIPE.convert_unit(u) if isinstance(r, Row)]
     assert [r.values["sample_id"] for r in rows] == ["mainland/train/1", "mainland/dev/1", "mainland/test/1"]
 
 
@@ -234,8 +261,8 @@ def test_a_paragraph_that_is_not_utf8_is_reported_and_the_book_goes_on(tmp_path:
     folder = tmp_path / "data_clean/textbooks/en"
     folder.mkdir(parents=True)
     (folder / "Pathoma_Husain.txt").write_bytes(b"good one\n\nbad \xff byte\n\nlast one\n")
-    (unit,) = medqa.plan("textbooks-en", _context(tmp_path)).units
-    out = list(medqa.convert_unit(unit))
+    (unit,) = _units("textbooks-en", _context(tmp_path))
+    out = list(RECIPE.convert_unit(unit))
     assert isinstance(out[1], SampleError) and out[1].path == "data_clean/textbooks/en/Pathoma_Husain.txt:3"
     rows = [o for o in out if isinstance(o, Row)]
     assert [(r.values["paragraph_index"], r.values["text"]) for r in rows] == [(0, "good one"), (2, "last one")]
@@ -243,15 +270,16 @@ def test_a_paragraph_that_is_not_utf8_is_reported_and_the_book_goes_on(tmp_path:
 
 
 def test_unknown_config_is_refused(tmp_path: Path) -> None:
+    ctx = _context(tmp_path)
     with pytest.raises(UsageError, match="no config 'uk'"):
-        medqa.features("uk", _context(tmp_path))
+        RECIPE.features("uk", ctx, RECIPE.survey(ctx))
 
 
 # ------------------------------------------------------------------------------------- spans
 
 
 def _rows(units: list[Any]) -> list[dict[str, Any]]:
-    return [dict(o.values) if isinstance(o, Row) else {"error": o.path} for u in units for o in medqa.convert_unit(u)]
+    return [dict(o.values) if isinstance(o, Row) else {"error": o.path} for u in units for o in RECIPE.convert_unit(u)]
 
 
 @pytest.mark.parametrize("config", ["us", "mainland", "textbooks-en"])
@@ -259,10 +287,10 @@ def test_cutting_files_into_small_units_changes_nothing_in_the_rows(
     fetched: tuple[Path, dict[str, Any]], config: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, _ = fetched
-    whole = _rows(list(medqa.plan(config, _context(root)).units))
+    whole = _rows(_units(config, _context(root)))
     monkeypatch.setattr(medqa, "UNIT_LINES", 2)
     monkeypatch.setattr(medqa, "UNIT_PARAGRAPHS", 2)
-    units = list(medqa.plan(config, _context(root)).units)
+    units = _units(config, _context(root))
     assert len(units) > 3 * (18 if config == "textbooks-en" else 1)
     assert _rows(units) == whole
 
@@ -279,3 +307,94 @@ def test_spans_start_at_line_and_paragraph_boundaries_and_stop_at_the_limit(tmp_
     assert spans == [medqa.Span(0, 11, 1, 0), medqa.Span(11, 18, 7, 2)]
     assert list(medqa.iter_paragraphs(book, spans[1])) == [(7, b"d\ne"), (10, b"f")]
     assert medqa.paragraph_spans(book, 10, limit=1) == [medqa.Span(0, 5, 1, 0)]
+
+
+# ------------------------------------------------------------------------------------- the chain
+
+
+@pytest.mark.integration
+def test_medqa_chain_passes_the_drive_confirmation_and_keeps_answers_on_their_options(mirror: MirrorServer, tmp_path: Path) -> None:
+    result = run_chain(DATASET, mirror, tmp_path)
+    assert set(result.loaded) == {
+        "us", "us-4options", "mainland", "mainland-4options", "taiwan", "taiwan-en", "taiwan-zh", "textbooks-en",
+    }
+    confirmed = [r for r in mirror.requests if r.path == "/download" and r.query.get("confirm") == "t"]
+    assert confirmed and confirmed[-1].status == 200, "the fetch did not go through Drive's virus-scan page"
+    us = result.loaded["us"]
+    assert {s: us[s].num_rows for s in us} == result.replica.expected["configs"]["us"]
+    for split in us:
+        assert all(r["options"][r["answer_idx"]]["text"] == r["answer"] for r in us[split])
+    errors = read_errors(result.out_dir)
+    assert {e["path"] for e in errors} == {"data_clean/questions/US/train.jsonl:4", "data_clean/questions/Mainland/dev.jsonl:2"}
+
+
+@pytest.mark.integration
+def test_drive_quota_page_fails_the_fetch_and_a_hand_downloaded_zip_works_through_a_file_mirror(
+    mirror: MirrorServer, tmp_path: Path
+) -> None:
+    replicas(DATASET, mirror)
+    served = mirror.root / replica_builder.URL_PATH
+    mirror.gdrive_quota_exceeded = True
+    dest = tmp_path / "raw"
+    code, out, err = run_cli("fetch", "medqa", "--mirror", mirror.url, "--dest", str(dest), "--json")
+    assert code != 0
+    (failed,) = json.loads(out)["failed"]
+    assert "download quota exceeded" in failed["reason"] and "Retry within 24 h" in failed["reason"]
+    assert "medcat fetch medqa --mirror file://DIR" in failed["reason"]
+    assert not (dest / "data_clean.zip").exists() and not (dest / "data_clean").exists()
+    assert not list(dest.rglob("*.part"))
+
+    # The user downloads the zip by hand into a folder and points a file:// mirror at it.
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / "data_clean.zip").write_bytes(served.read_bytes())
+    mirror.clear_log()
+    code, out, err = run_cli("fetch", "medqa", "--mirror", f"file://{manual}", "--dest", str(dest), "--json")
+    assert code == 0, err
+    assert mirror.requests == []
+    assert (dest / "data_clean/questions/US/dev.jsonl").is_file()
+    code, _, err = run_cli("normalize", "medqa", "--dest", str(dest), "--out", str(tmp_path / "out"), "--config", "us", "-j", "1")
+    assert code == 1, err  # the planted malformed line is a recorded failure (exit 1 by default), not a crash
+    ds = datasets.load_dataset(str(tmp_path / "out/medqa"), "us")
+    assert {s: ds[s].num_rows for s in ds} == {"train": 6, "validation": 3, "test": 3}
+
+
+@pytest.mark.integration
+def test_a_hand_download_saved_under_another_name_is_pointed_out(mirror: MirrorServer, tmp_path: Path) -> None:
+    replicas(DATASET, mirror)
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / "data_clean (1).zip").write_bytes((mirror.root / replica_builder.URL_PATH).read_bytes())
+    dest = tmp_path / "raw"
+    code, out, _ = run_cli("fetch", "medqa", "--mirror", f"file://{manual}", "--dest", str(dest), "--json")
+    assert code != 0
+    (failed,) = json.loads(out)["failed"]
+    assert "data_clean.zip is not in the local mirror" in failed["reason"]
+    assert "holds data_clean (1).zip: if one of them is the download, rename it to data_clean.zip" in failed["reason"]
+    (manual / "data_clean (1).zip").rename(manual / "data_clean.zip")
+    code, _, err = run_cli("fetch", "medqa", "--mirror", f"file://{manual}", "--dest", str(dest))
+    assert code == 0, err
+
+
+@pytest.mark.integration
+def test_cli_mirror_serving_the_quota_page_makes_medcat_fetch_medqa_fail_without_a_final_file(tmp_path: Path) -> None:
+    """The shell check: `medcat mirror build medqa`, `medcat mirror serve --gdrive-quota-exceeded`, `medcat fetch`."""
+    code, _, err = run_cli("mirror", "build", "medqa", "--out", str(tmp_path / "tree"))
+    assert code == 0, err
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "medcat_data", "mirror", "serve", str(tmp_path / "tree"), "--gdrive-quota-exceeded", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = json.loads("".join(iter(proc.stdout.readline, "}\n")) + "}")["url"]
+        dest = tmp_path / "raw"
+        code, _, err = run_cli("fetch", "medqa", "--mirror", url, "--dest", str(dest))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert code == 1
+    assert "download quota exceeded" in err and "Retry within 24 h" in err and "--mirror file://DIR" in err
+    assert not (dest / "data_clean.zip").exists() and not list(dest.rglob("*.part"))
