@@ -62,7 +62,9 @@ def main() -> int:
         return 0
     recorded = json.loads(HASHES.read_text())
     if args.only:
-        recorded = {k: v for k, v in recorded.items() if _dataset_of(k) in args.only}
+        # A template entry is demonstrated under another id (physionet as physionet-demo-open-project).
+        shown = set(args.only) | {_dataset_of(k) for k in fresh}
+        recorded = {k: v for k, v in recorded.items() if _dataset_of(k) in shown}
     changed = sorted(k for k in recorded.keys() & fresh.keys() if recorded[k] != fresh[k])
     missing, added = sorted(recorded.keys() - fresh.keys()), sorted(fresh.keys() - recorded.keys())
     for label, names in (("changed", changed), ("missing", missing), ("new", added)):
