@@ -23,7 +23,7 @@ from medcat_data.catalog.refs import ResolvedDataset, resolve
 from medcat_data.catalog.registry import load_registry
 from medcat_data.converters.normalize import NormalizeRequest, normalize
 from medcat_data.converters.recipe import RecipeOptions, load_recipe
-from medcat_data.errors import MedcatError, UsageError
+from medcat_data.errors import FetchError, MedcatError, UsageError
 from medcat_data.mirror.replicas.base import Replica, load_builder
 from medcat_data.mirror.server import MirrorServer
 
@@ -127,11 +127,12 @@ def run_one(
             report = fetch(resolved, options)
             row.files, row.size_bytes = report.selected, report.bytes_transferred
             if not report.ok:
-                raise MedcatError(json.dumps(report.to_dict()["failed"])[:500])
+                failed = report.failed
+                raise FetchError(f"{len(failed)} file(s) failed; first: {failed[0].path}: {failed[0].reason or failed[0].status}" if failed else "fetch did not verify every file")
             stage = "verify"
             verdict = verify(resolved)
             if not verdict.ok:
-                raise MedcatError(json.dumps(verdict.to_dict())[:500])
+                raise FetchError(f"verify found problems: {json.dumps(verdict.to_dict())[:300]}")
         stage = "normalize"
         target = out_root if default_source else out_root / f".sources/{replica.source}"
         result = normalize(

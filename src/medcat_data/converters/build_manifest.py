@@ -63,7 +63,7 @@ class InputFile:
 class BuildKey:
     """Everything an output depends on: the inputs, the options (JSON-safe) and the tool version.
 
-    ``options`` are kept as given except absolute local paths (``--candidates /home/me/calls.vcf``,
+    ``options`` are kept as given except absolute local paths (``--option candidates=/home/me/calls.vcf``,
     ``--articles``): ``recorded_options`` replaces them by the file name and its sha256. The card
     and the manifest travel with the output, where its maker's folders are nobody's business, and
     an output depends on the file's content, not on where it lay.

@@ -82,11 +82,7 @@ def pick_source(resolved: ResolvedDataset, name: str | None) -> Source:
         UsageError: an unknown or companion source name.
     """
     entry = resolved.entry
-    try:
-        source = entry.source(name)
-    except KeyError:
-        names = ", ".join(s.name for s in entry.main_sources)
-        raise UsageError(f"{entry.id} has no source {name!r}; sources: {names}.") from None
+    source = entry.source(name)  # UnknownSourceError (a UsageError) for an unknown name
     if source.companion:
         raise UsageError(f"{entry.id}: {name!r} is a companion source, fetched with the main one; pick a main source.")
     return source

@@ -32,7 +32,7 @@ from datasets import Features
 from medcat_data.catalog.schema import module_name
 from medcat_data.converters.codecs.image import ImageOptions
 from medcat_data.converters.splits import DEFAULT_SEED
-from medcat_data.converters.units import Row
+from medcat_data.converters.units import Columns, Row
 from medcat_data.converters.writer import WriterOptions
 from medcat_data.errors import SampleError, UpstreamFormatError, UsageError
 from medcat_data.typed_options import NoOptions, given_options
@@ -163,7 +163,7 @@ class Recipe(Generic[SurveyT, UnitT]):
     def plan(self, config: str, ctx: RecipeContext, survey: SurveyT) -> Plan[UnitT]:
         raise NotImplementedError
 
-    def convert_unit(self, unit: UnitT) -> Iterator[Row | SampleError]:
+    def convert_unit(self, unit: UnitT) -> Iterator[Row | Columns | SampleError]:
         raise NotImplementedError
 
     def combine_units(self, plans: Mapping[str, Plan[UnitT]]) -> Iterable[UnitT]:
