@@ -22,8 +22,8 @@ class Progress(Protocol):
     threads for every received chunk.
     """
 
-    def start(self, total: int, total_bytes: int | None = None) -> None:
-        """Announce ``total`` things to finish (files, work units) and the bytes they hold (``None``: unknown)."""
+    def start(self, total: int | None, total_bytes: int | None = None) -> None:
+        """Announce ``total`` things to finish (files, work units; ``None``: a streamed plan of unknown length) and the bytes they hold."""
 
     def advance(self, n_bytes: int) -> None:
         """Count ``n_bytes`` more bytes moved (negative when a transfer starts again from zero)."""
@@ -38,7 +38,7 @@ class Progress(Protocol):
 class NullProgress:
     """Report nothing (``--quiet``, ``--json`` and library use)."""
 
-    def start(self, total: int, total_bytes: int | None = None) -> None:
+    def start(self, total: int | None, total_bytes: int | None = None) -> None:
         pass
 
     def advance(self, n_bytes: int) -> None:

@@ -50,7 +50,7 @@ class UnitProgressBar:
         self._items = 0
         self._errors = 0
 
-    def start(self, total: int, total_bytes: int | None = None) -> None:
+    def start(self, total: int | None, total_bytes: int | None = None) -> None:
         self._bar.start()
         self._task = self._bar.add_task(self._label, total=total, items=0, errors=0)
 

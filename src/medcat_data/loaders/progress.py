@@ -32,10 +32,10 @@ class _Counters:
         self.started = time.monotonic()
         self.running = False
 
-    def start(self, total: int, total_bytes: int | None = None) -> None:
+    def start(self, total: int | None, total_bytes: int | None = None) -> None:
         with self._lock:
             self.total_bytes = total_bytes
-            self.total_files = total
+            self.total_files = total or 0
             self.done_bytes = 0  # bytes of index files fetched while planning are not counted
             self.started = time.monotonic()
             self.running = True
@@ -89,7 +89,7 @@ class PlainProgress(_Counters):
         self.label = label
         self._last = time.monotonic()
 
-    def start(self, total: int, total_bytes: int | None = None) -> None:
+    def start(self, total: int | None, total_bytes: int | None = None) -> None:
         super().start(total, total_bytes)
         self._last = time.monotonic()
 
@@ -179,10 +179,10 @@ class RichProgress(_Counters):
         self._task = self._bar.add_task(label, total=None, start=False)
         self._by_bytes = False
 
-    def start(self, total: int, total_bytes: int | None = None) -> None:
+    def start(self, total: int | None, total_bytes: int | None = None) -> None:
         super().start(total, total_bytes)
         self._by_bytes = bool(total_bytes)
-        self._bar.update(self._task, total=total_bytes if self._by_bytes else max(total, 1))
+        self._bar.update(self._task, total=total_bytes if self._by_bytes else max(total or 0, 1))
         self._bar.start_task(self._task)
         self._bar.start()
 
