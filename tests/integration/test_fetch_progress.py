@@ -25,7 +25,7 @@ class RecordingProgress:
         self.bytes = 0
         self._lock = threading.Lock()
 
-    def start(self, total: int, total_bytes: int | None = None) -> None:
+    def start(self, total: int | None, total_bytes: int | None = None) -> None:
         self.calls.append(("start", total, total_bytes))
 
     def advance(self, n_bytes: int) -> None:

@@ -63,7 +63,7 @@ class PipeProgress:
         self._pending = 0
         self._lock = threading.Lock()
 
-    def start(self, total: int, total_bytes: int | None = None) -> None:
+    def start(self, total: int | None, total_bytes: int | None = None) -> None:
         pass
 
     def advance(self, n_bytes: int) -> None:

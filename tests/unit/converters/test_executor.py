@@ -124,7 +124,7 @@ class RecordingProgress:
 
     calls: list[tuple[object, ...]] = field(default_factory=list)
 
-    def start(self, total: int, total_bytes: int | None = None) -> None:
+    def start(self, total: int | None, total_bytes: int | None = None) -> None:
         self.calls.append(("start", total, total_bytes))
 
     def advance(self, n_bytes: int) -> None:
