@@ -6,7 +6,7 @@ Not a test: it times things. Run on an otherwise idle machine and paste the prin
     python bench/figures.py                    # 600 articles, about 1,200 figures
     python bench/figures.py --copies 10        # a quick smoke run
 
-Inputs: the pmc-oa replica (``mirror/replicas/pmc_oa.py``, 10 articles in the per-article cloud
+Inputs: the pmc-oa replica (``datasets/pmc_oa/replica.py``, 10 articles in the per-article cloud
 layout) copied ``--copies`` times under new PMCIDs into a fetched-dataset folder, each article's
 body padded with ``--paragraphs`` filler paragraphs (real articles are tens of kB of XML) and each
 figure a ``--image-px`` square JPEG (real PMC figures are tens to hundreds of kB).
@@ -45,7 +45,7 @@ from PIL import Image
 from medcat_data.catalog.refs import resolve
 from medcat_data.catalog.registry import load_registry
 from medcat_data.converters.normalize import NormalizeRequest, normalize
-from medcat_data.mirror.replicas import pmc_oa as replica
+from medcat_data.datasets.pmc_oa import replica
 
 XLINK = "{http://www.w3.org/1999/xlink}href"
 FILLER = (
@@ -141,14 +141,14 @@ def plain_loop(raw: Path) -> int:
 
 def recipe_alone(raw: Path) -> int:
     """Run the recipe's plan and convert_unit in-process, rows discarded (no encoding, no writer)."""
-    from medcat_data.converters.recipes import pmc_oa
-    from medcat_data.converters.recipes.base import RecipeContext
+    from medcat_data.converters.recipe import RecipeContext
     from medcat_data.converters.units import Row
+    from medcat_data.datasets.pmc_oa.recipe import RECIPE
 
     ctx = RecipeContext("pmc-oa", "current", raw, "pmc", raw)
     rows = 0
-    for unit in pmc_oa.plan("figures", ctx).units:
-        rows += sum(1 for item in pmc_oa.convert_unit(unit) if isinstance(item, Row))
+    for unit in RECIPE.plan("figures", ctx, RECIPE.survey(ctx)).units:
+        rows += sum(1 for item in RECIPE.convert_unit(unit) if isinstance(item, Row))
     return rows
 
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from medcat_data.catalog.refs import resolve
 from medcat_data.catalog.registry import load_registry
 from medcat_data.cli import main
-from medcat_data.mirror.replicas import pubmedvision as pubmedvision_replica
+from medcat_data.datasets.pubmedvision import replica as pubmedvision_replica
 from medcat_data.mirror.server import MirrorServer
 from tests.integration.recipes.harness import fetch_and_verify, replicas
 

@@ -1,4 +1,6 @@
-"""JATS figure extraction of the pmc-oa recipe: sentences, fig-group panels, xref rid lists, images."""
+"""PMC Open Access figures: JATS extraction (sentences, fig-group panels, xref rid lists, licences), the
+image matching, the article options, and the whole chain (bucket replica → fetch over loopback →
+verify → normalize --jobs 1/2 → load)."""
 
 from __future__ import annotations
 
@@ -6,16 +8,21 @@ import io
 import json
 from pathlib import Path
 
+import datasets
 import pytest
-from datasets import load_dataset
+from click.testing import CliRunner
 from PIL import Image
 
-from medcat_data.converters.recipes import pmc_oa
-from medcat_data.converters.recipes.base import RecipeContext, RecipeOptions
-from medcat_data.converters.recipes.pmc_oa import extract_figures, match_image, split_sentences
-from medcat_data.errors import SampleError
+from medcat_data.cli import main
+from medcat_data.converters.normalize import NormalizeRequest, normalize
+from medcat_data.converters.recipe import RecipeOptions
+from medcat_data.datasets.pmc_oa.jats import extract_figures, split_sentences
+from medcat_data.datasets.pmc_oa.recipe import match_image
+from medcat_data.errors import SampleError, UsageError
+from medcat_data.mirror.server import MirrorServer
+from tests.datasets.harness import normalize_folder, replicas, run_chain
 
-from .recipe_run import run_recipe
+DATASET = "pmc-oa"
 
 DOCTYPE = '<!DOCTYPE article PUBLIC "-//NLM//DTD JATS (Z39.96) Journal Archiving and Interchange DTD v1.3//EN" "JATS-archivearticle1-3.dtd">'
 
@@ -161,28 +168,38 @@ def test_a_record_without_licence_takes_license_and_commercial_use_from_the_xml_
     license: str, expected: tuple[str | None, bool | None], tmp_path: Path
 ) -> None:
     """The metadata record names no licence (no ``license_code``): the article's XML decides."""
-    _bucket(tmp_path, {7: license})
-    out = run_recipe(pmc_oa, _ctx(tmp_path), ["figures"], tmp_path / "out").out_dir
-    [row] = load_dataset(str(out), "figures", split="train")
+    _bucket(tmp_path / "raw", {7: license})
+    [row] = _load(normalize_folder(DATASET, tmp_path / "raw", tmp_path / "out").out_dir)
     assert (row["license"], row["commercial_use"]) == expected
 
 
 def test_subset_sorts_an_article_by_its_xml_licence_when_the_record_names_none(tmp_path: Path) -> None:
-    _bucket(tmp_path, {
+    _bucket(tmp_path / "raw", {
         7: '<license xlink:href="https://creativecommons.org/licenses/by/4.0/"/>',
         8: '<license license-type="open-access" xlink:href="https://creativecommons.org/licenses/by-nc/4.0/"/>',
     })
     for subset, wanted in (("commercial", ["PMC7"]), ("noncommercial", ["PMC8"])):
-        out = run_recipe(pmc_oa, _ctx(tmp_path, subset=subset), ["figures"], tmp_path / subset).out_dir
-        rows = load_dataset(str(out), "figures", split="train")
+        options = RecipeOptions(extra={"subset": subset})
+        rows = _load(normalize_folder(DATASET, tmp_path / "raw", tmp_path / subset, options=options).out_dir)
         assert rows["article_id"] == wanted and rows["commercial_use"] == [subset == "commercial"]
+
+
+def test_normalize_help_lists_the_article_options_and_a_bad_value_is_refused(tmp_path: Path) -> None:
+    """The recipe takes the fetch side's options, with their help, as ``--option KEY=VALUE``."""
+    result = CliRunner().invoke(main, ["normalize", DATASET, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--option articles=FILE" in result.output and "only the articles listed in FILE" in result.output
+    assert "--option subset=commercial|noncommercial" in result.output
+    _bucket(tmp_path / "raw", {7: ""})
+    with pytest.raises(UsageError, match="option subset must be one of commercial, noncommercial, not 'some'"):
+        normalize_folder(DATASET, tmp_path / "raw", tmp_path / "out", options=RecipeOptions(extra={"subset": "some"}))
 
 
 def _bucket(root: Path, licences: dict[int, str]) -> None:
     """Write articles in the per-article cloud layout whose metadata records carry no ``license_code``."""
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 10, 10)).save(buffer, "JPEG")
-    (root / "metadata").mkdir()
+    (root / "metadata").mkdir(parents=True)
     for number, license in licences.items():
         prefix = f"PMC{number}.1"
         (root / prefix).mkdir()
@@ -193,5 +210,61 @@ def _bucket(root: Path, licences: dict[int, str]) -> None:
         (root / "metadata" / f"{prefix}.json").write_text(json.dumps(record))
 
 
-def _ctx(root: Path, **extra: str) -> RecipeContext:
-    return RecipeContext(pmc_oa.DATASET_ID, "2026", root, "s3", root, options=RecipeOptions(extra=extra))
+def _load(out_dir: Path) -> datasets.Dataset:
+    # Several outputs share one folder name (pmc-oa) in a test: a cache of their own keeps the
+    # datasets cache from handing back (or checking against) a previous output.
+    return datasets.load_dataset(str(out_dir), "figures", cache_dir=str(out_dir.parent / "hf-cache"))["train"]
+
+
+@pytest.mark.integration
+def test_pmc_oa_chain_one_row_per_figure_and_the_gif_only_figure_reported(mirror: MirrorServer, tmp_path: Path) -> None:
+    result = run_chain(DATASET, mirror, tmp_path)
+    train = result.loaded["figures"]["train"]
+    assert set(train.features) >= {"image", "caption", "inline_mentions", "article_id", "figure_label", "figure_id",
+                                   "pmid", "doi", "license", "commercial_use", "retracted"}
+    # Every figure image is a decodable JPEG (never the GIF thumbnail).
+    for row in train.select(range(3)):
+        assert row["image"].format == "JPEG"
+    # The newer of the two versions is the one normalized.
+    versions = {(r["article_id"], r["article_version"]) for r in train}
+    ids = [a for a, _ in versions]
+    assert len(ids) == len(set(ids))
+    assert any(v == 2 for _, v in versions)
+    # Licences travel with their rows; CC BY and CC0 only are commercial.
+    for row in train:
+        assert row["commercial_use"] == (row["license"] in ("CC BY", "CC0"))
+    # The retracted article is kept and flagged.
+    assert any(train["retracted"])
+    # fig-group panels are rows of their own and cite the group's sentences too.
+    panels = [r for r in train if r["figure_id"].endswith(("A", "B")) and r["figure_label"].endswith(("A", "B"))]
+    assert len(panels) == 2
+    assert all(r["inline_mentions"] for r in panels)
+    b = next(r for r in panels if r["figure_id"].endswith("B"))
+    a = next(r for r in panels if r["figure_id"].endswith("A"))
+    assert len(b["inline_mentions"]) == len(a["inline_mentions"]) + 1
+    errors = [json.loads(line) for line in (result.out_dir / "errors.jsonl").read_text().splitlines() if line]
+    assert errors[0]["stage"] == "read" and ".gif thumbnail" in errors[0]["message"]
+
+
+@pytest.mark.integration
+def test_pmc_oa_normalize_selects_articles_subset_and_limit(mirror: MirrorServer, tmp_path: Path) -> None:
+    result = run_chain(DATASET, mirror, tmp_path / "all")
+    expected = replicas(DATASET, mirror)[0].expected
+    commercial = {p.split(".")[0] for p in expected["commercial_articles"]}
+
+    out = normalize(NormalizeRequest(result.resolved, tmp_path / "commercial", options=RecipeOptions(extra={"subset": "commercial"})))
+    ds = _load(out.out_dir)
+    assert set(ds["article_id"]) == commercial
+    assert all(ds["commercial_use"])
+
+    listed = tmp_path / "articles.txt"
+    first, second = sorted(expected["articles"])[:2]
+    listed.write_text(f"# two articles\n{first.split('.')[0]}\n{second}\n")
+    out = normalize(NormalizeRequest(result.resolved, tmp_path / "listed", options=RecipeOptions(extra={"articles": str(listed)})))
+    ds = _load(out.out_dir)
+    assert set(ds["article_id"]) == {first.split(".")[0], second.split(".")[0]}
+    assert any(f"articles listed in {listed.name}" in line for line in (out.out_dir / "README.md").read_text().splitlines())
+
+    out = normalize(NormalizeRequest(result.resolved, tmp_path / "limited", options=RecipeOptions(limit=3)))
+    ds = _load(out.out_dir)
+    assert len(set(ds["article_id"])) == 3

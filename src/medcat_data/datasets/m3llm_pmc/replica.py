@@ -1,4 +1,4 @@
-"""A synthetic M3LLM-PMC Hub repo at ``root/datasets/KerwinFu/M3LLM-PMC/``.
+"""Synthetic M3LLM-PMC Hub repos: ``hf`` at ``root/datasets/KerwinFu/M3LLM-PMC/`` and ``hf-release``.
 
 Layout from the repository card (fact sheet §7a and the look-up in the registry entry): the six
 annotation files at the repo root under the card's names (``multi_subimage.jsonl``, not
@@ -11,6 +11,12 @@ with an answer letter) and v2 snake_case (``options`` dict, ``correct_answer``, 
 an article licence), and InternVL conversation lines for ``compound_image.jsonl``. All text is
 invented. Planted bad items: line 3 of ``single_subimage.jsonl`` is truncated, and line 2 of
 ``multi_subimage.jsonl`` names a sub-figure that is in no folder.
+
+``hf-release`` (``root/datasets/KerwinFu/M3LLM-data-v1.0.0/``, whose file list is unconfirmed)
+holds the same records under PMC-data.json's names in ``full_training_data/`` (so
+``multiple_subimage.jsonl``), a ``DATA_LICENCE.md``, and the images only as zips
+(``images.zip``, ``full_data_images.zip``, one folder each inside), so its rows come from zip
+members read in place. The planted items are the same lines.
 """
 
 from __future__ import annotations
@@ -24,10 +30,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from medcat_data.mirror.replicas.base import Replica
+from medcat_data.mirror.replicas.base import Replica, zip_bytes
 
 DATASET_ID = "m3llm-pmc"
 REPO = "datasets/KerwinFu/M3LLM-PMC"
+RELEASE_REPO = "datasets/KerwinFu/M3LLM-data-v1.0.0"
+RELEASE_FOLDER = "full_training_data"
+_RELEASE_NAMES = {"multi_subimage.jsonl": "multiple_subimage.jsonl"}
+"""Where PMC-data.json's name differs from the Hub card's."""
+_ZIP_TIME = (2025, 11, 27, 0, 0, 0)
 
 _FINDINGS = [
     ("axial CT", "a hypodense hepatic lesion", "hepatic cyst"),
@@ -51,21 +62,57 @@ def _line(value: Any) -> str:
 
 
 def build(root: Path, *, seed: int = 0) -> list[Replica]:
-    """Write the repo under ``root`` and return its replica with the expected counts and planted errors."""
+    """Write both repos under ``root`` and return their replicas with the expected counts and planted errors."""
+    files, images, counts = _content(seed)
+    repo = root / REPO
+    for rel, data in images.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_bytes(data)
+    for name, content in files.items():
+        (repo / name).write_text("".join(content), encoding="utf-8")
+    (repo / "README.md").write_text(
+        "---\nlicense: mit\ntask_categories:\n- visual-question-answering\n---\n"
+        "# M3LLM-PMC (synthetic replica)\n\nSix JSONL files of invented instruction records for tests.\n",
+        encoding="utf-8",
+    )
+    release = root / RELEASE_REPO
+    (release / RELEASE_FOLDER).mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (release / RELEASE_FOLDER / _RELEASE_NAMES.get(name, name)).write_text("".join(content), encoding="utf-8")
+    for folder in ("images", "full_data_images"):
+        members = [(rel, data) for rel, data in images.items() if rel.startswith(folder + "/")]
+        (release / f"{folder}.zip").write_bytes(zip_bytes(members, date_time=_ZIP_TIME))
+    (release / "DATA_LICENCE.md").write_text(
+        "# Data licence (synthetic replica)\n\nGenerated questions, answers, options and labels: CC BY-NC-SA 4.0. "
+        "Images and article text keep their per-article PMC licences.\n",
+        encoding="utf-8",
+    )
+    configs = {config: {"train": n} for config, n in counts.items()}
+    planted = [("single_subimage.jsonl", 3, "parse"), ("multi_subimage.jsonl", 2, "read")]
+    return [
+        Replica(DATASET_ID, "hf", expected={"configs": configs, "errors": [
+            {"path": f"{name}:{line}", "stage": stage} for name, line, stage in planted
+        ]}, group_columns=("article_id",)),
+        Replica(DATASET_ID, "hf-release", expected={"configs": configs, "errors": [
+            {"path": f"{RELEASE_FOLDER}/{_RELEASE_NAMES.get(name, name)}:{line}", "stage": stage} for name, line, stage in planted
+        ]}, group_columns=("article_id",)),
+    ]
+
+
+def _content(seed: int) -> tuple[dict[str, list[str]], dict[str, bytes], dict[str, int]]:
+    """Return the annotation files (lines), the images by path in the repo and the rows per config."""
     rng = random.Random(f"m3llm-pmc-{seed}")
     pixels = np.random.default_rng(seed)
-    repo = root / REPO
-    (repo / "images").mkdir(parents=True, exist_ok=True)
-    (repo / "full_data_images").mkdir(parents=True, exist_ok=True)
+    images: dict[str, bytes] = {}
 
     figures: list[dict[str, Any]] = []
     for n, (view, finding, diagnosis) in enumerate(_FINDINGS):
         pmc = f"PMC{9_100_000 + rng.randint(1000, 9999) + n * 10_000}"
         compound = f"{pmc}_jcm-{12 + n}-0{n + 1}{rng.randint(10, 99)}-g00{n + 1}.jpg"
-        (repo / "images" / compound).write_bytes(_jpeg(pixels, 48, 32))
+        images[f"images/{compound}"] = _jpeg(pixels, 48, 32)
         subs = [f"{compound}_{k}.jpg" for k in range(2 + n % 2)]
         for sub in subs:
-            (repo / "full_data_images" / sub).write_bytes(_jpeg(pixels, 20, 16))
+            images[f"full_data_images/{sub}"] = _jpeg(pixels, 20, 16)
         caption = f"({', '.join(chr(65 + k) for k in range(len(subs)))}) {view.capitalize()} panels showing {finding}."
         figures.append({"pmc": pmc, "image": compound, "subs": subs, "view": view, "finding": finding, "dx": diagnosis, "caption": caption})
 
@@ -193,18 +240,4 @@ def build(root: Path, *, seed: int = 0) -> list[Replica]:
         }))
     files["compound_image.jsonl"], counts["compound-image"] = lines, 6
 
-    for name, content in files.items():
-        (repo / name).write_text("".join(content), encoding="utf-8")
-    (repo / "README.md").write_text(
-        "---\nlicense: mit\ntask_categories:\n- visual-question-answering\n---\n"
-        "# M3LLM-PMC (synthetic replica)\n\nSix JSONL files of invented instruction records for tests.\n",
-        encoding="utf-8",
-    )
-    expected = {
-        "configs": {config: {"train": n} for config, n in counts.items()},
-        "errors": [
-            {"path": "single_subimage.jsonl:3", "stage": "parse"},
-            {"path": "multi_subimage.jsonl:2", "stage": "read"},
-        ],
-    }
-    return [Replica(dataset_id=DATASET_ID, source="hf", expected=expected, group_columns=("article_id",))]
+    return files, images, counts
