@@ -23,12 +23,11 @@ from medcat_data.converters.codecs.bed import scan_bed
 from medcat_data.converters.codecs.image import ImageOptions
 from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
 from medcat_data.converters.conversations import ExportOptions, export_conversations
-from medcat_data.converters.recipes import mimic_cxr, mimic_cxr_jpg, pubmedvision
+from medcat_data.converters.recipes import mimic_cxr, mimic_cxr_jpg
 from medcat_data.converters.recipes.base import RecipeContext, read_text_lines
 from medcat_data.converters.vocab.chexpert import OBSERVATIONS
 from medcat_data.errors import InputDecodeError, SampleError
 from tests.unit.converters.recipes.recipe_run import read_errors, run_recipe
-from tests.unit.converters.recipes.test_pubmedvision import _jpeg, _record, _write
 from tests.unit.converters.test_conversations_data import write_toy_dataset
 
 
@@ -100,21 +99,6 @@ def test_mimic_cxr_report_with_bytes_not_utf8_is_an_error_not_replacement_charac
     with pytest.raises(SampleError, match=r"s50000000\.txt has bytes not valid UTF-8 at byte 13") as caught:
         mimic_cxr._read_report(tmp_path, ("files/p10/p10000000/s50000000.txt", None), "s50000000")
     assert str(tmp_path) not in str(caught.value)
-
-
-# ------------------------------------------------------------------------------ pubmedvision
-
-
-def test_pubmedvision_a_broken_loose_image_is_named_as_the_record_names_it_not_by_absolute_path(tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    _write(raw, [_record(0, ["images/pmc_0_0.jpg"]), _record(1, ["images/pmc_1_0.jpg"])], {"pmc_1_0.jpg": _jpeg(9)})
-    (raw / "images").mkdir()
-    (raw / "images" / "pmc_0_0.jpg").write_bytes(b"\xff\xd8\xff cut short")
-    out = tmp_path / "out"
-    run_recipe(pubmedvision, _context(raw, "pubmedvision"), ["alignment"], out)
-    (error,) = read_errors(out)
-    assert error["path"].endswith(" images/pmc_0_0.jpg") and not error["path"].startswith("/")
-    assert str(tmp_path) not in (out / "errors.jsonl").read_text()
 
 
 # ------------------------------------------------------------------------------ codecs
