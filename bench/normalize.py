@@ -80,7 +80,7 @@ def _medcat(*args: str) -> list[str]:
 
 def build_vindr(work: Path, studies: int, size: int) -> tuple[Path, int]:
     """Build a scaled VinDr-Mammo replica, fetch it into ``work/home``; return (home, images)."""
-    from medcat_data.mirror.replicas import vindr_mammo as vindr
+    from medcat_data.datasets.vindr_mammo import replica as vindr
 
     train = max(1, round(studies * 0.8))
     vindr.STUDIES = {"training": train, "test": max(1, studies - train)}
@@ -92,14 +92,14 @@ def build_vindr(work: Path, studies: int, size: int) -> tuple[Path, int]:
 
 def build_mimic_jpg(work: Path, patients: int, size: int) -> Path:
     """Build a MIMIC-CXR-JPG replica of ``patients`` with images about ``size`` pixels high; fetch it."""
-    from medcat_data.mirror.replicas import _mimic
-    from medcat_data.mirror.replicas import mimic_cxr_jpg as jpg
+    from medcat_data.datasets.mimic_cxr_jpg import replica as jpg
+    from medcat_data.mirror.synth import mimic_cohort
 
     import dataclasses
 
-    original = _mimic.make_cohort
+    original = mimic_cohort.make_cohort
 
-    def cohort(seed: int = 0) -> _mimic.Cohort:
+    def cohort(seed: int = 0) -> mimic_cohort.Cohort:
         drawn = original(seed, patients=patients)
         studies = tuple(
             dataclasses.replace(
@@ -112,7 +112,7 @@ def build_mimic_jpg(work: Path, patients: int, size: int) -> Path:
         )
         return dataclasses.replace(drawn, studies=studies)
 
-    _mimic.make_cohort = cohort  # type: ignore[assignment]
+    mimic_cohort.make_cohort = cohort  # type: ignore[assignment]
     return _serve_and_fetch(work, "mimic-cxr-jpg", jpg.build)
 
 

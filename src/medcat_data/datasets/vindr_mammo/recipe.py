@@ -21,23 +21,23 @@ from __future__ import annotations
 
 import ast
 import csv
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from datasets import Features, Value
 
 from medcat_data.converters.codecs.dicom import decode_dicom
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
-from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
+from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import MultiLabel, image_classification_features, label_feature, object_detection_features
 from medcat_data.converters.splits import map_upstream_split
 from medcat_data.converters.units import Row
 from medcat_data.converters.vocab.mammography import BIRADS, DENSITY, FINDING_BIRADS, LATERALITY, VIEW, VINDR_FINDINGS
 from medcat_data.errors import SampleError, UsageError
 
-__all__ = ["CONFIGS", "DATASET_ID", "SharedStudyUnit", "StudyUnit", "card_notes", "combine_units", "convert_unit", "features", "plan"]
+__all__ = ["CONFIGS", "DATASET_ID", "RECIPE", "SharedStudyUnit", "StudyUnit", "VindrMammo", "convert_unit"]
 
 DATASET_ID = "vindr-mammo"
 CONFIGS: tuple[str, ...] = ("birads", "findings")
@@ -46,7 +46,6 @@ NO_FINDING = "No Finding"
 CSV_FILES = {"birads": "breast-level_annotations.csv", "findings": "finding_annotations.csv"}
 IDENTITY = ("study_id", "series_id", "image_id", "laterality", "view_position", "height", "width", "breast_birads", "breast_density", "split")
 BOX = ("finding_categories", "finding_birads", "xmin", "ymin", "xmax", "ymax")
-DEFAULT_UPSTREAM_SPLITS = {"training": "train", "test": "test"}
 
 Box = tuple[int, tuple[str, ...], str, tuple[str, str, str, str]]
 """``(CSV line, categories, finding_birads, (xmin, ymin, xmax, ymax) as written)``."""
@@ -84,102 +83,6 @@ class StudyUnit:
         return f"{self.config}/{self.study_id}"
 
 
-# ------------------------------------------------------------------------------------- reading
-
-
-def _csv_path(config: str, ctx: RecipeContext) -> Path:
-    path = ctx.source_dir / CSV_FILES[config]
-    if not ctx.has(path):
-        raise UsageError(f"{DATASET_ID}: {CSV_FILES[config]} is missing under {ctx.source_dir}; run `medcat fetch {DATASET_ID}`.")
-    return path
-
-
-def _upstream_splits(config: str) -> Mapping[str, str]:
-    try:
-        from medcat_data.catalog.registry import load_registry
-
-        mapping = load_registry().get(DATASET_ID).config(config).upstream_splits
-    except Exception:  # a user registry without the entry: fall back to the shipped mapping
-        return DEFAULT_UPSTREAM_SPLITS
-    return {k: str(getattr(v, "value", v)) for k, v in mapping.items()} or DEFAULT_UPSTREAM_SPLITS
-
-
-def read_rows(path: Path, wanted: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield ``(line, row)`` of an annotation CSV (stripped values).
-
-    Raises:
-        UsageError: the header lacks an upstream column.
-    """
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
-        missing = [c for c in wanted if c not in header]
-        if missing:
-            raise UsageError(f"{path.name}: missing upstream columns {missing}; header: {header}")
-        reader.fieldnames = header
-        line = reader.line_num + 1
-        for row in reader:
-            yield line, {k: (v or "").strip() for k, v in row.items() if k is not None}
-            line = reader.line_num + 1
-
-
-# ------------------------------------------------------------------------------------- protocol
-
-
-def features(config: str, ctx: RecipeContext) -> Features:
-    """Return the image-classification (``birads``) or object-detection (``findings``) schema."""
-    check_config(DATASET_ID, CONFIGS, config)
-    ids = {"series_id": Value("string"), "image_id": Value("string")}
-    if config == "birads":
-        return image_classification_features({"birads": BIRADS.labels, "density": DENSITY.labels}, ids)
-    return object_detection_features(
-        VINDR_FINDINGS.labels,
-        object_extras={"categories": label_feature(MultiLabel(VINDR_FINDINGS.labels)), "birads": label_feature(FINDING_BIRADS.labels)},
-        extras={"birads": label_feature(BIRADS.labels), "density": label_feature(DENSITY.labels), **ids},
-    )
-
-
-def plan(config: str, ctx: RecipeContext) -> Plan:
-    """Return one unit per study in CSV order; images whose DICOM was not fetched are ``not_fetched``."""
-    check_config(DATASET_ID, CONFIGS, config)
-    path = _csv_path(config, ctx)
-    mapping = _upstream_splits(config)
-    studies: dict[str, dict[str, ImageItem]] = {}
-    skipped: list[str] = []
-    split_errors: list[SampleError] = []
-    for line, row in read_rows(path, IDENTITY + (BOX if config == "findings" else ())):
-        study, image = row["study_id"], row["image_id"]
-        rel = f"images/{study}/{image}.dicom"
-        item = studies.setdefault(study, {}).get(image)
-        if item is None:
-            try:
-                split = map_upstream_split(row["split"], mapping, item=f"{path.name}:{line}")
-            except SampleError as err:
-                split_errors.append(err)
-                continue
-            item = ImageItem(line, rel, tuple((c, row[c]) for c in IDENTITY), split)
-        if config == "findings":
-            box: Box = (line, _categories(row["finding_categories"], f"{path.name}:{line}"), row["finding_birads"],
-                        (row["xmin"], row["ymin"], row["xmax"], row["ymax"]))
-            item = ImageItem(item.line, item.path, item.values, item.split, item.boxes + (box,))
-        studies[study][image] = item
-    units: list[Any] = []
-    for study, images in studies.items():
-        kept = []
-        for item in images.values():
-            if ctx.has(ctx.source_dir / item.path):
-                kept.append(item)
-            else:
-                skipped.append(item.path)
-        if kept:
-            units.append(StudyUnit(config, study, ctx.source_dir, path.name, ctx.source_tag, ctx.options.image, tuple(kept)))
-    if ctx.options.limit is not None:
-        units = units[: ctx.options.limit]
-    if split_errors:
-        units.append(_ErrorUnit(config, "", ctx.source_dir, path.name, ctx.source_tag, ctx.options.image, (), tuple(split_errors)))
-    return Plan(units=units, not_fetched=skipped)
-
-
 @dataclass(frozen=True)
 class _ErrorUnit(StudyUnit):
     """Reports the rows found bad while planning."""
@@ -202,25 +105,138 @@ class SharedStudyUnit:
         return f"{'+'.join(p.config for p in self.parts)}/{self.parts[0].study_id}"
 
 
-def combine_units(units_by_config: Mapping[str, Sequence[Any]]) -> list[Any]:
-    """Merge the configs' study units into one unit per study (first-seen order), errors last.
+Unit = Union[StudyUnit, SharedStudyUnit]
 
-    ``birads`` and ``findings`` read the same images: run together they decode each DICOM once
-    instead of once per config. Rows still go to their own config.
+
+# ------------------------------------------------------------------------------------- reading
+
+
+def _csv_path(config: str, ctx: RecipeContext) -> Path:
+    path = ctx.source_dir / CSV_FILES[config]
+    if not ctx.has(path):
+        raise UsageError(f"{DATASET_ID}: {CSV_FILES[config]} is missing under {ctx.source_dir}; run `medcat fetch {DATASET_ID}`.")
+    return path
+
+
+def read_rows(ctx: RecipeContext, path: Path, wanted: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line, row)`` of an annotation CSV (stripped values).
+
+    Raises:
+        UpstreamFormatError: the header lacks an upstream column.
     """
-    by_study: dict[str, list[StudyUnit]] = {}
-    reports: list[Any] = []
-    for units in units_by_config.values():
-        for unit in units:
-            if isinstance(unit, _ErrorUnit):
-                reports.append(unit)
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        require_columns(ctx, path, header, wanted)
+        reader.fieldnames = header
+        line = reader.line_num + 1
+        for row in reader:
+            yield line, {k: (v or "").strip() for k, v in row.items() if k is not None}
+            line = reader.line_num + 1
+
+
+# ------------------------------------------------------------------------------------- recipe
+
+
+class VindrMammo(Recipe[None, Unit]):
+    """VinDr-Mammo: ``birads`` and ``findings``, one study per unit (see the module docstring).
+
+    No survey: each config reads its own CSV once, in ``plan``.
+    """
+
+    DATASET_ID = DATASET_ID
+    CONFIGS = CONFIGS
+
+    def features(self, config: str, ctx: RecipeContext, survey: None) -> Features:
+        """Return the image-classification (``birads``) or object-detection (``findings``) schema."""
+        self.check_config(config)
+        ids = {"series_id": Value("string"), "image_id": Value("string")}
+        if config == "birads":
+            return image_classification_features({"birads": BIRADS.labels, "density": DENSITY.labels}, ids)
+        return object_detection_features(
+            VINDR_FINDINGS.labels,
+            object_extras={"categories": label_feature(MultiLabel(VINDR_FINDINGS.labels)), "birads": label_feature(FINDING_BIRADS.labels)},
+            extras={"birads": label_feature(BIRADS.labels), "density": label_feature(DENSITY.labels), **ids},
+        )
+
+    def plan(self, config: str, ctx: RecipeContext, survey: None) -> Plan[Unit]:
+        """Return one unit per study in CSV order; images whose DICOM was not fetched are ``not_fetched``."""
+        self.check_config(config)
+        return _plan(config, ctx)
+
+    def combine_units(self, plans: Mapping[str, Plan[Unit]]) -> Iterable[Unit]:
+        """Merge the configs' study units into one unit per study (first-seen order), errors last.
+
+        ``birads`` and ``findings`` read the same images: run together they decode each DICOM once
+        instead of once per config. Rows still go to their own config.
+        """
+        by_study: dict[str, list[StudyUnit]] = {}
+        reports: list[Unit] = []
+        for plan in plans.values():
+            for unit in plan.units:
+                if isinstance(unit, StudyUnit) and not isinstance(unit, _ErrorUnit):
+                    by_study.setdefault(unit.study_id, []).append(unit)
+                else:
+                    reports.append(unit)
+        merged: list[Unit] = [SharedStudyUnit(tuple(parts)) if len(parts) > 1 else parts[0] for parts in by_study.values()]
+        return merged + reports
+
+    def convert_unit(self, unit: Unit) -> Iterator[Row | SampleError]:
+        return convert_unit(unit)
+
+    def card_notes(self, ctx: RecipeContext, survey: None) -> list[str]:
+        """State the conventions a user of the output must know."""
+        return [
+            "Upstream split 'training' is 'train'; the split is per study (study_id never crosses splits).",
+            "patient_id is null: the de-identification removed it. study_id groups the four views of an exam.",
+            "findings: boxes are xyxy in output pixels (original coordinates times 'scale'), clipped to the image; "
+            "'category' is the first listed finding category and 'categories' all of them; an empty finding "
+            "BI-RADS is 'unassessed'; a 'No Finding' image has no objects.",
+            "BI-RADS labels are shared with CBIS-DDSM ('BI-RADS 0' ... 'BI-RADS 6'); density is A-D.",
+            "An image whose CSV height/width differ from its DICOM Rows/Columns is reported in errors.jsonl, not converted.",
+        ]
+
+
+def _plan(config: str, ctx: RecipeContext) -> Plan[Unit]:
+    path = _csv_path(config, ctx)
+    mapping = ctx.splits_of(config)
+    studies: dict[str, dict[str, ImageItem]] = {}
+    skipped: list[str] = []
+    split_errors: list[SampleError] = []
+    for line, row in read_rows(ctx, path, IDENTITY + (BOX if config == "findings" else ())):
+        study, image = row["study_id"], row["image_id"]
+        rel = f"images/{study}/{image}.dicom"
+        item = studies.setdefault(study, {}).get(image)
+        if item is None:
+            try:
+                split = map_upstream_split(row["split"], mapping, item=f"{path.name}:{line}")
+            except SampleError as err:
+                split_errors.append(err)
+                continue
+            item = ImageItem(line, rel, tuple((c, row[c]) for c in IDENTITY), split)
+        if config == "findings":
+            box: Box = (line, _categories(row["finding_categories"], f"{path.name}:{line}"), row["finding_birads"],
+                        (row["xmin"], row["ymin"], row["xmax"], row["ymax"]))
+            item = ImageItem(item.line, item.path, item.values, item.split, item.boxes + (box,))
+        studies[study][image] = item
+    units: list[Unit] = []
+    for study, images in studies.items():
+        kept = []
+        for item in images.values():
+            if ctx.has(ctx.source_dir / item.path):
+                kept.append(item)
             else:
-                by_study.setdefault(unit.study_id, []).append(unit)
-    merged: list[Any] = [SharedStudyUnit(tuple(parts)) if len(parts) > 1 else parts[0] for parts in by_study.values()]
-    return merged + reports
+                skipped.append(item.path)
+        if kept:
+            units.append(StudyUnit(config, study, ctx.source_dir, path.name, ctx.source_tag, ctx.options.image, tuple(kept)))
+    if ctx.options.limit is not None:
+        units = units[: ctx.options.limit]
+    if split_errors:
+        units.append(_ErrorUnit(config, "", ctx.source_dir, path.name, ctx.source_tag, ctx.options.image, (), tuple(split_errors)))
+    return Plan(units=units, not_fetched=skipped)
 
 
-def convert_unit(unit: StudyUnit | SharedStudyUnit) -> Iterator[Row | SampleError]:
+def convert_unit(unit: Unit) -> Iterator[Row | SampleError]:
     """Yield one row per image of the study; an undecodable image or a bad value is a ``SampleError``."""
     if isinstance(unit, _ErrorUnit):
         yield from unit.errors
@@ -326,14 +342,4 @@ def _objects(csv_name: str, boxes: tuple[Box, ...], encoded: EncodedImage) -> di
     return objects
 
 
-def card_notes(ctx: RecipeContext) -> list[str]:
-    """State the conventions a user of the output must know."""
-    return [
-        "Upstream split 'training' is 'train'; the split is per study (study_id never crosses splits).",
-        "patient_id is null: the de-identification removed it. study_id groups the four views of an exam.",
-        "findings: boxes are xyxy in output pixels (original coordinates times 'scale'), clipped to the image; "
-        "'category' is the first listed finding category and 'categories' all of them; an empty finding "
-        "BI-RADS is 'unassessed'; a 'No Finding' image has no objects.",
-        "BI-RADS labels are shared with CBIS-DDSM ('BI-RADS 0' ... 'BI-RADS 6'); density is A-D.",
-        "An image whose CSV height/width differ from its DICOM Rows/Columns is reported in errors.jsonl, not converted.",
-    ]
+RECIPE = VindrMammo()

@@ -36,8 +36,15 @@ import numpy as np
 from PIL import Image
 
 from medcat_data.converters.vocab.chexpert import OBSERVATIONS
-from medcat_data.mirror.replicas.base import Protection, physionet_env, physionet_protection
-from medcat_data.mirror.replicas.physionet import csv_bytes, gzip_bytes, project_dir, write_sha256sums
+from medcat_data.mirror.replicas.base import (
+    Protection,
+    csv_bytes,
+    gzip_bytes,
+    physionet_env,
+    physionet_protection,
+    project_dir,
+    write_sha256sums,
+)
 from medcat_data.mirror.synth.dicom import make_dicom, write_truncated
 
 JPG_SLUG, JPG_VERSION = "mimic-cxr-jpg", "2.1.0"

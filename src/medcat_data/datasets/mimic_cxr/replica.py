@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medcat_data.mirror.replicas import _mimic
+from medcat_data.mirror.synth import mimic_cohort
 from medcat_data.mirror.replicas.base import Replica, physionet_env
 
 DATASET_ID = "mimic-cxr"
@@ -23,14 +23,14 @@ DATASET_ID = "mimic-cxr"
 
 def build(root: Path, *, seed: int = 0) -> list[Replica]:
     """Write both projects under ``root`` and return the replica with the expected counts."""
-    cohort = _mimic.make_cohort(seed)
-    _mimic.write_jpg_project(root, cohort, seed)
-    expected = _mimic.write_dicom_project(root, cohort, seed)
+    cohort = mimic_cohort.make_cohort(seed)
+    mimic_cohort.write_jpg_project(root, cohort, seed)
+    expected = mimic_cohort.write_dicom_project(root, cohort, seed)
     return [
         Replica(
             dataset_id=DATASET_ID,
             source="physionet",
-            protections=_mimic.protections(),
+            protections=mimic_cohort.protections(),
             env=physionet_env(),
             expected=expected,
         )

@@ -48,8 +48,7 @@ import numpy as np
 from PIL import Image
 from pydicom.uid import JPEG2000Lossless, ExplicitVRLittleEndian
 
-from medcat_data.mirror.replicas.base import REPLICA_PASSWORD, Protection, Replica
-from medcat_data.mirror.replicas.physionet import csv_bytes
+from medcat_data.mirror.replicas.base import REPLICA_PASSWORD, Protection, Replica, csv_bytes
 from medcat_data.mirror.synth.dicom import make_dicom
 
 DATASET_ID = "cbis-ddsm"

@@ -27,8 +27,14 @@ import numpy as np
 import pydicom
 from pydicom.uid import JPEG2000Lossless, ExplicitVRLittleEndian
 
-from medcat_data.mirror.replicas.base import Replica, physionet_env, physionet_protection
-from medcat_data.mirror.replicas.physionet import csv_bytes, project_dir, write_sha256sums
+from medcat_data.mirror.replicas.base import (
+    Replica,
+    csv_bytes,
+    physionet_env,
+    physionet_protection,
+    project_dir,
+    write_sha256sums,
+)
 from medcat_data.mirror.synth.dicom import make_dicom, write_truncated
 
 DATASET_ID = "vindr-mammo"

@@ -23,7 +23,7 @@ quoted trailing newline is stripped. A row whose series is absent is a ``SampleE
 ``sample_id`` comes from CSV identities only, so both sources give the same ids:
 ``<Mass|Calc>-<Training|Test>_<patient_id>_<side>_<view>`` (the TCIA subject id of the image set)
 plus ``_<abnormality id>`` for the per-abnormality configs. The split is the official one from the
-CSV file name (``Training``/``Test``); ``patient_id`` is ``P_xxxxx``. A work unit is one full
+CSV file name (``Training``/``Test``, mapped by the registry's ``upstream_splits``); ``patient_id`` is ``P_xxxxx``. A work unit is one full
 mammogram image set with its abnormality rows; ``--limit`` keeps the first N per config.
 """
 
@@ -43,14 +43,14 @@ from datasets import Features, Image, List, Value
 from medcat_data.converters.codecs.dicom import decode_dicom
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions, encode_png
 from medcat_data.converters.codecs.raster import load_raster
-from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
+from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import image_classification_features, label_feature, object_detection_features
 from medcat_data.converters.splits import map_upstream_split
 from medcat_data.converters.units import Row
 from medcat_data.converters.vocab.mammography import BIRADS, CBIS_PATHOLOGY, DENSITY, LATERALITY, VIEW
-from medcat_data.errors import SampleError, UsageError
+from medcat_data.errors import SampleError, UpstreamFormatError, UsageError
 
-__all__ = ["CONFIGS", "DATASET_ID", "ImageSetUnit", "card_notes", "convert_unit", "features", "plan"]
+__all__ = ["CONFIGS", "DATASET_ID", "RECIPE", "CbisDdsm", "ImageSetUnit", "Survey", "convert_unit", "read_case_csv"]
 
 DATASET_ID = "cbis-ddsm"
 CONFIGS: tuple[str, ...] = ("mass", "calc", "mass-roi", "calc-roi")
@@ -60,7 +60,6 @@ DESCRIPTORS = {"mass": ("mass shape", "mass margins"), "calc": ("calc type", "ca
 DENSITY_COLUMNS = ("breast_density", "breast density")
 DENSITY_SOURCE = "cbis-ddsm breast_density"
 CSV_SPLITS = {"train": "Training", "test": "Test"}
-DEFAULT_UPSTREAM_SPLITS = {"Training": "train", "Test": "test"}
 REQUIRED = (
     "patient_id", "left or right breast", "image view", "abnormality id", "abnormality type", "assessment",
     "pathology", "subtlety", "image file path", "cropped image file path", "ROI mask file path",
@@ -125,18 +124,18 @@ def _series_uid(path: str) -> str:
     return parts[2] if len(parts) >= 4 else ""
 
 
-def read_case_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def read_case_csv(ctx: RecipeContext, path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield ``(line, row)`` with every value stripped (the quoted trailing newline included).
 
     Raises:
-        UsageError: the header lacks an upstream column.
+        UpstreamFormatError: the header lacks an upstream column (or both density spellings).
     """
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in REQUIRED if c not in header]
-        if missing or not any(c in header for c in DENSITY_COLUMNS):
-            raise UsageError(f"{path.name}: missing upstream columns {missing or list(DENSITY_COLUMNS)}; header: {header}")
+        require_columns(ctx, path, header, REQUIRED)
+        if not any(c in header for c in DENSITY_COLUMNS):
+            raise UpstreamFormatError(DATASET_ID, ctx.rel(path), f"lacks a density column ({' or '.join(DENSITY_COLUMNS)})")
         line = reader.line_num + 1
         for fields in reader:
             if any(f.strip() for f in fields):
@@ -175,32 +174,71 @@ def index_series(ctx: RecipeContext) -> tuple[dict[str, tuple[Path, ...]], str]:
     )
 
 
-_INDEX: dict[tuple[Any, ...], tuple[dict[str, tuple[Path, ...]], str]] = {}
+def case_csv_name(kind: str, part: str) -> str:
+    """Return the name of a case-description CSV (``mass``/``calc``, ``train``/``test``)."""
+    return f"{kind}_case_description_{part}_set.csv"
 
 
-def _index(ctx: RecipeContext) -> tuple[dict[str, tuple[Path, ...]], str]:
-    key = (str(ctx.source_dir), ctx.source, ctx.available)
-    if key not in _INDEX:
-        _INDEX[key] = index_series(ctx)
-    return _INDEX[key]
+@dataclass(frozen=True)
+class Survey:
+    """What every config reads, once: the series index and the fetched case-description CSVs."""
+
+    index: Mapping[str, tuple[Path, ...]]
+    """SeriesInstanceUID -> its image files."""
+    index_name: str
+    """Which index file was read (for the card)."""
+    cases: Mapping[str, tuple[tuple[int, dict[str, str]], ...]]
+    """Case CSV file name -> its ``(line, row)`` pairs, for the CSVs that were fetched."""
 
 
-def _upstream_splits(config: str) -> Mapping[str, str]:
-    try:
-        from medcat_data.catalog.registry import load_registry
-
-        mapping = load_registry().get(DATASET_ID).config(config).upstream_splits
-    except Exception:  # a user registry without the entry: fall back to the shipped mapping
-        return DEFAULT_UPSTREAM_SPLITS
-    return {k: str(getattr(v, "value", v)) for k, v in mapping.items()} or DEFAULT_UPSTREAM_SPLITS
-
-
-# ------------------------------------------------------------------------------------- protocol
+def _survey(ctx: RecipeContext) -> Survey:
+    index, index_name = index_series(ctx)
+    cases = {}
+    for kind in DESCRIPTORS:
+        for part in CSV_SPLITS:
+            path = _walk(ctx, case_csv_name(kind, part))
+            if path is not None:
+                cases[path.name] = tuple(read_case_csv(ctx, path))
+    return Survey(index, index_name, cases)
 
 
-def features(config: str, ctx: RecipeContext) -> Features:
-    """Return the image-classification (``mass``, ``calc``) or object-detection (``-roi``) schema."""
-    check_config(DATASET_ID, CONFIGS, config)
+# ------------------------------------------------------------------------------------- recipe
+
+
+class CbisDdsm(Recipe[Survey, ImageSetUnit]):
+    """CBIS-DDSM from either source into four configs (see the module docstring)."""
+
+    DATASET_ID = DATASET_ID
+    CONFIGS = CONFIGS
+
+    def survey(self, ctx: RecipeContext) -> Survey:
+        """Index the series (``metadata.csv`` or ``dicom_info.csv``) and read the fetched case CSVs.
+
+        Raises:
+            UsageError: neither series index was fetched.
+            UpstreamFormatError: a case CSV lacks a column read.
+        """
+        return _survey(ctx)
+
+    def features(self, config: str, ctx: RecipeContext, survey: Survey) -> Features:
+        """Return the image-classification (``mass``, ``calc``) or object-detection (``-roi``) schema."""
+        self.check_config(config)
+        return _features(config)
+
+    def plan(self, config: str, ctx: RecipeContext, survey: Survey) -> Plan[ImageSetUnit]:
+        """Return one unit per full-mammogram image set, train CSV first; unfetched files are ``not_fetched``."""
+        self.check_config(config)
+        return _plan(config, ctx, survey)
+
+    def convert_unit(self, unit: ImageSetUnit) -> Iterator[Row | SampleError]:
+        return convert_unit(unit)
+
+    def card_notes(self, ctx: RecipeContext, survey: Survey) -> list[str]:
+        """State how files were found, the label conventions and the rows whose density is off the scale."""
+        return card_notes(survey)
+
+
+def _features(config: str) -> Features:
     kind = config.split("-")[0]
     if not config.endswith("-roi"):
         extras: dict[str, Any] = {
@@ -227,20 +265,18 @@ def features(config: str, ctx: RecipeContext) -> Features:
     )
 
 
-def plan(config: str, ctx: RecipeContext) -> Plan:
-    """Return one unit per full-mammogram image set, train CSV first; unfetched files are ``not_fetched``."""
-    check_config(DATASET_ID, CONFIGS, config)
+def _plan(config: str, ctx: RecipeContext, survey: Survey) -> Plan[ImageSetUnit]:
     kind = config.split("-")[0]
     roi = config.endswith("-roi")
-    index, _ = _index(ctx)
-    mapping = _upstream_splits(config)
+    index = survey.index
+    mapping = ctx.splits_of(config)
     units: list[ImageSetUnit] = []
     not_fetched: list[str] = []
     errors: list[SampleError] = []
     for part, upstream in CSV_SPLITS.items():
-        name = f"{kind}_case_description_{part}_set.csv"
-        path = _walk(ctx, name)
-        if path is None:
+        name = case_csv_name(kind, part)
+        rows_of_csv = survey.cases.get(name)
+        if rows_of_csv is None:
             raise UsageError(f"{DATASET_ID}: {name} is missing under {ctx.source_dir}; run `medcat fetch {DATASET_ID}`.")
         try:
             split = map_upstream_split(upstream, mapping, item=name)
@@ -249,7 +285,7 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
             continue
         prefix = f"{kind.capitalize()}-{upstream}"
         sets: dict[str, list[tuple[int, dict[str, str]]]] = {}
-        for line, row in read_case_csv(path):
+        for line, row in rows_of_csv:
             set_id = f"{prefix}_{row['patient_id']}_{row['left or right breast']}_{row['image view']}"
             sets.setdefault(set_id, []).append((line, row))
         for set_id, rows in sets.items():
@@ -280,10 +316,9 @@ def plan(config: str, ctx: RecipeContext) -> Plan:
                 ))
     if ctx.options.limit is not None:
         units = units[: ctx.options.limit]
-    planned: list[Any] = list(units)
     if errors:
-        planned.append(_ErrorUnit(config, kind, "", "", "errors", "", (), None, (), ctx.source_tag, ctx.options.image, tuple(errors)))
-    return Plan(units=planned, not_fetched=not_fetched)
+        units.append(_ErrorUnit(config, kind, "", "", "errors", "", (), None, (), ctx.source_tag, ctx.options.image, tuple(errors)))
+    return Plan(units=units, not_fetched=not_fetched)
 
 
 def _resolve(series: tuple[str, ...], index: Mapping[str, tuple[Path, ...]], ctx: RecipeContext) -> tuple[tuple[Path, ...] | None, str | None]:
@@ -482,17 +517,14 @@ def _crop_and_mask(
     return crops[0], masks[0]
 
 
-def _densities_outside_scale(ctx: RecipeContext) -> list[str]:
+def _densities_outside_scale(survey: Survey) -> list[str]:
     """Return ``<csv>:<line> <sample_id> ('<value>')`` for each case row whose density is not 1-4."""
     found = []
     for kind in DESCRIPTORS:
         for part, upstream in CSV_SPLITS.items():
-            name = f"{kind}_case_description_{part}_set.csv"
-            path = _walk(ctx, name)
-            if path is None:
-                continue
+            name = case_csv_name(kind, part)
             prefix = f"{kind.capitalize()}-{upstream}"
-            for line, row in read_case_csv(path):
+            for line, row in survey.cases.get(name, ()):
                 value = next(row[c] for c in DENSITY_COLUMNS if c in row)
                 if _density(value) is None:
                     sample_id = f"{prefix}_{row['patient_id']}_{row['left or right breast']}_{row['image view']}_{row['abnormality id']}"
@@ -500,13 +532,10 @@ def _densities_outside_scale(ctx: RecipeContext) -> list[str]:
     return found
 
 
-def card_notes(ctx: RecipeContext) -> list[str]:
+def card_notes(survey: Survey) -> list[str]:
     """State how files were found, the label conventions and the rows whose density is off the scale."""
-    try:
-        _, index_name = _index(ctx)
-    except UsageError:
-        index_name = "(none found)"
-    outside = _densities_outside_scale(ctx)
+    index_name = survey.index_name
+    outside = _densities_outside_scale(survey)
     density_notes = [
         f"{len(outside)} abnormality row(s) have a breast density outside 1-4; their density is null (also in the "
         f"-roi row of their mammogram) and every other label and image is kept: {'; '.join(outside)}."
@@ -521,3 +550,6 @@ def card_notes(ctx: RecipeContext) -> list[str]:
         "-roi configs: boxes come from the ROI masks resized nearest-neighbour to the output size (xyxy, end exclusive).",
         *density_notes,
     ]
+
+
+RECIPE = CbisDdsm()

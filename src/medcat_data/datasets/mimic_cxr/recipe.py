@@ -11,8 +11,9 @@ A work unit is one study of ``cxr-record-list.csv.gz`` (the source's file index,
 * ``chexpert`` / ``negbio``: one row per DICOM with the study's labels, as ``mimic-cxr-jpg``.
 
 Labels, views and the official split come from the companion ``mimic-cxr-jpg-labels`` (the
-``mimic-cxr-2.0.0-*.csv.gz`` files of MIMIC-CXR-JPG), joined on ``study_id`` / ``dicom_id``; the CSV
-readers are shared with the ``mimic-cxr-jpg`` recipe. Reports are read from the loose
+``mimic-cxr-2.0.0-*.csv.gz`` files of MIMIC-CXR-JPG), joined on ``study_id`` / ``dicom_id``, read
+once by the survey with the ``mimic-cxr-jpg`` kit's readers (``labels.py``); upstream split values are mapped by
+the registry's ``upstream_splits``. Reports are read from the loose
 ``files/pXX/p<subject>/s<study>.txt`` (paths from ``cxr-study-list.csv.gz``) when fetched, else in
 place from ``mimic-cxr-reports.zip`` (the member whose name ends in ``p<subject>/s<study>.txt``; the
 zip's top folder is unconfirmed). DICOMs listed but not fetched are "not fetched", not errors.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -32,23 +33,23 @@ from datasets import Features, List, Value
 
 from medcat_data.converters.codecs.dicom import decode_dicom
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
-from medcat_data.converters.recipes.base import Plan, RecipeContext, check_config
-from medcat_data.converters.recipes.mimic_cxr_jpg import (
-    LABEL_FILES,
-    SPLIT,
-    UPSTREAM_SPLITS,
-    _csv_rows,
-    _header,
-    label_columns,
-    mention_values,
-    survey,
-)
+from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import image_classification_features, report_generation_features
 from medcat_data.converters.splits import map_upstream_split
 from medcat_data.converters.units import Row
-from medcat_data.errors import SampleError, UsageError
+from medcat_data.datasets.mimic_cxr_jpg.labels import (
+    LABEL_FILES,
+    SPLIT,
+    LabelFolder,
+    csv_header,
+    csv_rows,
+    label_columns,
+    mention_values,
+    read_label_folder,
+)
+from medcat_data.errors import SampleError, UpstreamFormatError, UsageError
 
-__all__ = ["CONFIGS", "DATASET_ID", "DicomStudyUnit", "card_notes", "convert_unit", "features", "plan", "report_sections"]
+__all__ = ["CONFIGS", "DATASET_ID", "RECIPE", "DicomStudyUnit", "MimicCxr", "SharedStudyUnit", "Survey", "report_sections"]
 
 DATASET_ID = "mimic-cxr"
 CONFIGS: tuple[str, ...] = ("reports", "chexpert", "negbio")
@@ -106,170 +107,6 @@ class DicomStudyUnit:
         return f"{self.config}@s{self.study_id}"
 
 
-def features(config: str, ctx: RecipeContext) -> Features:
-    """Report-generation (``reports``) or image-classification with the 14 CheXpert mention columns."""
-    check_config(DATASET_ID, CONFIGS, config)
-    if config == "reports":
-        return report_generation_features(label_columns(), {"dicom_ids": List(Value("string")), "labelled": Value("bool")})
-    return image_classification_features(label_columns(), {"dicom_id": Value("string"), "labelled": Value("bool")})
-
-
-def _labels_folder(ctx: RecipeContext) -> Path:
-    folder = ctx.companions.get(COMPANION)
-    if folder is None:
-        raise UsageError(f"{ctx.dataset_id}: the companion source {COMPANION!r} (labels, split, metadata) is not configured.")
-    return folder
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
-@dataclass(frozen=True)
-class _Reports:
-    loose: Mapping[str, str]
-    """study_id -> report path relative to the source folder (from the study list)."""
-    members: Mapping[str, str]
-    """``p<subject>/s<study>.txt`` -> member name in the reports zip."""
-    zip_path: Path | None
-    errors: tuple[SampleError, ...] = ()
-    """Damaged lines of the study list."""
-
-
-_REPORTS: dict[tuple[Any, ...], _Reports] = {}
-
-
-def _reports(ctx: RecipeContext) -> _Reports:
-    study_list = ctx.source_dir / STUDY_LIST
-    archive = ctx.source_dir / REPORTS_ZIP
-    parts = [p for p in (study_list, archive) if ctx.has(p)]
-    key = (tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts), ctx.available is None)
-    cached = _REPORTS.get(key)
-    if cached is not None:
-        return cached
-    loose: dict[str, str] = {}
-    errors: list[SampleError] = []
-    if study_list in parts:
-        if "path" in _header(study_list):
-            loose = {row["study_id"].strip(): row["path"].strip() for _, row in _csv_rows(study_list, errors)}
-    members: dict[str, str] = {}
-    zip_path = archive if archive in parts else None
-    if zip_path is not None:
-        try:
-            with zipfile.ZipFile(zip_path) as handle:
-                for name in handle.namelist():
-                    if name.endswith(".txt"):
-                        members["/".join(name.split("/")[-2:])] = name
-        except zipfile.BadZipFile as err:
-            raise UsageError(f"{zip_path} is not a readable zip ({err}); run `medcat verify {ctx.dataset_id}`.") from err
-    cached = _REPORTS[key] = _Reports(loose, members, zip_path, tuple(errors))
-    return cached
-
-
-def _report_ref(ctx: RecipeContext, reports: _Reports, subject: str, study: str) -> tuple[str, str | None] | None:
-    rel = reports.loose.get(study) or f"files/p{subject[:2]}/p{subject}/s{study}.txt"
-    path = ctx.source_dir / rel
-    if ctx.has(path):
-        return _rel(path, ctx.root), None
-    member = reports.members.get(f"p{subject}/s{study}.txt")
-    if member is not None and reports.zip_path is not None:
-        return _rel(reports.zip_path, ctx.root), member
-    return None
-
-
-def plan(config: str, ctx: RecipeContext) -> Plan:
-    """One unit per study of the record list with at least one fetched DICOM; ``--limit`` keeps N studies."""
-    check_config(DATASET_ID, CONFIGS, config)
-    record_list = ctx.source_dir / RECORD_LIST
-    if not ctx.has(record_list):
-        raise UsageError(f"{ctx.dataset_id}: {record_list} was not fetched; run `medcat fetch {ctx.dataset_id}`.")
-    header = _header(record_list)
-    missing = [c for c in ("subject_id", "study_id", "dicom_id", "path") if c not in header]
-    if missing:
-        raise UsageError(f"{record_list}: lacks the columns {missing}; header: {header}")
-    labeller = REPORT_LABELS if config == "reports" else config
-    s = survey(_labels_folder(ctx), ctx, LABEL_FILES)
-    table = s.labels.get(labeller)
-    if table is None:
-        raise UsageError(f"{ctx.dataset_id}: {LABEL_FILES[labeller]} of the {COMPANION!r} companion was not fetched; "
-                         f"run `medcat fetch {ctx.dataset_id}`.")
-    views = {dicom_id: view for st in s.studies for dicom_id, view in st.images}
-    reports = _reports(ctx) if config == "reports" else None
-
-    # Damaged lines of the index files: one errors.jsonl line each; the rest of each file is used.
-    errors = s.errors_of("metadata", "split", labeller) + list(reports.errors if reports is not None else ())
-    order: list[tuple[str, str]] = []
-    studies: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for _, row in _csv_rows(record_list, errors):
-        key = (row["subject_id"].strip(), row["study_id"].strip())
-        if key not in studies:
-            studies[key] = []
-            order.append(key)
-        studies[key].append((row["dicom_id"].strip(), row["path"].strip()))
-
-    units: list[DicomStudyUnit | _ErrorUnit] = []
-    not_fetched: list[str] = []
-    for subject, study in order:
-        images = []
-        for dicom_id, rel_path in studies[(subject, study)]:
-            path = ctx.source_dir / rel_path
-            rel = _rel(path, ctx.root)
-            if not ctx.has(path):
-                not_fetched.append(rel)
-                continue
-            images.append((dicom_id, rel, views.get(dicom_id)))
-        if not images:
-            continue
-        item = f"files/p{subject[:2]}/p{subject}/s{study}"
-        split: str | None = None
-        split_error: SampleError | None = None
-        upstream = s.split.get(images[0][0])
-        try:
-            if upstream is None:
-                raise SampleError(images[0][1], "split", f"dicom_id {images[0][0]} is not in {SPLIT}")
-            split = map_upstream_split(upstream, UPSTREAM_SPLITS, item=item)
-        except SampleError as err:
-            split_error = err
-        label_error: SampleError | None = None
-        labels: Mapping[str, str | None] | None
-        try:
-            labels = mention_values(table, study, item)
-        except SampleError as err:
-            labels, label_error = None, err
-        report = _report_ref(ctx, reports, subject, study) if reports is not None else None
-        units.append(DicomStudyUnit(config, ctx.source_tag, str(ctx.root), subject, study, tuple(images), split,
-                                    split_error, labels, label_error, report, ctx.options.image))
-    if ctx.options.limit is not None:
-        units = units[: ctx.options.limit]
-    if errors:
-        units.append(_ErrorUnit(config, tuple(errors)))
-    return Plan(units=units, not_fetched=not_fetched)
-
-
-def _read_report(root: Path, ref: tuple[str, str | None], item: str) -> str:
-    rel, member = ref
-    where = f"{rel}:{member}" if member else rel
-    try:
-        if member is None:
-            data = (root / rel).read_bytes()
-        else:
-            with zipfile.ZipFile(root / rel) as archive:
-                data = archive.read(member)
-    except OSError as err:
-        raise SampleError(item, "read", f"cannot read the report {where}: {err.strerror or err}") from err
-    except (KeyError, zipfile.BadZipFile) as err:
-        raise SampleError(item, "read", f"cannot read the report {where}: {err}") from err
-    except (EOFError, zlib.error) as err:
-        raise SampleError(item, "read", f"the report {where} is a truncated or corrupt zip member ({err})") from err
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise SampleError(item, "read", f"the report {where} has bytes not valid UTF-8 at byte {err.start} ({err.reason})") from None
-
-
 @dataclass(frozen=True)
 class _ErrorUnit:
     """The damaged index lines met while planning one config."""
@@ -293,33 +130,224 @@ class SharedStudyUnit:
         return f"{'+'.join(p.config for p in self.parts)}@s{self.parts[0].study_id}"
 
 
-def combine_units(
-    units_by_config: Mapping[str, Sequence[DicomStudyUnit | _ErrorUnit]],
-) -> list[DicomStudyUnit | SharedStudyUnit | _ErrorUnit]:
-    """Merge the configs' units into one unit per study (first-seen order); error units stay apart, last.
+Unit = Union[DicomStudyUnit, SharedStudyUnit, _ErrorUnit]
 
-    ``reports``, ``chexpert`` and ``negbio`` read the same DICOMs: together they decode each once
-    instead of once per config (three times for a full run). Rows still go to their own config.
+
+@dataclass(frozen=True)
+class Survey:
+    """What every config reads: the record list (checked) and the companion's label folder."""
+
+    record_list: Path
+    labels: LabelFolder
+
+
+@dataclass(frozen=True)
+class _Reports:
+    loose: Mapping[str, str]
+    """study_id -> report path relative to the source folder (from the study list)."""
+    members: Mapping[str, str]
+    """``p<subject>/s<study>.txt`` -> member name in the reports zip."""
+    zip_path: Path | None
+    errors: tuple[SampleError, ...] = ()
+    """Damaged lines of the study list."""
+
+
+# ------------------------------------------------------------------------------------- recipe
+
+
+class MimicCxr(Recipe[Survey, Unit]):
+    """MIMIC-CXR: studies and DICOMs with the companion's labels (see the module docstring)."""
+
+    DATASET_ID = DATASET_ID
+    CONFIGS = CONFIGS
+
+    def survey(self, ctx: RecipeContext) -> Survey:
+        """Check the record list, then read the companion's metadata, split and label files once.
+
+        Raises:
+            UsageError: the record list or the companion's files were not fetched.
+            UpstreamFormatError: the record list lacks a column read.
+        """
+        record_list = ctx.source_dir / RECORD_LIST
+        if not ctx.has(record_list):
+            raise UsageError(f"{ctx.dataset_id}: {record_list} was not fetched; run `medcat fetch {ctx.dataset_id}`.")
+        require_columns(ctx, record_list, csv_header(record_list), ("subject_id", "study_id", "dicom_id", "path"))
+        folder = ctx.companions.get(COMPANION)
+        if folder is None:
+            raise UsageError(f"{ctx.dataset_id}: the companion source {COMPANION!r} (labels, split, metadata) is not configured.")
+        return Survey(record_list, read_label_folder(folder, ctx, LABEL_FILES))
+
+    def features(self, config: str, ctx: RecipeContext, survey: Survey) -> Features:
+        """Report-generation (``reports``) or image-classification with the 14 CheXpert mention columns."""
+        self.check_config(config)
+        if config == "reports":
+            return report_generation_features(label_columns(), {"dicom_ids": List(Value("string")), "labelled": Value("bool")})
+        return image_classification_features(label_columns(), {"dicom_id": Value("string"), "labelled": Value("bool")})
+
+    def plan(self, config: str, ctx: RecipeContext, survey: Survey) -> Plan[Unit]:
+        """One unit per study of the record list with at least one fetched DICOM; ``--limit`` keeps N studies."""
+        self.check_config(config)
+        return _plan(config, ctx, survey)
+
+    def combine_units(self, plans: Mapping[str, Plan[Unit]]) -> Iterable[Unit]:
+        """Merge the configs' units into one unit per study (first-seen order); error units stay apart, last.
+
+        ``reports``, ``chexpert`` and ``negbio`` read the same DICOMs: together they decode each once
+        instead of once per config (three times for a full run). Rows still go to their own config.
+        """
+        by_study: dict[str, list[DicomStudyUnit]] = {}
+        apart: list[Unit] = []
+        for plan in plans.values():
+            for unit in plan.units:
+                if isinstance(unit, DicomStudyUnit):
+                    by_study.setdefault(unit.study_id, []).append(unit)
+                else:
+                    apart.append(unit)
+        merged: list[Unit] = [SharedStudyUnit(tuple(parts)) if len(parts) > 1 else parts[0] for parts in by_study.values()]
+        return merged + apart
+
+    def convert_unit(self, unit: Unit) -> Iterator[Row | SampleError]:
+        return convert_unit(unit)
+
+    def card_notes(self, ctx: RecipeContext, survey: Survey) -> list[str]:
+        """State where labels, split and reports come from and how missing sections appear."""
+        return [
+            f"Labels, views and the official split come from the {COMPANION!r} companion (MIMIC-CXR-JPG's "
+            "mimic-cxr-2.0.0-*.csv.gz), joined on study_id / dicom_id; upstream 'validate' is 'validation' here.",
+            "Labels are per study: positive = 1.0, negative = 0.0, uncertain = -1.0, unmentioned = empty. A study "
+            "absent from the label file is unlabelled: null labels and 'labelled' false (never 'unmentioned').",
+            "reports: 'findings'/'impression' are the FINDINGS:/IMPRESSION: sections, whitespace collapsed; \"\" "
+            "when the report has no such section, null when no report was found. Labels are the CheXpert labeller's.",
+            "DICOMs are decoded to PNG (first frame, VOI/window as in --window). The DICOMs are not covered by "
+            "SHA256SUMS.txt upstream; they were checked by size and the DICM magic at fetch (trust on first use).",
+        ]
+
+
+def _reports(ctx: RecipeContext) -> _Reports:
+    """Index the loose reports (study list) and the members of the reports zip; only ``reports`` reads them.
+
+    Raises:
+        UpstreamFormatError: the reports zip is not a readable zip.
     """
-    by_study: dict[str, list[DicomStudyUnit]] = {}
-    apart: list[_ErrorUnit] = []
-    for units in units_by_config.values():
-        for unit in units:
-            if isinstance(unit, _ErrorUnit):
-                apart.append(unit)
-            else:
-                by_study.setdefault(unit.study_id, []).append(unit)
-    merged: list[DicomStudyUnit | SharedStudyUnit | _ErrorUnit] = [
-        SharedStudyUnit(tuple(parts)) if len(parts) > 1 else parts[0] for parts in by_study.values()
-    ]
-    return merged + apart
+    study_list = ctx.source_dir / STUDY_LIST
+    archive = ctx.source_dir / REPORTS_ZIP
+    loose: dict[str, str] = {}
+    errors: list[SampleError] = []
+    if ctx.has(study_list) and "path" in csv_header(study_list):
+        loose = {row["study_id"].strip(): row["path"].strip() for _, row in csv_rows(study_list, errors)}
+    members: dict[str, str] = {}
+    zip_path = archive if ctx.has(archive) else None
+    if zip_path is not None:
+        try:
+            with zipfile.ZipFile(zip_path) as handle:
+                for name in handle.namelist():
+                    if name.endswith(".txt"):
+                        members["/".join(name.split("/")[-2:])] = name
+        except zipfile.BadZipFile as err:
+            raise UpstreamFormatError(ctx.dataset_id, ctx.rel(zip_path), f"is not a readable zip ({err})") from err
+    return _Reports(loose, members, zip_path, tuple(errors))
+
+
+def _report_ref(ctx: RecipeContext, reports: _Reports, subject: str, study: str) -> tuple[str, str | None] | None:
+    rel = reports.loose.get(study) or f"files/p{subject[:2]}/p{subject}/s{study}.txt"
+    path = ctx.source_dir / rel
+    if ctx.has(path):
+        return ctx.rel(path), None
+    member = reports.members.get(f"p{subject}/s{study}.txt")
+    if member is not None and reports.zip_path is not None:
+        return ctx.rel(reports.zip_path), member
+    return None
+
+
+def _plan(config: str, ctx: RecipeContext, survey: Survey) -> Plan[Unit]:
+    labeller = REPORT_LABELS if config == "reports" else config
+    s = survey.labels
+    table = s.labels.get(labeller)
+    if table is None:
+        raise UsageError(f"{ctx.dataset_id}: {LABEL_FILES[labeller]} of the {COMPANION!r} companion was not fetched; "
+                         f"run `medcat fetch {ctx.dataset_id}`.")
+    views = {dicom_id: view for st in s.studies for dicom_id, view in st.images}
+    reports = _reports(ctx) if config == "reports" else None
+    mapping = ctx.splits_of(config)
+
+    # Damaged lines of the index files: one errors.jsonl line each; the rest of each file is used.
+    errors = s.errors_of("metadata", "split", labeller) + list(reports.errors if reports is not None else ())
+    order: list[tuple[str, str]] = []
+    studies: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for _, row in csv_rows(survey.record_list, errors):
+        key = (row["subject_id"].strip(), row["study_id"].strip())
+        if key not in studies:
+            studies[key] = []
+            order.append(key)
+        studies[key].append((row["dicom_id"].strip(), row["path"].strip()))
+
+    units: list[Unit] = []
+    not_fetched: list[str] = []
+    for subject, study in order:
+        images = []
+        for dicom_id, rel_path in studies[(subject, study)]:
+            path = ctx.source_dir / rel_path
+            if not ctx.has(path):
+                not_fetched.append(ctx.rel(path))
+                continue
+            images.append((dicom_id, ctx.rel(path), views.get(dicom_id)))
+        if not images:
+            continue
+        item = f"files/p{subject[:2]}/p{subject}/s{study}"
+        split: str | None = None
+        split_error: SampleError | None = None
+        upstream = s.split.get(images[0][0])
+        try:
+            if upstream is None:
+                raise SampleError(images[0][1], "split", f"dicom_id {images[0][0]} is not in {SPLIT}")
+            split = map_upstream_split(upstream, mapping, item=item)
+        except SampleError as err:
+            split_error = err
+        label_error: SampleError | None = None
+        labels: Mapping[str, str | None] | None
+        try:
+            labels = mention_values(table, study, item)
+        except SampleError as err:
+            labels, label_error = None, err
+        report = _report_ref(ctx, reports, subject, study) if reports is not None else None
+        units.append(DicomStudyUnit(config, ctx.source_tag, str(ctx.source_dir), subject, study, tuple(images), split,
+                                    split_error, labels, label_error, report, ctx.options.image))
+    if ctx.options.limit is not None:
+        units = units[: ctx.options.limit]
+    if errors:
+        units.append(_ErrorUnit(config, tuple(errors)))
+    return Plan(units=units, not_fetched=not_fetched)
+
+
+# ------------------------------------------------------------------------------------- converting
+
+
+def _read_report(root: Path, ref: tuple[str, str | None], item: str) -> str:
+    rel, member = ref
+    where = f"{rel}:{member}" if member else rel
+    try:
+        if member is None:
+            data = (root / rel).read_bytes()
+        else:
+            with zipfile.ZipFile(root / rel) as archive:
+                data = archive.read(member)
+    except OSError as err:
+        raise SampleError(item, "read", f"cannot read the report {where}: {err.strerror or err}") from err
+    except (KeyError, zipfile.BadZipFile) as err:
+        raise SampleError(item, "read", f"cannot read the report {where}: {err}") from err
+    except (EOFError, zlib.error) as err:
+        raise SampleError(item, "read", f"the report {where} is a truncated or corrupt zip member ({err})") from err
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SampleError(item, "read", f"the report {where} has bytes not valid UTF-8 at byte {err.start} ({err.reason})") from None
 
 
 Decoded = dict[str, Union[EncodedImage, SampleError]]
 """Decoded images of one unit by relative path (a failure is kept and re-raised per config)."""
 
 
-def convert_unit(unit: DicomStudyUnit | SharedStudyUnit | _ErrorUnit) -> Iterator[Row | SampleError]:
+def convert_unit(unit: Unit) -> Iterator[Row | SampleError]:
     """Yield the study's row (``reports``) or one row per DICOM; failures are ``SampleError``s."""
     if isinstance(unit, _ErrorUnit):
         yield from unit.errors
@@ -389,15 +417,4 @@ def _convert_study(unit: DicomStudyUnit, cache: Decoded) -> Iterator[Row | Sampl
     })
 
 
-def card_notes(ctx: RecipeContext) -> list[str]:
-    """State where labels, split and reports come from and how missing sections appear."""
-    return [
-        f"Labels, views and the official split come from the {COMPANION!r} companion (MIMIC-CXR-JPG's "
-        "mimic-cxr-2.0.0-*.csv.gz), joined on study_id / dicom_id; upstream 'validate' is 'validation' here.",
-        "Labels are per study: positive = 1.0, negative = 0.0, uncertain = -1.0, unmentioned = empty. A study "
-        "absent from the label file is unlabelled: null labels and 'labelled' false (never 'unmentioned').",
-        "reports: 'findings'/'impression' are the FINDINGS:/IMPRESSION: sections, whitespace collapsed; \"\" "
-        "when the report has no such section, null when no report was found. Labels are the CheXpert labeller's.",
-        "DICOMs are decoded to PNG (first frame, VOI/window as in --window). The DICOMs are not covered by "
-        "SHA256SUMS.txt upstream; they were checked by size and the DICM magic at fetch (trust on first use).",
-    ]
+RECIPE = MimicCxr()

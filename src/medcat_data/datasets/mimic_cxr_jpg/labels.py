@@ -1,0 +1,218 @@
+"""The MIMIC-CXR-JPG index files, read once: metadata, official split and the label CSVs.
+
+Shared by the ``mimic-cxr-jpg`` recipe (its own files) and the ``mimic-cxr`` recipe (the same files
+fetched as its companion ``mimic-cxr-jpg-labels``). Lines are decoded strictly: a damaged line (bytes
+not UTF-8, a truncated gzip) is kept as a ``SampleError`` for ``errors.jsonl``, never replaced by
+U+FFFD, and the rest of the file is used. Label columns are selected by name, never by position.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from medcat_data.converters.codecs.tabix import iter_lines
+from medcat_data.converters.recipe import RecipeContext, require_columns
+from medcat_data.converters.vocab.chexpert import COLUMN_ALIASES, MENTION, OBSERVATIONS, column_name
+from medcat_data.errors import InputDecodeError, SampleError, UsageError
+
+__all__ = [
+    "LABEL_FILES", "METADATA", "SPLIT", "TEST_LABELED", "LabelFolder", "LabelTable", "StudyImages", "csv_header",
+    "csv_rows", "label_columns", "mention_values", "read_label_folder", "read_text_lines",
+]
+
+METADATA = "mimic-cxr-2.0.0-metadata.csv.gz"
+SPLIT = "mimic-cxr-2.0.0-split.csv.gz"
+LABEL_FILES = {"chexpert": "mimic-cxr-2.0.0-chexpert.csv.gz", "negbio": "mimic-cxr-2.0.0-negbio.csv.gz"}
+TEST_LABELED = "mimic-cxr-2.1.0-test-set-labeled.csv"
+"""File names keep their 2.0.0 spelling in 2.1.0 (fact sheet §1.9): never derived from the version."""
+LABEL_SOURCE = "mimic-cxr-jpg chexpert/negbio"
+TEST_SOURCE = "mimic-cxr-jpg test-set-labeled"
+
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+"""Where a lone carriage return ends a line (split after it, unless a newline follows)."""
+
+
+def read_text_lines(path: Path, encoding: str = "utf-8", errors: list[SampleError] | None = None) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, line)`` of a plain or gzip text file (gzip by its magic bytes), 1-based, ends kept.
+
+    Lines end at LF, CRLF or a lone CR, as text mode with ``newline=""`` splits them.
+    ``encoding`` must be ASCII-compatible (UTF-8, Latin-1); it is decoded strictly, never with a
+    replacement character. Without ``errors`` damage is raised; with it, a line whose bytes are not
+    valid is appended there and skipped (the other lines go on), and a truncated or corrupt gzip
+    stream is appended there and ends the lines.
+
+    Raises:
+        InputDecodeError: (without ``errors``) bytes not valid ``encoding``, or a truncated or
+            corrupt gzip stream; named ``<file name>:<line>``.
+    """
+    number = 0
+    lines = iter_lines(path)
+    while True:
+        try:
+            got = next(lines, None)
+        except InputDecodeError as err:  # numbered here: a lone CR may have split earlier lines
+            failure = InputDecodeError(path.name, err.reason, number + 1)
+            if errors is None:
+                raise failure from None
+            errors.append(failure)
+            return
+        if got is None:
+            return
+        try:
+            text = got[1].decode(encoding)
+        except UnicodeDecodeError as err:
+            number += 1
+            failure = InputDecodeError(path.name, f"bytes not valid {encoding} at column {err.start + 1} ({err.reason})", number)
+            if errors is None:
+                raise failure from None
+            errors.append(failure)
+            continue
+        for piece in _LONE_CR.split(text) if "\r" in text else (text,):
+            if piece:
+                number += 1
+                yield number, piece
+
+
+def label_columns() -> dict[str, tuple[str, ...]]:
+    """The 14 label columns (``column_name(obs)``) with the mention-state class names."""
+    return {column_name(obs): MENTION.labels for obs in OBSERVATIONS}
+
+
+# ------------------------------------------------------------------------------------- reading
+
+
+def csv_rows(path: Path, errors: list[SampleError] | None = None) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line, row)`` of a (gzip) CSV; the header is stripped of spaces and a BOM.
+
+    With ``errors``, damaged lines (bytes not UTF-8, a truncated gzip) are appended there as
+    ``<file name>:<line>`` errors instead of being raised (see ``read_text_lines``).
+    """
+    lines = read_text_lines(path, errors=errors)
+    header_line = next(lines, None)
+    if header_line is None:
+        return
+    header = [h.strip().lstrip("\ufeff") for h in next(csv.reader([header_line[1]]))]
+    for number, line in lines:
+        if not line.strip():
+            continue
+        fields = next(csv.reader(io.StringIO(line)))
+        yield number, dict(zip(header, fields))
+
+
+def csv_header(path: Path) -> list[str]:
+    """Return the column names of a (gzip) CSV (spaces and a BOM stripped)."""
+    for _, line in read_text_lines(path):
+        return [h.strip().lstrip("\ufeff") for h in next(csv.reader([line]))]
+    return []
+
+
+@dataclass(frozen=True)
+class LabelTable:
+    """One label file: study_id -> the 14 raw values in ``OBSERVATIONS`` order."""
+
+    file: str
+    source: str
+    values: Mapping[str, tuple[str, ...]]
+
+
+def read_labels(ctx: RecipeContext, path: Path, source: str, errors: list[SampleError] | None = None) -> LabelTable:
+    """Read a label file, selecting the 14 observation columns by name (aliases applied).
+
+    With ``errors``, its damaged lines are appended there instead of being raised.
+
+    Raises:
+        UpstreamFormatError: the header lacks ``study_id`` or one of the 14 observations.
+    """
+    names = {COLUMN_ALIASES.get(h, h): h for h in csv_header(path)}
+    require_columns(ctx, path, names, ("study_id", *OBSERVATIONS))
+    values: dict[str, tuple[str, ...]] = {}
+    for _, row in csv_rows(path, errors):
+        study = (row.get("study_id") or "").strip()
+        if study:
+            values[study] = tuple((row.get(names[obs]) or "").strip() for obs in OBSERVATIONS)
+    return LabelTable(path.name, source, values)
+
+
+@dataclass(frozen=True)
+class StudyImages:
+    """One study's images from the metadata file, in upstream order."""
+
+    subject_id: str
+    study_id: str
+    images: tuple[tuple[str, str | None], ...]
+    """``(dicom_id, ViewPosition or None)`` pairs."""
+
+    @property
+    def folder(self) -> str:
+        return f"files/p{self.subject_id[:2]}/p{self.subject_id}/s{self.study_id}"
+
+
+@dataclass(frozen=True)
+class LabelFolder:
+    """What the metadata, split and label files of one folder say, read once: studies, splits, labels."""
+
+    studies: tuple[StudyImages, ...]
+    split: Mapping[str, str]
+    """dicom_id -> upstream split value."""
+    labels: Mapping[str, LabelTable]
+    """Per config (``chexpert``, ``negbio``, ``test-labeled``), the label files that were fetched."""
+    errors: Mapping[str, tuple[SampleError, ...]]
+    """Damaged lines met while reading, by file key (``metadata``, ``split``, a label key)."""
+
+    def errors_of(self, *keys: str) -> list[SampleError]:
+        """Return the damaged lines of these files (the ones one config's rows depend on)."""
+        return [err for key in keys for err in self.errors.get(key, ())]
+
+
+def read_label_folder(folder: Path, ctx: RecipeContext, label_files: Mapping[str, str]) -> LabelFolder:
+    """Read the metadata, split and (fetched) label files under ``folder``.
+
+    A damaged line (bytes not UTF-8, a truncated gzip) is kept in ``errors``, not raised: the
+    plans report it in ``errors.jsonl`` and the rest of the file is used.
+
+    Raises:
+        UsageError: the metadata or split file was not fetched.
+        UpstreamFormatError: a header lacks the columns read.
+        InputDecodeError: a header line is damaged.
+    """
+    needed = {"metadata": folder / METADATA, "split": folder / SPLIT}
+    for what, path in needed.items():
+        if not ctx.has(path):
+            raise UsageError(f"{ctx.dataset_id}: {path} ({what}) was not fetched; run `medcat fetch {ctx.dataset_id}`.")
+    present = {k: folder / name for k, name in label_files.items() if ctx.has(folder / name)}
+    errors: dict[str, list[SampleError]] = {key: [] for key in (*needed, *present)}
+    order: list[tuple[str, str]] = []
+    images: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
+    require_columns(ctx, needed["metadata"], csv_header(needed["metadata"]), ("dicom_id", "subject_id", "study_id", "ViewPosition"))
+    for _, row in csv_rows(needed["metadata"], errors["metadata"]):
+        key = (row["subject_id"].strip(), row["study_id"].strip())
+        if key not in images:
+            images[key] = []
+            order.append(key)
+        images[key].append((row["dicom_id"].strip(), row["ViewPosition"].strip() or None))
+    require_columns(ctx, needed["split"], csv_header(needed["split"]), ("dicom_id", "split"))
+    split = {row["dicom_id"].strip(): row["split"].strip() for _, row in csv_rows(needed["split"], errors["split"])}
+    labels = {k: read_labels(ctx, p, TEST_SOURCE if k == "test-labeled" else LABEL_SOURCE, errors[k]) for k, p in present.items()}
+    studies = tuple(StudyImages(s, t, tuple(images[(s, t)])) for s, t in order)
+    return LabelFolder(studies, split, labels, {k: tuple(v) for k, v in errors.items() if v})
+
+
+def mention_values(table: LabelTable | None, study_id: str, item: str) -> dict[str, str | None]:
+    """The 14 label columns of a study: mention names, or all null when the study is unlabelled.
+
+    Raises:
+        SampleError: a value outside the vocabulary (stage ``labels``).
+    """
+    raw = table.values.get(study_id) if table is not None else None
+    if raw is None:
+        return {column_name(obs): None for obs in OBSERVATIONS}
+    assert table is not None
+    return {
+        column_name(obs): MENTION.map(table.source, value, item=item, column=f"{table.file}:{obs}")
+        for obs, value in zip(OBSERVATIONS, raw)
+    }
