@@ -328,6 +328,41 @@ class TciaSource(_SourceBase):
     manifest_url: HttpUrl | None = None
 
 
+_BUCKET_NAME = r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$"
+
+
+class _BucketSource(_SourceBase):
+    """Objects under one prefix of a cloud bucket; paths in the cache are relative to the prefix."""
+
+    bucket: str = Field(pattern=_BUCKET_NAME, description="Bucket name, without gs:// or s3://.")
+    prefix: RelativePath = Field(default="", description="Key prefix (a folder), e.g. mimic-iv-demo/2.2/.")
+    anonymous: bool = Field(default=False, description="Read without credentials (public buckets).")
+    checksum_file: RelativePath | None = Field(
+        default=None,
+        description="Checksum list under the prefix (PhysioNet SHA256SUMS.txt); else the store's md5 verifies.",
+    )
+    endpoint_url: HttpUrl | None = Field(
+        default=None, description="Another endpoint speaking the same API (a mirror, a test server)."
+    )
+
+
+class GcsSource(_BucketSource):
+    """A Google Cloud Storage bucket, read through gcsfs (``medcat-data[cloud]``)."""
+
+    kind: Literal["gcs"]
+    requester_pays: bool = Field(
+        default=False,
+        description="The downloader pays egress: fetch needs --option billing_project=PROJECT (never defaulted).",
+    )
+
+
+class S3Source(_BucketSource):
+    """An S3 bucket, read through s3fs (``medcat-data[cloud]``)."""
+
+    kind: Literal["s3"]
+    region: str | None = Field(default=None, description="The bucket's region, e.g. us-east-1.")
+
+
 Source = Annotated[
     Union[
         PhysioNetSource,
@@ -338,11 +373,13 @@ Source = Annotated[
         OsfSource,
         PmcSource,
         TciaSource,
+        GcsSource,
+        S3Source,
     ],
     Field(discriminator="kind"),
 ]
 
-SOURCE_KINDS = ("physionet", "hf", "kaggle", "urls", "gdrive", "osf", "pmc", "tcia")
+SOURCE_KINDS = ("physionet", "hf", "kaggle", "urls", "gdrive", "osf", "pmc", "tcia", "gcs", "s3")
 
 
 class NormalizedConfig(_Model):

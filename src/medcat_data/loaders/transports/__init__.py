@@ -13,7 +13,7 @@ reaches the transport as ``ctx.kind_options``, an instance of it. The engine kno
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -36,6 +36,8 @@ KIND_MODULES: dict[str, str] = {
     "osf": "medcat_data.loaders.transports.osf",
     "pmc": "medcat_data.loaders.transports.pmc",
     "tcia": "medcat_data.loaders.transports.tcia",
+    "gcs": "medcat_data.loaders.transports.gcs",
+    "s3": "medcat_data.loaders.transports.s3",
 }
 
 
@@ -158,8 +160,12 @@ class Transport(Protocol):
 
     source: Source
 
-    def list_files(self, fetch_index: IndexFetcher) -> list[RemoteFile]:
-        """Return the source's files (``include`` applied), fetching index files if needed."""
+    def list_files(self, fetch_index: IndexFetcher) -> Iterable[RemoteFile]:
+        """Return or yield the source's files (``include`` applied), fetching index files if needed.
+
+        Yielding is preferred for long listings: the engine stores them on disk as they come
+        (``plan_store``) and never holds the whole list.
+        """
 
     def open_channel(self) -> Channel:
         """Open a channel for one worker thread."""
