@@ -5,6 +5,7 @@ One ``MirrorServer`` answers, on 127.0.0.1 only:
 * plain trees (PhysioNet ``/files/...``, NCBI, Zenodo, ...) with listings and byte ranges;
 * the Hugging Face Hub API subset that ``huggingface_hub`` needs to download a dataset repo;
 * Kaggle's dataset download endpoint and Google Drive's download / confirmation flow;
+* the Google Cloud Storage JSON API subset gcsfs uses (``mirror.gcs_api``, buckets under ``root/gcs/``);
 
 with switchable faults and a log of every request. It holds no dataset knowledge: replica
 builders write the trees, and tests and ``medcat demo`` point real clients at ``server.url``.
@@ -44,6 +45,7 @@ HOST_MODULES = (
     "medcat_data.mirror.osf",
     "medcat_data.mirror.pmc",
     "medcat_data.mirror.tcia",
+    "medcat_data.mirror.gcs_api",
 )
 
 
