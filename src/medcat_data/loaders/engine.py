@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +31,8 @@ from medcat_data.loaders.credentials import ensure_license_accepted
 from medcat_data.loaders.locks import ClaimTable
 from medcat_data.loaders.fetch_manifest import FLUSH_INTERVAL_S, ExtractRecord, FileRecord, Manifest, now_iso
 from medcat_data.loaders.options import FetchOptions
-from medcat_data.loaders.plan import STRONG, RemoteFile, dataset_dest, select_files, select_sources
+from medcat_data.loaders.plan import STRONG, RemoteFile, dataset_dest, select_sources
+from medcat_data.loaders.plan_store import PlanStore
 from medcat_data.loaders.transports import (
     Channel,
     Denied,
@@ -149,6 +150,7 @@ class Engine:
         self._transports: dict[str, Transport] = {}
         self.manifest: Manifest
         self.claims: ClaimTable
+        self.plan: PlanStore | None = None
         self._jobs = options.workers
         self._emit: Callable[[dict[str, Any]], None] | None = None
 
@@ -176,12 +178,12 @@ class Engine:
         self.claims = ClaimTable(self.layout.meta)
         try:
             with self.claims.whole_folder():
-                files = self._plan()
-                self.report.selected = len(files)
+                plan = self._plan()
+                self.report.selected = plan.selected
                 if self.options.dry_run:
-                    self._dry_run(files)
+                    self._dry_run(plan)
                 else:
-                    self._fetch_all(files)
+                    self._fetch_all(plan)
         except MedcatError as err:
             _scrub_error(err, self.secrets)
             raise
@@ -191,21 +193,22 @@ class Engine:
             self.report.seconds = time.monotonic() - started
         return self.report
 
-    def _plan(self) -> list[RemoteFile]:
-        files: list[RemoteFile] = []
+    def _plan(self) -> PlanStore:
+        """Stream every source's listing into the on-disk plan; select ``--only`` / ``--limit``."""
+        self.plan = plan = PlanStore(self.layout.meta)
         for name, transport in self._transports.items():
             channel = transport.open_channel()
             try:
-                listed = transport.list_files(functools.partial(self._fetch_index, transport, channel))
+                listed = plan.add(transport.list_files(functools.partial(self._fetch_index, transport, channel)), self.options.only)
             except Denied as err:
                 raise self._denied(transport, err) from None
             finally:
                 channel.close()
-            log.info("%s: source %s lists %d files", self.entry.id, name, len(listed))
-            files.extend(listed)
+            log.info("%s: source %s lists %d files", self.entry.id, name, listed)
         # A transport that counts --limit in its own units (not files) has applied it already.
         applied = any(getattr(t, "applies_limit", False) for t in self._transports.values())
-        return select_files(files, self.options.only, None if applied else self.options.limit)
+        plan.select(None if applied else self.options.limit)
+        return plan
 
     def _fetch_index(self, transport: Transport, channel: Channel, remote: RemoteFile) -> Path:
         with self.claims.hold(remote.path, poll_s=self.options.lock_poll_s):
@@ -221,45 +224,71 @@ class Engine:
             )
         return self.layout.final(remote.path)
 
-    def _fetch_all(self, files: list[RemoteFile]) -> None:
-        known = sum(f.size or 0 for f in files) if all(f.size is not None for f in files) else None
-        kinds = sorted({self._transports[f.source].source.kind for f in files})
-        count = processes.process_count(len(files), kinds, self.options.processes)
+    def _fetch_all(self, plan: PlanStore) -> None:
+        present = self._settle_present(plan)
+        count = 1
+        if plan.todo:
+            kinds = sorted({self._transports[name].source.kind for name in plan.todo_sources()})
+            count = processes.process_count(plan.todo, kinds, self.options.processes)
         children: list[processes.Shard] = []
-        mine = files
         if count > 1:
-            # Interleaved shards, forked before any thread or progress display starts.
-            parts = [files[k::count] for k in range(count)]
-            mine = parts[0]
+            # Interleaved shares, forked before any thread or progress display starts.
             self._jobs = max(1, -(-self.options.workers // count))
             self.manifest.flush()
-            children = [processes.start(self, part) for part in parts[1:]]
+            children = [processes.start(self, plan, count, k) for k in range(1, count)]
             processes.listen(self, children)
-            log.info("%s: %d files shared by %d processes", self.entry.id, len(files), count)
-        self.progress.start(len(files), known)
+            log.info("%s: %d files shared by %d processes", self.entry.id, plan.todo, count)
+        self.progress.start(plan.selected, plan.known_bytes())
+        for verified_by in present.elements():
+            self.count(FileOutcome("", "present", verified_by))
         try:
-            self.run_pool(mine)
+            if plan.todo:
+                self.run_pool(plan.todo_files(count, 0), plan.share(count, 0))
             processes.join(children)
         finally:
             processes.stop(children)
         for child in children:
             if child.fatal is not None:
                 raise self._child_fatal(child.fatal)
-        leftovers = [f for child in children for f in child.unreported()]
-        if leftovers:
-            log.warning("%s: a worker process ended early; finishing its %d files", self.entry.id, len(leftovers))
+        left = sum(child.unreported_count() for child in children)
+        if left:
+            log.warning("%s: a worker process ended early; finishing its %d files", self.entry.id, left)
             self.manifest.refresh()
-            self.run_pool(leftovers)
+            for child in children:
+                self.run_pool(plan.todo_files(count, child.index, child.reported), child.unreported_count())
         if children:
             self.manifest.refresh()
 
-    def run_pool(self, files: list[RemoteFile]) -> None:
-        """Fetch ``files`` with this process's worker threads; raise what stopped the run."""
-        queue: deque[tuple[RemoteFile, float]] = deque((f, 0.0) for f in files)
-        state = _QueueState(len(files))
+    def _settle_present(self, plan: PlanStore) -> Counter[str]:
+        """Find the selected files already here as recorded (stat only); mark the others todo.
+
+        One ordered pass joining the plan with the manifest: no request, no hashing, no
+        per-file lookup. Returns how many present files each verification source covers.
+        """
+        self.manifest.flush()
+        present: Counter[str] = Counter()
+
+        def needed() -> Iterator[str]:
+            for remote, record in plan.with_records(self.manifest.store_path):
+                verified_by = self._present_as(remote, record, self.layout.final_str(remote.path))
+                if verified_by is None or (remote.extract and self._needs_extraction(remote)):
+                    yield remote.path
+                else:
+                    present[verified_by] += 1
+
+        plan.mark_todo(needed())
+        log.info("%s: %d of %d selected files are here already", self.entry.id, plan.selected - plan.todo, plan.selected)
+        return present
+
+    def run_pool(self, files: Iterator[tuple[int, RemoteFile]], total: int) -> None:
+        """Fetch ``total`` files (seq, file) with this process's worker threads; raise what stopped the run.
+
+        Files are pulled from ``files`` as workers free up: only a bounded window is in memory.
+        """
+        state = _QueueState(files, total)
         workers = [
-            threading.Thread(target=self._worker, args=(queue, state), name=f"medcat-fetch-{i}", daemon=True)
-            for i in range(min(self._jobs, max(1, len(files))))
+            threading.Thread(target=self._worker, args=(state,), name=f"medcat-fetch-{i}", daemon=True)
+            for i in range(min(self._jobs, max(1, total)))
         ]
         for w in workers:
             w.start()
@@ -283,6 +312,8 @@ class Engine:
         self._rng = random.Random()
         self.manifest.after_fork()
         self.claims.after_fork()
+        if self.plan is not None:
+            self.plan.after_fork()
 
     def _child_fatal(self, fatal: dict[str, Any]) -> MedcatError:
         if fatal.get("kind") == "access":
@@ -293,14 +324,14 @@ class Engine:
             )
         return FetchError(self.secrets.scrub(str(fatal.get("message", "a worker process failed"))))
 
-    def _worker(self, queue: deque[tuple[RemoteFile, float]], state: _QueueState) -> None:
+    def _worker(self, state: _QueueState) -> None:
         channels: dict[str, Channel] = {}
         try:
             while not self._stop.is_set():
-                item = state.take(queue, self._stop)
+                item = state.take(self._stop)
                 if item is None:
                     return
-                remote, not_before = item
+                seq, remote, not_before = item
                 wait = not_before - time.monotonic()
                 if wait > 0:
                     time.sleep(min(wait, self.options.lock_poll_s))
@@ -310,7 +341,7 @@ class Engine:
                 try:
                     outcome = self._process(remote, channel, deferred=not_before > 0)
                 except _Deferred:
-                    state.put_back(queue, (remote, time.monotonic() + self.options.lock_poll_s))
+                    state.put_back((seq, remote, time.monotonic() + self.options.lock_poll_s))
                     continue
                 except Denied as err:
                     self._abort(self._denied(self._transports[remote.source], err))
@@ -322,7 +353,7 @@ class Engine:
                 except Exception as err:  # a bug or an OS error on one file: report it, go on
                     log.debug("unexpected error on %s", remote.path, exc_info=True)
                     outcome = FileOutcome(remote.path, "failed", reason=self.secrets.scrub(f"{type(err).__name__}: {err}"))
-                self.count(outcome)
+                self.count(outcome, seq)
                 state.done()
         finally:
             for channel in channels.values():
@@ -334,10 +365,10 @@ class Engine:
                 self._fatal = err
         self._stop.set()
 
-    def count(self, outcome: FileOutcome) -> None:
+    def count(self, outcome: FileOutcome, seq: int = -1) -> None:
         """Add one file's outcome to the report and the progress (or send it to the parent)."""
         if self._emit is not None:
-            self._emit(processes.outcome_message(outcome))
+            self._emit(processes.outcome_message(outcome, seq))
             return
         with self._lock:
             r = self.report
@@ -360,16 +391,23 @@ class Engine:
         """Return the manifest's verification source when the file is there as recorded."""
         if self.options.force:
             return None
-        record = self.manifest.get(remote.path)
-        if record is None or record.status != "ok":
+        return self._present_as(remote, self.manifest.get(remote.path), final)
+
+    def _present_as(self, remote: RemoteFile, record: FileRecord | None, final: str) -> str | None:
+        """Judge a file by its record and one ``stat``: size and mtime as recorded, hash unchanged.
+
+        Records migrated from the JSON manifest carry no mtime and are judged by size alone.
+        """
+        if self.options.force or record is None or record.status != "ok":
             return None
         if remote.hash and record.hash and record.algorithm == remote.algorithm and record.hash != remote.hash.lower():
             return None  # upstream published a new hash: fetch again
         try:
-            if os.stat(final).st_size != record.size:
-                return None
+            st = os.stat(final)
         except FileNotFoundError:
             return None
+        if st.st_size != record.size or (record.mtime_ns is not None and st.st_mtime_ns != record.mtime_ns):
+            return None  # changed since it was verified: rehashed by _adopt, or fetched again
         return record.verified_by
 
     def _process(self, remote: RemoteFile, channel: Channel, *, deferred: bool = False) -> FileOutcome:
@@ -421,14 +459,19 @@ class Engine:
             return None
         if remote.size is not None and size != remote.size:
             return None
-        if remote.hash is None:
-            return None
+        expected: str | None = remote.hash
+        verified_by: str = remote.verified_by
+        if expected is None:  # touched since verified on first use: the recorded hash decides
+            record = self.manifest.get(remote.path)
+            if record is None or record.status != "ok" or record.hash is None or record.algorithm != remote.algorithm:
+                return None
+            expected, verified_by = record.hash, record.verified_by
         digest = hash_file(Path(final), remote.algorithm, size)
-        if digest != remote.hash.lower():
+        if digest != expected.lower():
             return None
-        self._record(remote, size, digest, remote.verified_by)
+        self._record(remote, size, digest, verified_by)
         log.debug("%s: already present and matches its hash", remote.path)
-        return remote.verified_by
+        return verified_by
 
     def _new_part(self, remote: RemoteFile) -> PartFile:
         hashing = self.options.hash_while_streaming
@@ -551,7 +594,11 @@ class Engine:
         )
 
     def _record(self, remote: RemoteFile, size: int, digest: str | None, verified_by: str) -> None:
-        self.manifest.record_verified(remote.path, size, digest, remote.algorithm, verified_by, remote.url)
+        try:
+            mtime_ns: int | None = os.stat(self.layout.final_str(remote.path)).st_mtime_ns
+        except FileNotFoundError:
+            mtime_ns = None
+        self.manifest.record_verified(remote.path, size, digest, remote.algorithm, verified_by, remote.url, mtime_ns)
 
     # -- archives ----------------------------------------------------------------------------
 
@@ -581,11 +628,12 @@ class Engine:
 
     # -- dry run and wrap-up -----------------------------------------------------------------
 
-    def _dry_run(self, files: list[RemoteFile]) -> None:
-        for remote in files:
+    def _dry_run(self, plan: PlanStore) -> None:
+        self.manifest.flush()
+        for remote, record in plan.with_records(self.manifest.store_path):
             final = self.layout.final_str(remote.path)
-            if self._present(remote, final) is not None:
-                state, have = "present", self.manifest.size_of(remote.path) or 0
+            if record is not None and self._present_as(remote, record, final) is not None:
+                state, have = "present", record.size
                 self.report.present += 1
             else:
                 part = self.layout.part(remote.path)
@@ -615,6 +663,8 @@ class Engine:
         finally:
             self.manifest.close()
             self.claims.close()
+            if self.plan is not None:
+                self.plan.close()
             strong = sum(self.report.verification[k] for k in STRONG)
             if self.report.trust_on_first_use:
                 log.info(
@@ -634,24 +684,37 @@ class _TransferFailed(Exception):
 
 
 class _QueueState:
-    """Counts unfinished files so that idle workers know whether to wait or to stop."""
+    """Hands files to workers from a stream (a bounded window) and counts the unfinished ones.
 
-    def __init__(self, total: int) -> None:
+    A file put back (another process holds it) waits its turn in a short retry queue; new
+    files are pulled from the stream meanwhile.
+    """
+
+    def __init__(self, files: Iterator[tuple[int, RemoteFile]], total: int) -> None:
+        self.files: Iterator[tuple[int, RemoteFile]] | None = files
+        self.retry: deque[tuple[int, RemoteFile, float]] = deque()
         self.remaining = total
         self.cond = threading.Condition()
 
-    def take(self, queue: deque[tuple[RemoteFile, float]], stop: threading.Event) -> tuple[RemoteFile, float] | None:
+    def take(self, stop: threading.Event) -> tuple[int, RemoteFile, float] | None:
         with self.cond:
             while True:
-                if queue:
-                    return queue.popleft()
+                if self.retry and self.retry[0][2] <= time.monotonic():
+                    return self.retry.popleft()
+                if self.files is not None:
+                    item = next(self.files, None)
+                    if item is not None:
+                        return item[0], item[1], 0.0
+                    self.files = None
+                if self.retry:
+                    return self.retry.popleft()
                 if self.remaining <= 0 or stop.is_set():
                     return None
                 self.cond.wait(0.2)
 
-    def put_back(self, queue: deque[tuple[RemoteFile, float]], item: tuple[RemoteFile, float]) -> None:
+    def put_back(self, item: tuple[int, RemoteFile, float]) -> None:
         with self.cond:
-            queue.append(item)
+            self.retry.append(item)
             self.cond.notify()
 
     def done(self) -> None:

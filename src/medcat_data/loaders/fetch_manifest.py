@@ -1,10 +1,18 @@
 """The manifest of a dataset folder: what is there, how it was verified, where it came from.
 
-``.medcat/manifest.json`` is the compacted state, written atomically (temp file + rename), one
-file entry per line so that it diffs well. ``.medcat/manifest.log`` is an append-only journal of
-JSON lines written as files are committed, so an interrupted fetch loses nothing and two
-processes fetching the same dataset see each other's work. Appends and compaction hold an
-exclusive ``flock`` on the journal. URLs are stored redacted; no credential is ever written.
+``.medcat/manifest.sqlite`` is the store: one row per file and per extracted archive, read and
+updated a row at a time (stdlib ``sqlite3`` in WAL mode), so memory does not grow with the file
+count. Records are written in small batches, one transaction each: a killed fetch loses at most
+the last batch (those files are re-verified by hash, not re-downloaded), and a transaction cut
+short by a kill is rolled back by SQLite, never half-applied. Two processes fetching the same
+dataset (``loaders.processes`` or two ``medcat fetch`` runs) write to the same store and see each
+other's committed rows at once; SQLite's own file locks serialize the writes.
+
+``.medcat/manifest.json`` is an export for people and diff tools (one file entry per line),
+streamed from the store when a fetch changed something; medcat never reads it, except to
+migrate a folder fetched by an earlier version (``manifest.json`` plus its ``manifest.log``
+journal), which happens once, on first open. URLs are stored redacted; no credential is ever
+written.
 """
 
 from __future__ import annotations
@@ -12,32 +20,47 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from medcat_data.errors import redact
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
 log = logging.getLogger(__name__)
 
 FORMAT = "medcat-manifest/1"
+STORE_FORMAT = "medcat-manifest-sqlite/1"
+STORE_NAME = "manifest.sqlite"
 MANIFEST_NAME = "manifest.json"
 JOURNAL_NAME = "manifest.log"
 
 FileStatusValue = Literal["ok", "missing", "failed"]
 
-#: Journal lines are written in batches: a killed fetch loses at most this much bookkeeping,
+#: Records are written in batches: a killed fetch loses at most this much bookkeeping,
 #: and files it loses are re-verified by hash (not re-downloaded) on the next run.
 FLUSH_RECORDS = 256
 FLUSH_INTERVAL_S = 0.25
+#: How long a writer waits for another process's transaction before giving up.
+BUSY_TIMEOUT_S = 60.0
+#: Rows read per query when iterating (keyset pages: no read transaction stays open).
+PAGE_ROWS = 2000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, hash TEXT, algorithm TEXT NOT NULL,
+    verified_by TEXT NOT NULL, url TEXT NOT NULL, fetched_at TEXT NOT NULL,
+    status TEXT NOT NULL, reason TEXT, mtime_ns INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS extracted (
+    archive TEXT PRIMARY KEY, archive_hash TEXT, extracted_at TEXT NOT NULL, members TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+FILE_COLUMNS = "size, hash, algorithm, verified_by, url, fetched_at, status, reason, mtime_ns"
 
 
 def clean_url(url: str) -> str:
@@ -59,12 +82,14 @@ def now_iso() -> str:
     return _NOW[1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileRecord:
     """One file as the manifest knows it.
 
     ``status`` is ``ok`` for a verified file at its final path; ``missing`` / ``failed`` record
-    files the last fetch selected but could not deliver (with ``reason``).
+    files the last fetch selected but could not deliver (with ``reason``). ``mtime_ns`` is the
+    file's modification time when it was committed (``None`` in records migrated from the JSON
+    manifest): a re-run trusts a file without rehashing only while size and mtime still agree.
     """
 
     size: int
@@ -75,6 +100,7 @@ class FileRecord:
     fetched_at: str
     status: FileStatusValue = "ok"
     reason: str | None = None
+    mtime_ns: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -88,10 +114,13 @@ class FileRecord:
         if self.status != "ok":
             data["status"] = self.status
             data["reason"] = self.reason
+        if self.mtime_ns is not None:
+            data["mtime_ns"] = self.mtime_ns
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FileRecord:
+        mtime = data.get("mtime_ns")
         return cls(
             size=int(data.get("size", -1)),
             hash=data.get("hash"),
@@ -101,6 +130,18 @@ class FileRecord:
             fetched_at=str(data.get("fetched_at", "")),
             status=data.get("status", "ok"),
             reason=data.get("reason"),
+            mtime_ns=None if mtime is None else int(mtime),
+        )
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> FileRecord:
+        """Build a record from the store's columns (``FILE_COLUMNS`` order)."""
+        return cls(*row)
+
+    def row(self, path: str) -> tuple[Any, ...]:
+        return (
+            path, self.size, self.hash, self.algorithm, self.verified_by, clean_url(self.url),
+            self.fetched_at, self.status, self.reason, self.mtime_ns,
         )
 
 
@@ -132,261 +173,333 @@ class ExtractRecord:
             extracted_at=str(data.get("extracted_at", "")),
         )
 
+    def row(self) -> tuple[Any, ...]:
+        return (self.archive, self.archive_hash, self.extracted_at, json.dumps([list(m) for m in self.members]))
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> ExtractRecord:
+        archive, archive_hash, extracted_at, members = row
+        return cls(archive, archive_hash, tuple((str(p), int(s)) for p, s in json.loads(members)), extracted_at)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open a manifest store for use by several threads (the caller serializes) and processes."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL: a commit survives a killed process; only a power loss may lose the last ones.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
 
 class Manifest:
-    """The manifest of one dataset folder, shared by threads (and processes, via the journal)."""
+    """The manifest of one dataset folder, shared by threads (one connection, one lock) and by
+    processes (each with its own connection to the same store)."""
 
     def __init__(self, meta_dir: Path, dataset_id: str, version: str) -> None:
         self.meta = Path(meta_dir)
+        self.store_path = self.meta / STORE_NAME
         self.path = self.meta / MANIFEST_NAME
         self.journal_path = self.meta / JOURNAL_NAME
         self.dataset_id = dataset_id
         self.version = version
-        self._files: dict[str, dict[str, Any]] = {}
-        self._extracted: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
-        self._journal_fd: int | None = None
-        self._journal_offset = 0
-        self._pending: list[str] = []
+        self._conn: sqlite3.Connection | None = None
+        # Unwritten records: at most FLUSH_RECORDS, visible to this process's readers at once.
+        self._pending: dict[str, FileRecord | None] = {}
+        self._pending_extract: dict[str, ExtractRecord] = {}
         self._flushed_at = time.monotonic()
+        self._changed = False
+        self._forked: list[sqlite3.Connection] = []
 
     # -- opening -----------------------------------------------------------------------------
 
     @classmethod
     def open(cls, meta_dir: Path, dataset_id: str, version: str, *, create: bool = True) -> Manifest | None:
-        """Load the manifest and its journal; ``None`` when absent and ``create`` is false."""
+        """Open the store (migrating a JSON manifest once); ``None`` when absent and ``create`` is false."""
         manifest = cls(meta_dir, dataset_id, version)
-        if not create and not manifest.path.exists() and not manifest.journal_path.exists():
+        if not create and not any(p.exists() for p in (manifest.store_path, manifest.path, manifest.journal_path)):
             return None
-        manifest._load_all()
+        manifest.meta.mkdir(parents=True, exist_ok=True)
+        manifest._open()
         return manifest
 
-    def _load_all(self) -> None:
-        with self._lock:
-            self._files, self._extracted = {}, {}
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                data = {}
-            except ValueError:
-                log.warning("%s is unreadable; files will be re-checked", self.path)
-                data = {}
-            if isinstance(data, dict):
-                self._files = dict(data.get("files") or {})
-                self._extracted = dict(data.get("extracted") or {})
-            self._journal_offset = 0
-            self._read_journal()
+    def _open(self) -> None:
+        conn = connect(self.store_path)
+        conn.executescript(_SCHEMA)
+        conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it done
+        try:
+            if conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() is None:
+                migrated = _migrate(conn, self.path, self.journal_path)
+                conn.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    [("format", STORE_FORMAT), ("dataset", self.dataset_id), ("version", self.version)],
+                )
+                self._changed = migrated
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            conn.close()
+            raise
+        if self.journal_path.exists():
+            self.journal_path.unlink(missing_ok=True)  # folded into the store (and the next export)
+        self._conn = conn
 
-    def _read_journal(self) -> None:
-        """Apply journal lines past the last offset (another process may have appended)."""
-        if self._journal_fd is not None:
-            size = os.fstat(self._journal_fd).st_size
-            if size == self._journal_offset:
-                return
-            if size < self._journal_offset:  # compacted by another process: start over
-                self._load_all()
-                return
-            data = os.pread(self._journal_fd, size - self._journal_offset, self._journal_offset)
-        else:
-            try:
-                with self.journal_path.open("rb") as fh:
-                    fh.seek(self._journal_offset)
-                    data = fh.read()
-            except FileNotFoundError:
-                return
-        end = data.rfind(b"\n") + 1
-        for line in data[:end].splitlines():
-            if line.strip():
-                try:
-                    self._apply(json.loads(line))
-                except ValueError:
-                    log.warning("skipping a damaged line in %s", self.journal_path)
-        self._journal_offset += end
-
-    def _apply(self, op: dict[str, Any]) -> None:
-        kind = op.pop("op", None)
-        if kind == "file":
-            self._files[op.pop("path")] = op
-        elif kind == "drop":
-            self._files.pop(op["path"], None)
-        elif kind == "extract":
-            self._extracted[op.pop("archive")] = op
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._open()
+        assert self._conn is not None
+        return self._conn
 
     def refresh(self) -> None:
-        """Pick up entries other processes appended to the journal (and publish ours)."""
-        with self._lock:
-            self.flush()
-            with _flock(self._journal_lock_fd(), shared=True):
-                self._read_journal()
+        """Publish our pending records; other processes' committed rows are always visible."""
+        self.flush()
 
     # -- queries -----------------------------------------------------------------------------
 
     def get(self, path: str) -> FileRecord | None:
         """Return the record of a dataset-relative path, if any."""
-        data = self._files.get(path)
-        return None if data is None else FileRecord.from_json(data)
+        with self._lock:
+            if path in self._pending:
+                return self._pending[path]
+            row = self._db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE path = ?", (path,)).fetchone()
+        return None if row is None else FileRecord.from_row(row)
 
     def size_of(self, path: str) -> int | None:
         """Return the recorded size of a verified file (the fast path of a no-op re-run)."""
-        data = self._files.get(path)
-        if data is None or data.get("status", "ok") != "ok":
-            return None
-        return int(data["size"])
+        record = self.get(path)
+        return None if record is None or record.status != "ok" else record.size
 
     def hash_of(self, path: str) -> str | None:
-        data = self._files.get(path)
-        return None if data is None else data.get("hash")
+        record = self.get(path)
+        return None if record is None else record.hash
 
     def files(self) -> Iterator[tuple[str, FileRecord]]:
-        """Yield every recorded file in path order."""
-        with self._lock:
-            items = sorted(self._files.items())
-        for path, data in items:
-            yield path, FileRecord.from_json(data)
+        """Yield every recorded file in path order, a page of rows at a time."""
+        self.flush()
+        after = ""  # every path is longer than "", so the first page starts at the first path
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT path, {FILE_COLUMNS} FROM files WHERE path > ? ORDER BY path LIMIT ?", (after, PAGE_ROWS)
+                ).fetchall()
+            for row in rows:
+                yield row[0], FileRecord.from_row(row[1:])
+            if len(rows) < PAGE_ROWS:
+                return
+            after = rows[-1][0]
 
     def extraction(self, archive: str) -> ExtractRecord | None:
-        data = self._extracted.get(archive)
-        return None if data is None else ExtractRecord.from_json(archive, data)
+        with self._lock:
+            if archive in self._pending_extract:
+                return self._pending_extract[archive]
+            row = self._db.execute("SELECT * FROM extracted WHERE archive = ?", (archive,)).fetchone()
+        return None if row is None else ExtractRecord.from_row(row)
 
     def extractions(self) -> Iterator[ExtractRecord]:
+        self.flush()
         with self._lock:
-            items = sorted(self._extracted.items())
-        for archive, data in items:
-            yield ExtractRecord.from_json(archive, data)
+            archives = [r[0] for r in self._db.execute("SELECT archive FROM extracted ORDER BY archive")]
+        for archive in archives:  # archives are few; their member lists are read one at a time
+            record = self.extraction(archive)
+            if record is not None:
+                yield record
 
     def __len__(self) -> int:
-        return len(self._files)
+        self.flush()
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM files").fetchone()[0])
 
     # -- updates -----------------------------------------------------------------------------
 
     def record(self, path: str, record: FileRecord) -> None:
-        """Record a file (journaled at once, compacted later)."""
-        data = record.to_json()
-        data["url"] = clean_url(data["url"])
-        self._append({"op": "file", "path": path, **data})
+        """Record a file (written with the next batch)."""
+        self._put(path, record)
 
-    def record_verified(self, path: str, size: int, digest: str | None, algorithm: str, verified_by: str, url: str) -> None:
+    def record_verified(
+        self, path: str, size: int, digest: str | None, algorithm: str, verified_by: str, url: str, mtime_ns: int | None = None
+    ) -> None:
         """Record a verified file: the hot-path form of ``record`` (one per transferred file)."""
-        self._append(
-            {
-                "op": "file",
-                "path": path,
-                "size": size,
-                "hash": digest,
-                "algorithm": algorithm,
-                "verified_by": verified_by,
-                "url": clean_url(url),
-                "fetched_at": now_iso(),
-            }
-        )
+        self._put(path, FileRecord(size, digest, algorithm, verified_by, clean_url(url), now_iso(), mtime_ns=mtime_ns))
 
     def drop(self, path: str) -> None:
         """Forget a file (e.g. it was quarantined after being recorded)."""
-        self._append({"op": "drop", "path": path})
+        self._put(path, None)
 
     def record_extraction(self, record: ExtractRecord) -> None:
-        self._append({"op": "extract", "archive": record.archive, **record.to_json()})
-
-    def _append(self, op: dict[str, Any]) -> None:
-        line = json.dumps(op, separators=(",", ":")) + "\n"
         with self._lock:
-            self._apply(dict(op))
-            self._pending.append(line)
-            now = time.monotonic()
-            if len(self._pending) >= FLUSH_RECORDS or now - self._flushed_at >= FLUSH_INTERVAL_S:
+            self._pending_extract[record.archive] = record
+        self.flush()
+
+    def _put(self, path: str, record: FileRecord | None) -> None:
+        with self._lock:
+            self._pending.pop(path, None)  # keep the write order of one path
+            self._pending[path] = record
+            if len(self._pending) >= FLUSH_RECORDS or time.monotonic() - self._flushed_at >= FLUSH_INTERVAL_S:
                 self.flush()
 
     def flush(self) -> None:
-        """Append pending records to the journal (one locked write for many files)."""
+        """Write pending records in one transaction (one commit for many files)."""
         with self._lock:
             self._flushed_at = time.monotonic()
-            if not self._pending:
+            if not self._pending and not self._pending_extract:
                 return
-            data = "".join(self._pending).encode()
+            puts = [r.row(p) for p, r in self._pending.items() if r is not None]
+            drops = [(p,) for p, r in self._pending.items() if r is None]
+            extracts = [r.row() for r in self._pending_extract.values()]
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", puts)
+                db.executemany("DELETE FROM files WHERE path = ?", drops)
+                db.executemany("INSERT OR REPLACE INTO extracted VALUES (?, ?, ?, ?)", extracts)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
             self._pending.clear()
-            fd = self._journal_fd_open()
-            with _flock(fd):
-                # Lines other processes appended since our last read come first.
-                self._read_journal()
-                os.write(fd, data)
-                self._journal_offset += len(data)
+            self._pending_extract.clear()
+            self._changed = True
 
     def compact(self) -> None:
-        """Fold the journal into ``manifest.json`` atomically and empty the journal."""
+        """Write pending records, export ``manifest.json`` if anything changed, checkpoint the WAL."""
         with self._lock:
-            self.meta.mkdir(parents=True, exist_ok=True)
             self.flush()
-            fd = self._journal_fd_open()
-            with _flock(fd):
-                self._load_all()
-                self._write_json()
-                os.ftruncate(fd, 0)
-                self._journal_offset = 0
+            if self._changed or not self.path.exists():
+                self._export_json()
+                self._changed = False
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def _write_json(self) -> None:
-        lines = [
-            "{",
-            f'"format": {json.dumps(FORMAT)},',
-            f'"dataset": {json.dumps(self.dataset_id)},',
-            f'"version": {json.dumps(self.version)},',
-            f'"updated_at": {json.dumps(now_iso())},',
-            '"files": {',
-        ]
-        items = sorted(self._files.items())
-        for i, (path, data) in enumerate(items):
-            comma = "," if i < len(items) - 1 else ""
-            lines.append(f"{json.dumps(path)}: {json.dumps(data, sort_keys=True)}{comma}")
-        lines.append("},")
-        lines.append('"extracted": {')
-        ex_items = sorted(self._extracted.items())
-        for i, (archive, data) in enumerate(ex_items):
-            comma = "," if i < len(ex_items) - 1 else ""
-            lines.append(f"{json.dumps(archive)}: {json.dumps(data, sort_keys=True)}{comma}")
-        lines.append("}")
-        lines.append("}")
+    def _export_json(self) -> None:
+        """Stream the store into ``manifest.json`` (temp file + rename), one entry per line."""
         tmp = self.path.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as out:
+            out.write(
+                f'{{\n"format": {json.dumps(FORMAT)},\n"dataset": {json.dumps(self.dataset_id)},\n'
+                f'"version": {json.dumps(self.version)},\n"updated_at": {json.dumps(now_iso())},\n"files": {{'
+            )
+            _write_entries(out, ((p, r.to_json()) for p, r in self.files()))
+            out.write('},\n"extracted": {')
+            _write_entries(out, ((r.archive, r.to_json()) for r in self.extractions()))
+            out.write("}\n}\n")
         os.replace(tmp, self.path)
 
-    def _journal_fd_open(self) -> int:
-        if self._journal_fd is None:
-            self.meta.mkdir(parents=True, exist_ok=True)
-            self._journal_fd = os.open(self.journal_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        return self._journal_fd
-
-    def _journal_lock_fd(self) -> int | None:
-        if self._journal_fd is None and not self.journal_path.exists():
-            return None
-        return self._journal_fd_open()
-
     def after_fork(self) -> None:
-        """Give a forked child its own journal descriptor (``flock`` is per open file)."""
-        if self._journal_fd is not None:
-            os.close(self._journal_fd)
-        self._journal_fd = None
-        self._pending = []
+        """Give a forked child its own connection (a SQLite connection must not cross a fork).
+
+        The parent's connection object is kept, unused and unclosed: closing it in the child
+        could touch locks and files the parent still relies on.
+        """
+        if self._conn is not None:
+            self._forked.append(self._conn)
+        self._conn = None
+        self._pending = {}
+        self._pending_extract = {}
         self._lock = threading.RLock()
         self._flushed_at = time.monotonic()
 
     def close(self) -> None:
         with self._lock:
+            if self._conn is None:
+                return
             self.flush()
-            if self._journal_fd is not None:
-                os.close(self._journal_fd)
-                self._journal_fd = None
+            self._conn.close()
+            self._conn = None
 
 
-class _flock:
-    """Hold ``flock`` on a descriptor (exclusive unless ``shared``); a no-op without ``fcntl``."""
+def _write_entries(out: Any, entries: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    sep = "\n"
+    for key, data in entries:
+        out.write(f"{sep}{json.dumps(key)}: {json.dumps(data, sort_keys=True)}")
+        sep = ",\n"
+    out.write("\n")
 
-    def __init__(self, fd: int | None, shared: bool = False) -> None:
-        self.fd = fd
-        self.shared = shared
 
-    def __enter__(self) -> None:
-        if self.fd is not None and fcntl is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
+# -- migration from the JSON manifest of earlier versions --------------------------------------
 
-    def __exit__(self, *exc: object) -> None:
-        if self.fd is not None and fcntl is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+def _migrate(conn: sqlite3.Connection, manifest_json: Path, journal: Path) -> bool:
+    """Copy ``manifest.json`` and its journal into the (empty) store, inside the caller's transaction.
+
+    Returns whether anything was found. ``manifest.json`` is read an entry per line when it has
+    the layout earlier versions wrote, so even a large one is never held whole.
+    """
+    found = False
+    if manifest_json.exists():
+        files, extracted = _legacy_entries(manifest_json)
+        conn.executemany(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (FileRecord.from_json(d).row(p) for p, d in files),
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO extracted VALUES (?, ?, ?, ?)",
+            (ExtractRecord.from_json(a, d).row() for a, d in extracted),
+        )
+        found = True
+    if journal.exists():
+        with journal.open("rb") as fh:
+            for line in fh:
+                if not line.endswith(b"\n") or not line.strip():
+                    continue  # a line cut short by a kill was never acknowledged
+                try:
+                    op = json.loads(line)
+                except ValueError:
+                    log.warning("skipping a damaged line in %s", journal)
+                    continue
+                _apply_journal_op(conn, op)
+        found = True
+    if found:
+        log.info("migrated %s to %s", manifest_json, STORE_NAME)
+    return found
+
+
+def _apply_journal_op(conn: sqlite3.Connection, op: dict[str, Any]) -> None:
+    kind = op.pop("op", None)
+    if kind == "file":
+        path = op.pop("path")
+        conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", FileRecord.from_json(op).row(path))
+    elif kind == "drop":
+        conn.execute("DELETE FROM files WHERE path = ?", (op["path"],))
+    elif kind == "extract":
+        archive = op.pop("archive")
+        conn.execute("INSERT OR REPLACE INTO extracted VALUES (?, ?, ?, ?)", ExtractRecord.from_json(archive, op).row())
+
+
+def _legacy_entries(path: Path) -> tuple[Iterator[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
+    """Return the file entries (streamed) and extraction entries of a JSON manifest."""
+    try:
+        with path.open(encoding="utf-8") as fh:
+            head = [fh.readline() for _ in range(6)]
+    except OSError:
+        head = []
+    if head and head[0].strip() == "{" and head[-1].strip() == '"files": {':
+        return _legacy_lines(path, "files"), list(_legacy_lines(path, "extracted"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))  # a hand-written or reformatted manifest
+    except (OSError, ValueError):
+        log.warning("%s is unreadable; files will be re-checked", path)
+        return iter(()), []
+    if not isinstance(data, dict):
+        return iter(()), []
+    return iter(dict(data.get("files") or {}).items()), list(dict(data.get("extracted") or {}).items())
+
+
+def _legacy_lines(path: Path, section: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield the ``"key": {...}`` lines of one section of a manifest written an entry per line."""
+    inside = False
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            text = line.strip()
+            if not inside:
+                inside = text == f'"{section}": {{'
+                continue
+            if text.startswith("}"):
+                return
+            if not text:
+                continue
+            try:
+                entry = json.loads("{" + text.rstrip(",") + "}")
+            except ValueError:
+                log.warning("skipping a damaged entry in %s", path)
+                continue
+            yield from entry.items()

@@ -114,14 +114,15 @@ def select_files(files: Iterable[RemoteFile], only: Sequence[str], limit: int | 
     """
     ordered = sorted(files, key=lambda f: f.path)
     if only:
-        ordered = [f for f in ordered if matches_any(f.path, only) or matches_any(_tail(f), only)]
+        ordered = [f for f in ordered if wanted_by_only(f, only)]
     if limit is not None:
         ordered = ordered[:limit]
     return ordered
 
 
-def _tail(f: RemoteFile) -> str:
-    return f.key if f.key is not None else f.path
+def wanted_by_only(f: RemoteFile, only: Sequence[str]) -> bool:
+    """Tell whether ``--only`` globs keep a file: its dataset path or its source-relative name matches."""
+    return matches_any(f.path, only) or matches_any(f.key if f.key is not None else f.path, only)
 
 
 def apply_mirror(url: str, mirror: str | None) -> str:

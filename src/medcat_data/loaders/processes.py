@@ -2,8 +2,9 @@
 
 With many small files the per-request CPU (HTTP framing, hashing, file creation) is the
 bottleneck, and one Python process runs its threads' Python code on one core at a time. Forked
-worker processes take interleaved shards of the file list; they cooperate through the same
-claims and manifest journal two independent ``medcat fetch`` runs use, and report every file's
+worker processes take interleaved shares of the files left to do, which they read from the
+fetch's on-disk plan (``plan_store``); they cooperate through the same claims and manifest store
+two independent ``medcat fetch`` runs use, and report every file's
 outcome to the parent over a pipe (one JSON line each), so the parent's report and progress stay
 the single source of truth. Used on Linux only (``fork``), for URL-based sources, and for lists
 long enough to repay a fork (see ``process_count``). A child dies with its parent.
@@ -21,10 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from medcat_data.loaders.plan import RemoteFile
-
 if TYPE_CHECKING:
     from medcat_data.loaders.engine import Engine, FileOutcome
+    from medcat_data.loaders.plan_store import PlanStore
 
 log = logging.getLogger(__name__)
 
@@ -86,19 +86,24 @@ class PipeProgress:
 
 @dataclass
 class Shard:
-    """A child process working on ``files``; ``reported`` fills as its outcomes arrive."""
+    """A child process working on share ``index`` of ``shares`` of the plan's todo files.
+
+    ``reported`` holds one byte per file of the share (``seq // shares``), set as its outcome
+    arrives: the parent knows which files a dead child left without keeping their names.
+    """
 
     pid: int
-    files: list[RemoteFile]
+    index: int
+    shares: int
     fd: int
+    reported: bytearray = field(default_factory=bytearray)
     reader: threading.Thread | None = None
-    reported: set[str] = field(default_factory=set)
     fatal: dict[str, Any] | None = None
     exit_code: int | None = None
 
-    def unreported(self) -> list[RemoteFile]:
-        """Files the child never reported (it died): the parent does them."""
-        return [f for f in self.files if f.path not in self.reported]
+    def unreported_count(self) -> int:
+        """Count the files the child never reported (it died): the parent does them."""
+        return self.reported.count(0)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -114,8 +119,8 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def start(engine: Engine, files: list[RemoteFile]) -> Shard:
-    """Fork a child that fetches ``files`` with ``engine``'s settings; return its handle.
+def start(engine: Engine, plan: PlanStore, shares: int, index: int) -> Shard:
+    """Fork a child that fetches share ``index`` of ``shares`` of the plan's todo files; return its handle.
 
     Must be called before the parent starts any thread (worker, progress display, the
     readers of other shards): ``listen`` starts the readers once every child is forked.
@@ -128,13 +133,13 @@ def start(engine: Engine, files: list[RemoteFile]) -> Shard:
         try:
             os.close(read_fd)
             _die_with_parent(parent)
-            code = _child(engine, files, write_fd)
+            code = _child(engine, plan, shares, index, write_fd)
         except BaseException:  # noqa: BLE001 - a child reports through its exit code
             code = 130
         finally:
             os._exit(code)
     os.close(write_fd)
-    return Shard(pid, files, read_fd)
+    return Shard(pid, index, shares, read_fd, bytearray(plan.share(shares, index)))
 
 
 def listen(engine: Engine, shards: Sequence[Shard]) -> None:
@@ -144,7 +149,7 @@ def listen(engine: Engine, shards: Sequence[Shard]) -> None:
         shard.reader.start()
 
 
-def _child(engine: Engine, files: list[RemoteFile], fd: int) -> int:
+def _child(engine: Engine, plan: PlanStore, shares: int, index: int, fd: int) -> int:
     lock = threading.Lock()
 
     def emit(message: dict[str, Any]) -> None:
@@ -156,7 +161,7 @@ def _child(engine: Engine, files: list[RemoteFile], fd: int) -> int:
 
     engine.become_shard(emit, PipeProgress(emit))
     try:
-        engine.run_pool(files)
+        engine.run_pool(plan.todo_files(shares, index), plan.share(shares, index))
     except BaseException as err:  # a fatal error (access denied) goes to the parent
         emit({"fatal": describe_fatal(err)})
         return 2
@@ -175,9 +180,10 @@ def describe_fatal(err: BaseException) -> dict[str, Any]:
     return {"kind": type(err).__name__, "message": str(err)}
 
 
-def outcome_message(outcome: FileOutcome) -> dict[str, Any]:
-    """Encode one file's outcome as a pipe message."""
+def outcome_message(outcome: FileOutcome, seq: int) -> dict[str, Any]:
+    """Encode one file's outcome (``seq``: its place in the plan's todo list) as a pipe message."""
     return {
+        "i": seq,
         "f": outcome.path,
         "s": outcome.status,
         "v": outcome.verified_by,
@@ -200,7 +206,7 @@ def _read(engine: Engine, shard: Shard) -> None:
             if "a" in message:
                 engine.progress.advance(int(message["a"]))
             elif "f" in message:
-                shard.reported.add(message["f"])
+                shard.reported[int(message["i"]) // shard.shares] = 1
                 engine.count(
                     FileOutcome(
                         message["f"], message["s"], message["v"], message["r"], int(message["b"]), bool(message["x"])

@@ -130,7 +130,12 @@ class PhysioNetTransport:
             path=join_subdir(self.source.subdir, rel), url=self.url(rel), source=self.source.name, key=rel, **kw  # type: ignore[arg-type]
         )
 
-    def list_files(self, fetch_index: IndexFetcher) -> list[RemoteFile]:
+    def list_files(self, fetch_index: IndexFetcher) -> Iterator[RemoteFile]:
+        """Yield the files of the checksum list, then those only the file index names.
+
+        Streams: nothing per file is kept here. A path both lists name is yielded twice; the
+        plan keeps the first (checksum-verified) one.
+        """
         checksum_name = self.source.checksum_file
         if checksum_name is None:
             raise FetchError(
@@ -138,32 +143,26 @@ class PhysioNetTransport:
                 "crawl directory listings; add checksum_file or file_index to the registry entry."
             )
         sums_path = fetch_index(self._remote(checksum_name, index=True))
-        with sums_path.open(encoding="utf-8", errors="replace") as fh:
-            listed = {p: h for h, p in parse_sha256sums(fh) if p != checksum_name}
-        files = [
-            self._remote(p, hash=h, algorithm="sha256", verified_by="sha256sums")
-            for p, h in listed.items()
-            if keep_included(self.source, p)
-        ]
         index = self.source.file_index
+        index_hash: str | None = None
+        with sums_path.open(encoding="utf-8", errors="replace") as fh:
+            for h, p in parse_sha256sums(fh):
+                if p == checksum_name:
+                    continue
+                if index is not None and p == index.path:
+                    index_hash = h
+                elif keep_included(self.source, p):
+                    yield self._remote(p, hash=h, algorithm="sha256", verified_by="sha256sums")
         if index is None:
-            return files
+            return
         index_remote = self._remote(
-            index.path,
-            hash=listed.get(index.path),
-            verified_by="sha256sums" if index.path in listed else "tofu",
-            index=True,
+            index.path, hash=index_hash, verified_by="sha256sums" if index_hash else "tofu", index=True
         )
-        files = [f for f in files if f.key != index.path]
         index_path = fetch_index(index_remote)
         magic = bytes.fromhex(index.magic) if index.magic else None
-        seen: set[str] = set()
         for rel in read_file_index(index_path, index.column):
-            if rel in listed or rel in seen or not keep_included(self.source, rel):
-                continue
-            seen.add(rel)
-            files.append(self._remote(rel, verified_by="magic" if magic else "tofu", magic=magic, magic_offset=index.magic_offset))
-        return files
+            if keep_included(self.source, rel) and rel != index.path:
+                yield self._remote(rel, verified_by="magic" if magic else "tofu", magic=magic, magic_offset=index.magic_offset)
 
     def open_channel(self) -> UrlChannel:
         return UrlChannel(self.settings)
