@@ -102,6 +102,12 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "medcat-mirror"
     timeout = 60
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and a small body leave in separate sends; without TCP_NODELAY, Nagle holds the
+        # second send until the client's delayed ACK (~40 ms) on every keep-alive request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         assert isinstance(self.server, _HTTPServer)
         self.server.mirror._handle(self)
