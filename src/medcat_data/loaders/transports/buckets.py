@@ -230,7 +230,7 @@ def classify(err: BaseException, url: str) -> Exception:
     text = _short(err)
     if isinstance(err, FileNotFoundError):
         return Unavailable(f"{url}: no such object")
-    if isinstance(err, PermissionError) or text.startswith("Forbidden") or "AccessDenied" in text:
+    if isinstance(err, PermissionError) or str(err).startswith("Forbidden") or "AccessDenied" in text:
         return Denied(403, url)
     code = getattr(err, "code", None) or getattr(err, "status", None)
     if str(code) in ("401", "403"):
