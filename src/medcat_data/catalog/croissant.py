@@ -5,12 +5,21 @@ the registry pins, a ``cr:FileSet`` for the rest of each source (with the where 
 in words, since upstream publishes no per-file hash we could state here). ``recordSet`` has one
 record set per normalized config, whose fields read the parquet shards ``medcat normalize``
 writes (``<config>/<split>-NNNNN-of-NNNNN.parquet``), plus a ``cr:Split`` record set naming the
-splits. Pure: builds a dict, never reads the network; validated in the tests with ``mlcroissant``.
+splits. Those shards are hosted nowhere, so their file sets carry no ``contentUrl``: paths are
+relative to the document, and the records iterate (``mlcroissant``, images decoded) once the
+document sits in the folder normalize wrote, ``DIR/<id>/``. The splits record set holds its
+records inline and iterates anywhere.
+
+Versions follow the spec's ``MAJOR.MINOR.PATCH`` (``semantic_version``); ``datePublished`` is
+the version's release date, else the year of the cited publication, else absent (the registry
+records no date, and none is made up). Pure: builds a dict, never reads the network; validated in the
+tests with ``mlcroissant``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +51,7 @@ CONTEXT: dict[str, Any] = {
     "cr": "http://mlcommons.org/croissant/",
     "rai": "http://mlcommons.org/croissant/RAI/",
     "dct": "http://purl.org/dc/terms/",
+    "annotation": "cr:annotation",
     "arrayShape": "cr:arrayShape",
     "citeAs": "cr:citeAs",
     "column": "cr:column",
@@ -49,7 +59,9 @@ CONTEXT: dict[str, Any] = {
     "containedIn": "cr:containedIn",
     "data": {"@id": "cr:data", "@type": "@json"},
     "dataType": {"@id": "cr:dataType", "@type": "@vocab"},
+    "equivalentProperty": "cr:equivalentProperty",
     "examples": {"@id": "cr:examples", "@type": "@json"},
+    "excludes": "cr:excludes",
     "extract": "cr:extract",
     "field": "cr:field",
     "fileObject": "cr:fileObject",
@@ -64,16 +76,26 @@ CONTEXT: dict[str, Any] = {
     "md5": "cr:md5",
     "parentField": "cr:parentField",
     "path": "cr:path",
+    "readLines": "cr:readLines",
     "recordSet": "cr:recordSet",
     "references": "cr:references",
     "regex": "cr:regex",
+    "repeated": "cr:repeated",
     "replace": "cr:replace",
+    "samplingRate": "cr:samplingRate",
+    "sdVersion": "cr:sdVersion",
     "separator": "cr:separator",
     "source": "cr:source",
     "subField": "cr:subField",
     "transform": "cr:transform",
+    "unArchive": "cr:unArchive",
+    "value": "cr:value",
 }
-"""The JSON-LD context of Croissant 1.1: schema.org as default vocabulary, ``cr:`` terms by name."""
+"""The JSON-LD context of Croissant 1.1: every term of the spec's Appendix 1, plus the 1.0 terms
+(``path``, ``repeated``, ``replace``, ``samplingRate``) that ``mlcroissant`` still expects in a
+standard context. schema.org is ``https://`` as in the published Croissant files of the Hub and
+the mlcroissant examples (the spec's appendix writes ``http://``; both name the same vocabulary).
+"""
 
 PARQUET = "application/x-parquet"
 OCTET_STREAM = "application/octet-stream"
@@ -105,6 +127,8 @@ _FORMATS: tuple[tuple[str, str], ...] = (
 )
 """Media types by file suffix, longest suffix first; anything else is ``application/octet-stream``."""
 
+_RELEASE_NUMBER = re.compile(r"v?(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?(?:\.(0|[1-9][0-9]*))?")
+_BIBTEX_YEAR = re.compile(r"\byear\s*=\s*[{\"]?\s*([12][0-9]{3})\b", re.IGNORECASE)
 _SPLIT_TYPES = {"train": "cr:TrainingSplit", "validation": "cr:ValidationSplit", "test": "cr:TestSplit"}
 SPLITS_RECORD_SET = "medcat-splits"
 
@@ -131,6 +155,26 @@ def croissant_text(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
+def semantic_version(label: str) -> str:
+    """Return an upstream version label as the semantic version Croissant asks for.
+
+    A release number keeps its numbers: ``v4.2.1`` becomes ``4.2.1`` and ``2.2`` ``2.2.0``.
+    Anything else (a date ``2017-09-14``, a commit ``32485b5``, ``unversioned``, ``latest``)
+    is not turned into made-up numbers: it becomes ``0.0.0`` ("no release number") with the
+    label kept verbatim as SemVer build metadata, ``0.0.0+2017-09-14``.
+    """
+    match = _RELEASE_NUMBER.fullmatch(label)
+    if match is not None:
+        return ".".join(part or "0" for part in match.groups())
+    return "0.0.0+" + ".".join(re.sub(r"[^0-9A-Za-z-]", "-", part) or "0" for part in label.split("."))
+
+
+def citation_year(citation: str) -> str | None:
+    """Return the first ``year`` a BibTeX citation gives (a year-only ISO 8601 date), or None."""
+    match = _BIBTEX_YEAR.search(citation)
+    return match.group(1) if match else None
+
+
 def croissant_metadata(entry: Entry, version: str | None = None) -> dict[str, Any]:
     """Return the Croissant JSON-LD document of an entry at ``version`` (default: its default version)."""
     ver = version or entry.default_version
@@ -145,12 +189,13 @@ def croissant_metadata(entry: Entry, version: str | None = None) -> dict[str, An
         "url": entry.homepage,
         "license": license_url(entry),
         "citeAs": entry.citation.strip(),
-        "version": ver,
+        "version": semantic_version(ver),
         "keywords": [*entry.modalities, *(t.value for t in entry.tasks), *entry.tags],
         "conditionsOfAccess": f"{entry.access.value}: " + " ".join(entry.access_info.steps),
     }
-    if released is not None and released.date:
-        doc["datePublished"] = released.date
+    published = released.date if released is not None and released.date else citation_year(entry.citation)
+    if published is not None:
+        doc["datePublished"] = published
     if released is not None and released.doi:
         doc["sameAs"] = f"https://doi.org/{released.doi}"
     doc["distribution"] = [obj for source in entry.sources for obj in _distribution(source, ver)]
@@ -261,8 +306,10 @@ def _normalized_file_set(entry: Entry, cfg: NormalizedConfig) -> dict[str, Any]:
         "@id": f"normalized/{cfg.name}",
         "name": f"{cfg.name} parquet shards",
         "description": (
-            f"Written by `medcat normalize {entry.id} --out DIR --config {cfg.name}` under DIR/{entry.id}/ "
-            "(not hosted upstream)."
+            f"Written by `medcat normalize {entry.id} --out DIR --config {cfg.name}` under DIR/{entry.id}/; "
+            "not hosted anywhere, so the path is relative to this document: saved in DIR/"
+            f"{entry.id}/ (e.g. `medcat info {entry.id} --croissant > DIR/{entry.id}/catalog-croissant.json`) "
+            "it reads the records there."
         ),
         "encodingFormat": PARQUET,
         "includes": f"{cfg.name}/*.parquet",
@@ -345,8 +392,12 @@ def _field(record: str, name: str, feature: Any, notes: Mapping[str, str], path:
         shape.append(-1 if length in (None, -1) else int(length))
         inner = inner.feature
     source: dict[str, Any] = {"fileSet": {"@id": f"normalized/{record}"}, "extract": {"column": path[0]}}
-    if len(path) > 1:
-        source["transform"] = {"jsonPath": ".".join(path[1:])}
+    inside = list(path[1:])
+    if feature_kind(inner) == "Image":
+        # HF `Image` is stored in parquet as a struct {bytes, path}; the encoded file is `bytes`.
+        inside.append("bytes")
+    if inside:
+        source["transform"] = {"jsonPath": ".".join(inside)}
     dotted = ".".join(path)
     description = notes.get(dotted) or notes.get(name, "")
     if feature_kind(inner) == "ClassLabel":
@@ -363,4 +414,7 @@ def _field(record: str, name: str, feature: Any, notes: Mapping[str, str], path:
     if shape:
         fld["isArray"] = True
         fld["arrayShape"] = ",".join(str(n) for n in shape)
+        if feature_kind(inner) == "Image":
+            # mlcroissant 1.1 decodes the items of an image list only for the 1.0 term `repeated`.
+            fld["repeated"] = True
     return fld
