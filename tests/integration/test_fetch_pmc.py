@@ -20,7 +20,7 @@ from medcat_data.loaders import FetchOptions, fetch
 from medcat_data.loaders.transports import pmc as pmc_transport
 from medcat_data.mirror.faults import Fault
 from medcat_data.mirror.server import MirrorServer
-from tests.integration.recipes.harness import replicas
+from tests.datasets.harness import replicas
 from tests.unit.loaders.entries import run_cli
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from medcat_data.catalog.registry import load_registry
 from medcat_data.cli import main
 from medcat_data.mirror.server import MirrorServer
 from medcat_data.paths import raw_dir
-from tests.integration.recipes.harness import fetch_and_verify, replicas
+from tests.datasets.harness import fetch_and_verify, replicas
 
 pytestmark = pytest.mark.integration
 

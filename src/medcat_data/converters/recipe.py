@@ -209,26 +209,12 @@ def load_recipe(dataset_id: str) -> AnyRecipe | None:
         module = importlib.import_module(name)
     except ModuleNotFoundError as err:
         if err.name is not None and name.startswith(err.name):
-            return _legacy_recipe(dataset_id)
+            return None
         raise
     recipe = getattr(module, "RECIPE", None)
     if not isinstance(recipe, Recipe):
         raise TypeError(f"{name} must export RECIPE, an instance of a Recipe subclass")
     return recipe
-
-
-def _legacy_recipe(dataset_id: str) -> AnyRecipe | None:
-    """Transition only: a first-wave recipe module, wrapped (removed with ``recipes/_legacy.py``)."""
-    name = f"medcat_data.converters.recipes.{module_name(dataset_id)}"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name == name:
-            return None
-        raise
-    from medcat_data.converters.recipes._legacy import ModuleRecipe
-
-    return ModuleRecipe(module)
 
 
 def require_recipe(dataset_id: str, template_of: str | None = None) -> AnyRecipe:

@@ -20,36 +20,13 @@ from medcat_data.converters.codecs.bed import scan_bed
 from medcat_data.converters.codecs.image import ImageOptions
 from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
 from medcat_data.converters.conversations import ExportOptions, export_conversations
-from medcat_data.converters.recipes import pubmedvision
-from medcat_data.converters.recipes.base import RecipeContext
 from medcat_data.errors import InputDecodeError, SampleError
-from tests.unit.converters.recipes.recipe_run import read_errors, run_recipe
-from tests.unit.converters.recipes.test_pubmedvision import _jpeg, _record, _write
 from tests.unit.converters.test_conversations_data import write_toy_dataset
-
-
-def _context(root: Path, dataset_id: str) -> RecipeContext:
-    return RecipeContext(dataset_id, "1", root, "test", root)
 
 
 def _truncated_gzip(text: str) -> bytes:
     data = gzip.compress(text.encode(), mtime=0)
     return data[: len(data) // 2]
-
-
-# ------------------------------------------------------------------------------ pubmedvision
-
-
-def test_pubmedvision_a_broken_loose_image_is_named_as_the_record_names_it_not_by_absolute_path(tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    _write(raw, [_record(0, ["images/pmc_0_0.jpg"]), _record(1, ["images/pmc_1_0.jpg"])], {"pmc_1_0.jpg": _jpeg(9)})
-    (raw / "images").mkdir()
-    (raw / "images" / "pmc_0_0.jpg").write_bytes(b"\xff\xd8\xff cut short")
-    out = tmp_path / "out"
-    run_recipe(pubmedvision, _context(raw, "pubmedvision"), ["alignment"], out)
-    (error,) = read_errors(out)
-    assert error["path"].endswith(" images/pmc_0_0.jpg") and not error["path"].startswith("/")
-    assert str(tmp_path) not in (out / "errors.jsonl").read_text()
 
 
 # ------------------------------------------------------------------------------ codecs

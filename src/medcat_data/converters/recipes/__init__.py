@@ -1,1 +1,0 @@
-"""One recipe module per registry id."""
