@@ -17,6 +17,8 @@ from medcat_data.catalog.schema import (
     OsfSource,
     PhysioNetSource,
     PmcSource,
+    GcsSource,
+    S3Source,
     Source,
     Task,
     TciaSource,
@@ -82,6 +84,19 @@ def describe_source(source: Source, version: str) -> dict[str, str]:
     elif isinstance(source, TciaSource):
         where = f"TCIA collection {source.collection} through the NBIA REST API ({source.api_url})"
         verify = "series zips by size + trust-on-first-use sha256; CSVs as pinned"
+    elif isinstance(source, (GcsSource, S3Source)):
+        scheme = "gs" if isinstance(source, GcsSource) else "s3"
+        where = f"{scheme}://{source.bucket}/{source.prefix}".replace("{version}", version)
+        if isinstance(source, GcsSource) and source.requester_pays:
+            where += (
+                " (requester pays: --option billing_project=PROJECT is billed the egress, about $0.12/GB to the "
+                "internet, free inside the bucket's region)"
+            )
+        elif source.anonymous:
+            where += " (public: no account, no request signing)"
+        store_md5 = "GCS md5Hash" if scheme == "gs" else "S3 ETag of one-part uploads"
+        first = f"sha256 from {source.checksum_file}; other objects by " if source.checksum_file else ""
+        verify = f"{first}the store's md5 ({store_md5}); composite or multipart objects by size + trust-on-first-use sha256"
     else:  # pragma: no cover - the union is closed
         raise AssertionError(f"unhandled source kind {source!r}")
     role = "companion" if source.companion else "main"

@@ -328,14 +328,18 @@ class TciaSource(_SourceBase):
     manifest_url: HttpUrl | None = None
 
 
-_BUCKET_NAME = r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$"
+_BUCKET_NAME = r"^(?:[a-z0-9._-]|\{version\}){3,222}$"
 
 
 class _BucketSource(_SourceBase):
     """Objects under one prefix of a cloud bucket; paths in the cache are relative to the prefix."""
 
-    bucket: str = Field(pattern=_BUCKET_NAME, description="Bucket name, without gs:// or s3://.")
-    prefix: RelativePath = Field(default="", description="Key prefix (a folder), e.g. mimic-iv-demo/2.2/.")
+    bucket: str = Field(
+        pattern=_BUCKET_NAME, description="Bucket name, without gs:// or s3://; {version} becomes the fetched version."
+    )
+    prefix: RelativePath = Field(
+        default="", description="Key prefix (a folder), e.g. mimic-iv-demo/{version}/; {version} as in bucket."
+    )
     anonymous: bool = Field(default=False, description="Read without credentials (public buckets).")
     checksum_file: RelativePath | None = Field(
         default=None,

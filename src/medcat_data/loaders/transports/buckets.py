@@ -113,12 +113,14 @@ class BucketTransport:
         self.source = source
         self.ctx = ctx
         self.store = store
-        self.root = f"{source.bucket}/{source.prefix.strip('/')}".rstrip("/")
+        self.bucket = source.bucket.replace("{version}", ctx.version)
+        prefix = source.prefix.replace("{version}", ctx.version).strip("/")
+        self.root = f"{self.bucket}/{prefix}".rstrip("/")
         self.validators: dict[str, str | None] = {}
 
     def url_of(self, key: str) -> str:
         """Return the ``gs://`` / ``s3://`` URL of an object key (what the manifest records)."""
-        return f"{self.store.scheme}://{self.source.bucket}/{key}"
+        return f"{self.store.scheme}://{self.bucket}/{key}"
 
     def _remote(self, rel: str, key: str, **kw: Any) -> RemoteFile:
         return RemoteFile(
@@ -127,11 +129,11 @@ class BucketTransport:
 
     def list_files(self, fetch_index: IndexFetcher) -> list[RemoteFile]:
         listing = self._listing()
-        prefix = self.root[len(self.source.bucket) + 1 :]
+        prefix = self.root[len(self.bucket) + 1 :]
         prefix = prefix + "/" if prefix else ""
         objects: dict[str, Mapping[str, Any]] = {}
-        for name, info in listing.items():
-            key = name.split("/", 1)[1] if "/" in name else ""
+        for full, info in listing.items():
+            key = full.split("/", 1)[1] if "/" in full else ""
             if info.get("type") == "directory" or not key.startswith(prefix) or key.endswith("/"):
                 continue
             objects[key[len(prefix) :]] = info
@@ -143,13 +145,13 @@ class BucketTransport:
         sums: dict[str, str] = {}
         name = self.source.checksum_file
         if name is not None:
-            info = objects.pop(name, None)
-            if info is None:
+            found = objects.pop(name, None)
+            if found is None:
                 raise FetchError(
                     f"{self.ctx.entry.id}: {self.store.scheme}://{self.root}/{name} is not in the bucket; the "
                     "registry's checksum_file is wrong."
                 )
-            path = fetch_index(self._object(name, prefix + name, info, index=True))
+            path = fetch_index(self._object(name, prefix + name, found, index=True))
             sums = _read_sums(path, name)
         files = []
         for rel, info in objects.items():
@@ -202,7 +204,7 @@ class BucketChannel:
 
     def download(self, remote: RemoteFile, part: PartFile) -> None:
         fs = self.t.store.fs
-        key = f"{self.t.source.bucket}/{remote.key}"
+        key = f"{self.t.bucket}/{remote.key}"
         current = self.t.validators.get(remote.path)
         if part.offset and part.validator is not None and current is not None and part.validator != current:
             log.info("%s: changed upstream since the part was started; starting again", remote.path)
@@ -245,9 +247,10 @@ def _short(err: BaseException) -> str:
 
 
 def _size(info: Mapping[str, Any]) -> int | None:
+    value = info.get("size", info.get("Size"))
     try:
-        return int(info.get("size") if info.get("size") is not None else info["Size"])
-    except (KeyError, TypeError, ValueError):
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
         return None
 
 

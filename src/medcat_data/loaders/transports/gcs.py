@@ -59,7 +59,7 @@ def make_transport(source: GcsSource, ctx: TransportContext) -> BucketTransport:
     billing = options.billing_project
     if source.requester_pays and not billing:
         raise UsageError(
-            f"{ctx.entry.id}: gs://{source.bucket} is a requester-pays bucket: the egress (about $0.12/GB to the "
+            f"{ctx.entry.id}: gs://{source.bucket.replace('{version}', ctx.version)} is a requester-pays bucket: the egress (about $0.12/GB to the "
             "internet; free inside the bucket's region) is billed to a Google Cloud project of yours. Name it with "
             "--option billing_project=PROJECT; medcat never picks one."
         )
