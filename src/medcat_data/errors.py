@@ -222,11 +222,20 @@ class OutputWriteError(ConvertError):
 class SampleError(ConvertError):
     """One item could not be converted; recorded in ``errors.jsonl`` and never fatal to a run."""
 
+    config: str | None = None
+    """The config the item belongs to, where the unit that met it serves several (else the unit's)."""
+    split: str | None = None
+
     def __init__(self, path: str | Path, stage: str, reason: str) -> None:
         self.path = str(path)
         self.stage = stage
         self.reason = redact(reason)
         super().__init__(f"{self.path}: {stage}: {self.reason}")
+
+    def at(self, config: str | None, split: str | None = None) -> SampleError:
+        """Name the config (and split) this failed item belongs to; return the error itself."""
+        self.config, self.split = config, split
+        return self
 
 
 class InputDecodeError(SampleError):

@@ -216,5 +216,8 @@ def test_a_report_with_bytes_not_utf8_is_an_error_not_replacement_characters(tmp
 def test_mimic_cxr_chain(mirror: MirrorServer, tmp_path: Path) -> None:
     result = run_chain(DATASET, mirror, tmp_path)
     assert set(result.loaded) == {"reports", "chexpert", "negbio"}
+    # A study unit shared by the three configs names each config on its errors.jsonl line.
+    configs = sorted(e["config"] for e in read_errors(result.out_dir))
+    assert configs == ["chexpert", "negbio", "reports"] and all(e["split"] for e in read_errors(result.out_dir))
     reports = result.loaded["reports"]["train"]
     assert reports.features["labels"] is not None and all(len(r) >= 1 for r in reports["dicom_ids"])

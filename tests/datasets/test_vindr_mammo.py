@@ -204,6 +204,10 @@ def test_upstream_split_names_are_the_registry_entrys(replica: tuple[Path, dict[
 def test_vindr_mammo_chain_and_rebuilds_of_one_config(mirror: MirrorServer, tmp_path: Path) -> None:
     result = run_chain(DATASET, mirror, tmp_path)
     assert set(result.loaded) == {"birads", "findings"}
+    # The planted undecodable DICOM is met once per config by the study unit both configs share:
+    # each errors.jsonl line names its own config and split.
+    places = sorted((e["config"], e["split"]) for e in read_errors(result.out_dir))
+    assert places == [("birads", "train"), ("findings", "train")], places
 
     # Asking for one config an output already holds changes nothing; a rebuild of one config with
     # other options says which configs it removes.

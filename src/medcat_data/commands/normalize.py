@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from medcat_data.catalog.refs import parse_ref, resolve
-from medcat_data.catalog.registry import load_registry
 from medcat_data.cli_options import (
     converter_options,
     dest_option,
@@ -24,18 +22,15 @@ from medcat_data.cli_options import (
 )
 from medcat_data.cli_output import Output
 from medcat_data.commands.export import MAX_IMAGES_HELP, PROMPT_TEMPLATE_HELP, export_options, print_conversations
-from medcat_data.commands.unit_progress import make_unit_progress
-from medcat_data.converters.codecs.image import ImageOptions
-from medcat_data.converters.conversations import FORMAT_NAMES, export_conversations
-from medcat_data.converters.convert import MaxErrors
-from medcat_data.converters.normalize import NormalizeRequest, normalize
-from medcat_data.converters.recipe import RecipeOptions
+from medcat_data.converters.conversations import FORMAT_NAMES
 from medcat_data.converters.splits import DEFAULT_SEED
 from medcat_data.errors import ConvertError
 from medcat_data.typed_options import split_pairs
 
 def _recipe_options(ref: str) -> tuple[str, list[tuple[str, str]]]:
     """Describe the options the recipe of ``ref`` declares (for ``medcat normalize REF --help``)."""
+    from medcat_data.catalog.refs import parse_ref, resolve
+    from medcat_data.catalog.registry import load_registry
     from medcat_data.converters.recipe import require_recipe
     from medcat_data.typed_options import describe_options
 
@@ -49,6 +44,8 @@ def _recipe_options(ref: str) -> tuple[str, list[tuple[str, str]]]:
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder; the dataset lands in OUT/<id>/.")
 @click.option("--config", "configs", multiple=True, help="Only this config (repeatable).")
 @jobs_option
+@click.option("--executor", default=None, metavar="SPEC", help="Where work units run: dask-local:N (a local Dask cluster on 127.0.0.1), tcp://HOST:PORT (a running Dask scheduler) or a scheduler file (.json); needs medcat-data[dask]. Default: this machine, --jobs processes.")
+@click.option("--units-per-task", type=click.IntRange(min=1), default=None, metavar="N", help="With --executor dask...: work units per Dask task (default 4).")
 @limit_option
 @dest_option
 @source_option
@@ -80,6 +77,8 @@ def normalize_cmd(
     seed: int,
     split_by: str | None,
     owned_options: tuple[str, ...],
+    executor: str | None,
+    units_per_task: int | None,
     conversation_formats: tuple[str, ...],
     prompt_template: Path | None,
     max_images: int | None,
@@ -87,6 +86,16 @@ def normalize_cmd(
     as_json: bool,
 ) -> None:
     """Normalize a fetched dataset into OUT/<id>/ (parquet, card, manifest, errors.jsonl)."""
+    # Imported here, not at the top: they load the catalog, `datasets` and pyarrow, which `--help` must not pay for.
+    from medcat_data.catalog.refs import parse_ref, resolve
+    from medcat_data.catalog.registry import load_registry
+    from medcat_data.commands.unit_progress import make_unit_progress
+    from medcat_data.converters.codecs.image import ImageOptions
+    from medcat_data.converters.conversations import export_conversations
+    from medcat_data.converters.convert import MaxErrors
+    from medcat_data.converters.normalize import NormalizeRequest, normalize
+    from medcat_data.converters.recipe import RecipeOptions
+
     output = Output(json_mode=as_json, quiet=quiet)
     resolved = resolve(parse_ref(ref), load_registry())
     options = RecipeOptions(
@@ -98,7 +107,9 @@ def normalize_cmd(
     )
     budget = MaxErrors.parse(max_errors) if max_errors is not None else MaxErrors()
     export = export_options(conversation_formats, prompt_template, max_images)
-    request = NormalizeRequest(resolved, out, configs, source_name, dest, jobs or 1, options, on_bad_item)
+    request = NormalizeRequest(
+        resolved, out, configs, source_name, dest, jobs or 1, options, on_bad_item, executor=executor, units_per_task=units_per_task
+    )
     started = time.perf_counter()
     result = normalize(request, make_unit_progress(output.stderr, quiet=quiet or as_json, label="normalizing"))
     seconds = time.perf_counter() - started  # the whole run: checks, plan, conversion, writing

@@ -28,14 +28,15 @@ import multiprocessing
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, Union
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol, TypeVar, Union
 
 from medcat_data.converters.units import Columns, ErrorRecord, InputHash, Row, RowEncoder, UnitResult
-from medcat_data.errors import ConvertError, SampleError
+from medcat_data.errors import ConvertError, SampleError, UsageError
 from medcat_data.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,10 @@ OnBadItem = Literal["record", "fail"]
 UnitOutput = Union[Row, Columns, SampleError, InputHash]
 ConvertUnit = Callable[[Any], Iterable[UnitOutput]]
 
-__all__ = ["ConvertUnit", "OnBadItem", "UnitOutput", "convert_units", "run_units", "unit_name", "unit_place"]
+__all__ = [
+    "ConvertUnit", "Executor", "InProcess", "LocalPool", "OnBadItem", "UnitOutput", "convert_units", "make_executor",
+    "run_units", "unit_name", "unit_place",
+]
 
 
 def unit_name(unit: object) -> str:
@@ -104,56 +108,112 @@ def module_of(fn: Callable[..., Any]) -> str | None:
     return module if isinstance(module, str) and module != "__main__" else None
 
 
-def run_units(
-    units: Sequence[U], fn: Callable[[U], R], *, jobs: int = 1, max_in_flight: int | None = None
-) -> Iterator[R]:
-    """Yield ``fn(unit)`` for each unit, in unit order, with ``jobs`` processes.
+class Executor(Protocol):
+    """Runs a function over work units and yields the results **in unit order**, with a bounded window.
 
-    ``jobs=1`` runs in this process (no pickling, easiest to debug). With ``jobs>1`` at most
-    ``max_in_flight`` (default ``2 * jobs``) units are submitted or finished-but-unyielded at any
-    time. An exception raised by ``fn`` propagates; closing the generator cancels pending units.
+    Three implementations: ``InProcess`` (``--jobs 1``), ``LocalPool`` (``--jobs N``) and
+    ``DaskExecutor`` (``--executor dask-local:N``, ``tcp://HOST:PORT`` or a scheduler file). Units
+    are consumed lazily: at most ``window`` of them are submitted or finished-but-unyielded at once,
+    whatever the length of the plan. Closing the result generator cancels pending work.
+    """
+
+    def map(self, fn: Callable[[U], R], units: Iterable[U]) -> Iterator[R]: ...
+
+    def close(self) -> None: ...
+
+
+class InProcess:
+    """Run every unit in this process (no pickling, easiest to debug)."""
+
+    def map(self, fn: Callable[[U], R], units: Iterable[U]) -> Iterator[R]:
+        return (fn(unit) for unit in units)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalPool:
+    """Run units in ``jobs`` worker processes of this machine (a preloaded forkserver on Linux)."""
+
+    def __init__(self, jobs: int, window: int | None = None) -> None:
+        self.jobs = max(1, jobs)
+        self.window = max(1, window or 2 * self.jobs)
+
+    def map(self, fn: Callable[[U], R], units: Iterable[U]) -> Iterator[R]:
+        """Yield ``fn(unit)`` in unit order.
+
+        Raises:
+            ConvertError: a worker process died (killed, out of memory) while converting a unit.
+        """
+        todo = iter(units)
+        head = list(itertools.islice(todo, 2))
+        if len(head) <= 1:  # one unit is not worth a pool
+            yield from (fn(unit) for unit in head)
+            return
+        module = module_of(fn)
+        pool = ProcessPoolExecutor(
+            max_workers=self.jobs,
+            mp_context=_pool_context([module] if module else []),
+            initializer=_adopt_parent,
+            initargs=(os.getcwd(), dict(os.environ), list(sys.path)),
+        )
+        pending: deque[tuple[U, Future[R]]] = deque()
+        todo = itertools.chain(head, todo)
+        try:
+            for unit in itertools.islice(todo, self.window):
+                pending.append((unit, pool.submit(fn, unit)))
+            while pending:
+                unit, future = pending.popleft()
+                try:
+                    result = future.result()
+                except BrokenProcessPool as err:
+                    raise ConvertError(
+                        f"a worker process died while converting {unit_name(unit)} (out of memory or killed). "
+                        "Run again with fewer --jobs, or --jobs 1 to see the failing item."
+                    ) from err
+                for nxt in itertools.islice(todo, 1):
+                    pending.append((nxt, pool.submit(fn, nxt)))
+                yield result
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        pass
+
+
+def make_executor(spec: str | None = None, jobs: int = 1, units_per_task: int | None = None) -> Executor:
+    """Return the executor a ``--executor`` value (or ``--jobs`` alone) asks for.
+
+    ``None``: in-process for ``jobs`` 1, else a local pool. ``dask-local:N``: a local Dask cluster of
+    ``N`` single-threaded worker processes bound to 127.0.0.1. ``tcp://HOST:PORT``: an existing
+    Dask scheduler. A path to a ``.json`` scheduler file: the cluster it names.
 
     Raises:
-        ConvertError: a worker process died (killed, out of memory) while converting a unit.
+        UsageError: an executor spec medcat does not know, or a Dask executor without the ``dask`` extra.
     """
-    if jobs <= 1 or len(units) <= 1:
-        for unit in units:
-            yield fn(unit)
-        return
-    limit = max(1, max_in_flight or 2 * jobs)
-    module = module_of(fn)
-    pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(units)),
-        mp_context=_pool_context([module] if module else []),
-        initializer=_adopt_parent,
-        initargs=(os.getcwd(), dict(os.environ), list(sys.path)),
+    if spec is None or spec in ("", "local"):
+        return InProcess() if jobs <= 1 else LocalPool(jobs)
+    if spec.startswith(("dask-local", "tcp://", "tls://")) or spec.endswith(".json"):
+        from medcat_data.converters.dask_executor import DaskExecutor
+
+        return DaskExecutor.from_spec(spec, units_per_task=units_per_task)
+    raise UsageError(
+        f"unknown executor {spec!r}: use dask-local:N (a local Dask cluster on 127.0.0.1), tcp://HOST:PORT "
+        "(a running Dask scheduler) or the path of a Dask scheduler file (.json); without --executor, --jobs N "
+        "runs a local process pool."
     )
-    pending: deque[tuple[U, Future[R]]] = deque()
-    todo = iter(units)
-    try:
-        for unit in todo:
-            pending.append((unit, pool.submit(fn, unit)))
-            if len(pending) >= limit:
-                break
-        while pending:
-            unit, future = pending.popleft()
-            try:
-                result = future.result()
-            except BrokenProcessPool as err:
-                raise ConvertError(
-                    f"a worker process died while converting {unit_name(unit)} (out of memory or killed). "
-                    "Run again with fewer --jobs, or --jobs 1 to see the failing item."
-                ) from err
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(fn, nxt)))
-            yield result
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_units(
+    units: Iterable[U], fn: Callable[[U], R], *, jobs: int = 1, max_in_flight: int | None = None
+) -> Iterator[R]:
+    """Yield ``fn(unit)`` for each unit, in unit order: in this process for ``jobs`` 1, else a local pool."""
+    executor: Executor = InProcess() if jobs <= 1 else LocalPool(jobs, max_in_flight)
+    return executor.map(fn, units)
 
 
 def convert_units(
-    units: Sequence[Any],
+    units: Iterable[Any],
     convert_unit: ConvertUnit,
     encoder: RowEncoder,
     *,
@@ -161,25 +221,29 @@ def convert_units(
     on_bad_item: OnBadItem = "record",
     progress: Progress | None = None,
     max_in_flight: int | None = None,
+    executor: Executor | None = None,
 ) -> Iterator[UnitResult]:
     """Convert every unit with ``convert_unit`` and yield its ``UnitResult`` in unit order.
 
-    Per-item failures (yielded or raised ``SampleError``s, and any other exception escaping a
-    unit, recorded with its type) become ``ErrorRecord``s on the result. Rows a unit yielded
-    before failing are kept. The output is the same for every ``jobs``. ``progress`` hears the
-    number of units, then each unit with its items (rows + errors, what a user counts: images,
-    rows) and errors, then ``finish``, also when the run stops early.
+    Workers run the unit *and* encode its rows with the config's features (``encoder``), so what
+    crosses to this process is Arrow record batches, error records and input hashes. Per-item
+    failures (yielded or raised ``SampleError``s, and any other exception escaping a unit, recorded
+    with its type) become ``ErrorRecord``s on the result; rows a unit yielded before failing are
+    kept. The output is the same for every executor. ``progress`` hears the number of units (when
+    ``units`` has a length; a streamed plan does not), then each unit with its items (rows +
+    errors) and errors, then ``finish``, also when the run stops early.
 
     Raises:
         SampleError: with ``on_bad_item="fail"``, the first failed item.
         ConvertError: a worker process died.
     """
-    task = _ConvertTask(convert_unit)
+    task = _ConvertTask(convert_unit, encoder)
+    runner = executor or (InProcess() if jobs <= 1 else LocalPool(jobs, max_in_flight))
     shown = progress or NullProgress()
-    shown.start(len(units))
+    shown.start(len(units) if isinstance(units, Sized) else None)
     try:
-        for index, raw in enumerate(run_units(units, task, jobs=jobs, max_in_flight=max_in_flight)):
-            result = raw.encode(index, encoder)
+        for index, result in enumerate(runner.map(task, units)):
+            result = replace(result, index=index)
             shown.item_done(result.name, result.items, len(result.errors))
             if on_bad_item == "fail" and result.errors:
                 raise result.errors[0].to_exception()
@@ -233,8 +297,13 @@ class _ConvertTask:
     """The picklable callable a worker runs: convert one unit, encode its rows, catch its failures."""
 
     convert_unit: ConvertUnit
+    encoder: RowEncoder
 
-    def __call__(self, unit: Any) -> _RawResult:
+    def __call__(self, unit: Any) -> UnitResult:
+        """Return the unit's encoded result (its ``index`` is set by the caller, in unit order)."""
+        return self.raw(unit).encode(-1, self.encoder)
+
+    def raw(self, unit: Any) -> _RawResult:
         name = unit_name(unit)
         config, split = unit_place(unit)
         outputs: list[Row | Columns | ErrorRecord] = []
@@ -244,13 +313,13 @@ class _ConvertTask:
                 if isinstance(item, (Row, Columns)):
                     outputs.append(item)
                 elif isinstance(item, SampleError):
-                    outputs.append(ErrorRecord.from_exception(item, name, config=config, split=split))
+                    outputs.append(ErrorRecord.from_exception(item, name, config=item.config or config, split=item.split or split))
                 elif isinstance(item, InputHash):
                     hashes.append(item)
                 else:
                     raise TypeError(f"convert_unit yielded {type(item).__name__}; expected Row, Columns, SampleError or InputHash")
         except SampleError as err:
-            outputs.append(ErrorRecord.from_exception(err, name, config=config, split=split))
+            outputs.append(ErrorRecord.from_exception(err, name, config=err.config or config, split=err.split or split))
         except Exception as err:  # noqa: BLE001 - one bad unit must not end a 377k-unit run; recorded with its type
             log.debug("unit %s failed", name, exc_info=True)
             outputs.append(ErrorRecord.from_exception(err, name, stage="convert", config=config, split=split))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any
 from medcat_data.catalog.refs import ResolvedDataset
 from medcat_data.catalog.schema import Entry, Source
 from medcat_data.converters.card import CardInfo
-from medcat_data.converters.executor import convert_units
+from medcat_data.converters.executor import Executor, convert_units, make_executor
 from medcat_data.converters.build_manifest import BuildKey, stat_inputs
 from medcat_data.converters.units import UnitResult, describe_damage
 from medcat_data.converters.recipe import (
@@ -35,7 +35,7 @@ from medcat_data.converters.recipe import (
     config_names,
     require_recipe,
 )
-from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, write_dataset
+from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, WriterOptions, write_dataset
 from medcat_data.errors import ConvertError, SampleError, UsageError
 from medcat_data.paths import raw_dir
 from medcat_data.progress import Progress
@@ -58,6 +58,9 @@ class NormalizeRequest:
     jobs: int = 1
     options: RecipeOptions = field(default_factory=RecipeOptions)
     on_bad_item: str = "record"
+    executor: str | None = None
+    """``None``: in-process for ``jobs`` 1, else a local pool; or ``dask-local:N``, ``tcp://HOST:PORT``, a scheduler file."""
+    units_per_task: int | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,42 @@ def _card_notes(recipe: AnyRecipe, ctx: RecipeContext, survey: Any, ref: str) ->
         return [f"The recipe's notes on this build are left out: reading its inputs failed ({damage})."]
 
 
+class _SizedUnits:
+    """The units of several configs, streamed in config order, with their total count when known."""
+
+    def __init__(self, units: Iterable[Any], total: int) -> None:
+        self._units, self._total = units, total
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._units)
+
+    def __len__(self) -> int:
+        return self._total
+
+
+def _unit_stream(
+    ref: str, names: Sequence[str], plans: Mapping[str, Plan[Any]], unit_configs: list[str | None]
+) -> Iterable[Any]:
+    """Stream every config's units in config order, noting each unit's config as it is taken.
+
+    Plans are iterated lazily (the executor pulls a bounded window); damaged input met while a
+    plan streams ends the run as it would while listing. Where every plan has a length, the
+    stream has one too, so progress can show a total and an ETA.
+    """
+
+    def stream() -> Iterator[Any]:
+        for name in names:
+            with _reading(ref, name):
+                for unit in plans[name].units:
+                    unit_configs.append(name)
+                    yield unit
+
+    sizes = [plans[n].units for n in names]
+    if all(isinstance(units, Sized) for units in sizes):
+        return _SizedUnits(stream(), sum(len(units) for units in sizes if isinstance(units, Sized)))
+    return stream()
+
+
 def _placed(results: Iterable[UnitResult], configs: Sequence[str | None]) -> Iterator[UnitResult]:
     """Name the config of every error record that lacks one, from the unit it came from."""
     for result in results:
@@ -219,10 +258,14 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
     entry = request.resolved.entry
     recipe = require_recipe(entry.id, entry.template_of)
     ctx = build_context(request, recipe)
-    return run_recipe(
-        recipe, entry, ctx, request.out, ref=str(request.resolved.ref), configs=request.configs,
-        jobs=request.jobs, on_bad_item=request.on_bad_item, progress=progress,
-    )
+    executor = make_executor(request.executor, request.jobs, request.units_per_task)
+    try:
+        return run_recipe(
+            recipe, entry, ctx, request.out, ref=str(request.resolved.ref), configs=request.configs,
+            on_bad_item=request.on_bad_item, progress=progress, executor=executor,
+        )
+    finally:
+        executor.close()
 
 
 def run_recipe(
@@ -236,6 +279,8 @@ def run_recipe(
     jobs: int = 1,
     on_bad_item: str = "record",
     progress: Progress | None = None,
+    executor: Executor | None = None,
+    writer_options: WriterOptions | None = None,
 ) -> NormalizeResult:
     """Survey, plan, convert and write one context's configs into ``out / <id>``.
 
@@ -289,16 +334,11 @@ def run_recipe(
     key = BuildKey(inputs=inputs, options=options)
     # The config of each unit's errors: known by construction unless a recipe merged the units of
     # several configs (then a unit that declares a ``config`` field names it; see executor.unit_place).
-    # Units are listed here, in the parent: the executor announces their number to the progress bar.
     unit_configs: list[str | None] = []
-    with _reading(ref):
-        if len(names) > 1 and type(recipe).combine_units is not Recipe.combine_units:
-            units = list(recipe.combine_units(plans))
-        else:
-            units = []
-            for name in names:
-                units += plans[name].units
-                unit_configs += [name] * (len(units) - len(unit_configs))
+    if len(names) > 1 and type(recipe).combine_units is not Recipe.combine_units:
+        units: Iterable[Any] = recipe.combine_units(plans)
+    else:
+        units = _unit_stream(ref, names, plans, unit_configs)
     results = convert_units(
         units,
         recipe.convert_unit,
@@ -306,8 +346,9 @@ def run_recipe(
         jobs=jobs,
         on_bad_item=on_bad_item,  # type: ignore[arg-type]
         progress=progress,
+        executor=executor,
     )
-    write = write_dataset(out / entry.id, spec, key, _placed(results, unit_configs), recipe.WRITER_OPTIONS)
+    write = write_dataset(out / entry.id, spec, key, _placed(results, unit_configs), writer_options or recipe.WRITER_OPTIONS)
     dropped = write.replaced_configs
     if dropped:
         log.warning(

@@ -354,7 +354,8 @@ def convert_unit(unit: Unit) -> Iterator[Row | SampleError]:
         return
     decoded: Decoded = {}
     for part in unit.parts if isinstance(unit, SharedStudyUnit) else (unit,):
-        yield from _convert_study(part, decoded)
+        for out in _convert_study(part, decoded):
+            yield out.at(part.config, part.split) if isinstance(out, SampleError) else out
 
 
 def _decode_once(root: Path, rel: str, options: ImageOptions, decoded: Decoded) -> EncodedImage:

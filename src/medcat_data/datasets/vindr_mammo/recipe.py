@@ -247,7 +247,7 @@ def convert_unit(unit: Unit) -> Iterator[Row | SampleError]:
             try:
                 yield _row(part, item, decoded)
             except SampleError as err:
-                yield err
+                yield err.at(part.config, item.split)
 
 
 def _row(unit: StudyUnit, item: ImageItem, decoded: dict[str, EncodedImage | SampleError]) -> Row:

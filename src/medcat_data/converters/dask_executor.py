@@ -1,0 +1,138 @@
+"""Run work units on a Dask cluster (``--executor dask-local:N | tcp://HOST:PORT | SCHEDULER.json``).
+
+The same ``_ConvertTask`` the local pool runs, submitted through Dask's futures API: several small
+units per task (``units_per_task``), results (Arrow record batches, error records, input hashes)
+gathered back **in unit order** with at most ``window`` tasks in flight, so the driver holds a
+bounded number of results whatever the length of the plan, and the writer on the driver cuts row
+groups and shards exactly as for ``--jobs 1``: the output is byte-identical.
+
+``dask-local:N`` starts a ``LocalCluster`` of ``N`` single-threaded worker processes whose
+scheduler, workers and nannies listen on 127.0.0.1 only, with no dashboard, and stops it when the
+run ends. ``tcp://HOST:PORT`` (or a scheduler file written by ``dask scheduler
+--scheduler-file``) uses a running cluster, whose workers need the same medcat version and read
+access to the raw cache at the same path (e.g. a shared filesystem): ``docs/scaling.md``.
+
+Needs the optional extra: ``pip install 'medcat-data[dask]'``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from medcat_data.converters.executor import unit_name
+from medcat_data.errors import ConvertError, UsageError
+
+log = logging.getLogger(__name__)
+
+U = TypeVar("U")
+R = TypeVar("R")
+
+INSTALL_HINT = "pip install 'medcat-data[dask]'"
+DEFAULT_UNITS_PER_TASK = 4
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as err:
+        raise UsageError(f"--executor dask... needs Dask distributed, which is not installed: {INSTALL_HINT}") from err
+    return distributed
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """A picklable task body: ``fn`` over several units, results in their order."""
+
+    fn: Callable[[Any], Any]
+
+    def __call__(self, units: list[Any]) -> list[Any]:
+        return [self.fn(unit) for unit in units]
+
+
+class DaskExecutor:
+    """Run units as Dask tasks, ``units_per_task`` units per task, in unit order, bounded window."""
+
+    def __init__(self, client: Any, *, cluster: Any = None, units_per_task: int | None = None, window: int | None = None) -> None:
+        self.client = client
+        self.cluster = cluster
+        self.units_per_task = max(1, units_per_task or DEFAULT_UNITS_PER_TASK)
+        workers = max(1, len(client.scheduler_info().get("workers", {})) or 1)
+        self.window = max(1, window or 2 * workers)
+
+    @classmethod
+    def from_spec(cls, spec: str, *, units_per_task: int | None = None) -> DaskExecutor:
+        """Connect to (or start) the cluster a ``--executor`` value names.
+
+        Raises:
+            UsageError: a malformed ``dask-local:N``.
+            UsageError: Dask distributed is not installed (exit 2, with the install command).
+            ConvertError: the scheduler cannot be reached.
+        """
+        distributed = _import_distributed()
+        if spec.startswith("dask-local"):
+            _, _, count = spec.partition(":")
+            try:
+                n = int(count) if count else 2
+            except ValueError:
+                raise UsageError(f"--executor {spec}: expected dask-local:N with N worker processes, e.g. dask-local:2.") from None
+            if n < 1:
+                raise UsageError(f"--executor {spec}: N must be at least 1.")
+            cluster = distributed.LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                worker_dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            return cls(distributed.Client(cluster), cluster=cluster, units_per_task=units_per_task)
+        try:
+            if spec.endswith(".json"):
+                client = distributed.Client(scheduler_file=spec, timeout="30s")
+            else:
+                client = distributed.Client(spec, timeout="30s")
+        except (OSError, TimeoutError, ValueError) as err:
+            raise ConvertError(f"cannot reach the Dask scheduler {spec}: {err}. Is the cluster running?") from err
+        return cls(client, units_per_task=units_per_task)
+
+    def map(self, fn: Callable[[U], R], units: Iterable[U]) -> Iterator[R]:
+        """Yield ``fn(unit)`` in unit order.
+
+        Raises:
+            ConvertError: a worker died (killed, out of memory) while converting a task's units.
+        """
+        chunk = _Chunk(fn)
+        todo = iter(units)
+        batches = iter(lambda: list(itertools.islice(todo, self.units_per_task)), [])
+        pending: deque[tuple[list[U], Any]] = deque()
+        try:
+            for batch in itertools.islice(batches, self.window):
+                pending.append((batch, self.client.submit(chunk, batch, pure=False)))
+            while pending:
+                batch, future = pending.popleft()
+                try:
+                    results = future.result()
+                except Exception as err:  # noqa: BLE001 - any task failure here is infrastructure (units catch their own)
+                    names = ", ".join(unit_name(u) for u in batch[:3])
+                    raise ConvertError(
+                        f"a Dask worker failed while converting {names} ({type(err).__name__}: {err}). "
+                        "Nothing was published; run again (finished outputs are rebuilt), or with --jobs 1 to see the failing item."
+                    ) from err
+                for nxt in itertools.islice(batches, 1):
+                    pending.append((nxt, self.client.submit(chunk, nxt, pure=False)))
+                yield from results
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        """Disconnect; stop the cluster this executor started."""
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
