@@ -70,10 +70,16 @@ def test_mimic_cxr_verifies_dicoms_from_the_record_list() -> None:
     assert companions and isinstance(companions[0], PhysioNetSource) and companions[0].slug == "mimic-cxr-jpg"
 
 
+BUCKET_KINDS = ("gcs", "s3")
+
+
 def test_sources_of_an_entry_do_not_share_a_folder() -> None:
+    """Different trees never share a folder; a cloud bucket copy of a source's tree shares that source's."""
     for entry in load_registry():
-        subdirs = [s.subdir for s in entry.sources]
+        subdirs = [s.subdir for s in entry.sources if s.kind not in BUCKET_KINDS]
         assert len(subdirs) == len(set(subdirs)), entry.id
+        for bucket in (s for s in entry.sources if s.kind in BUCKET_KINDS):
+            assert bucket.subdir in subdirs, f"{entry.id}: bucket source {bucket.name} is a copy of no other source's folder"
 
 
 def test_pinned_hashes_only_where_the_registry_has_them_from_upstream() -> None:
