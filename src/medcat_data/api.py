@@ -265,7 +265,8 @@ class RawCopy:
             (stat only; ``medcat verify --full`` rehashes).
         files: upstream files in the folder (the fetch state under ``.medcat`` left out).
         size_bytes: bytes on disk, fetch state included (what removing the folder frees).
-        sources: the entry's sources found in the folder.
+        sources: the entry's sources with files in the folder; sources that share one folder
+            (copies of the same files, e.g. ``physionet/s3``) are joined by ``/``.
         last_used: latest access or change of the fetch state (access times are often updated
             at most daily); ``None`` when not fetched.
     """
@@ -402,8 +403,8 @@ def raw_copy(dataset_id: str, version: str, folder: Path, entry: Entry | None = 
     from medcat_data.loaders.cache import META_DIR
     from medcat_data.loaders.verify import verify_dest
 
+    size, files = tree_size(folder, skip_top=META_DIR)  # before the manifest is opened (and its journal grows)
     report = verify_dest(dataset_id, version, folder, full=False)
-    size, files = tree_size(folder, skip_top=META_DIR)
     return RawCopy(
         dataset_id=dataset_id,
         version=version,
@@ -437,7 +438,11 @@ def normalized_copy(folder: Path) -> NormalizedCopy | None:
 
 
 def _sources_in(entry: Entry, folder: Path) -> tuple[str, ...]:
-    """Return the names of the entry's sources with files in a raw folder (a root source: any file)."""
+    """Return the names of the entry's sources with files in a raw folder (a root source: any file).
+
+    Sources sharing a folder hold the same files from other hosts: which one delivered them is
+    not told by the folder, so they are named together (``physionet/s3``).
+    """
     from medcat_data.loaders.cache import META_DIR
 
     subdirs = {s.subdir.strip("/").split("/")[0] for s in entry.sources if s.subdir}
@@ -445,13 +450,12 @@ def _sources_in(entry: Entry, folder: Path) -> tuple[str, ...]:
         top = {p.name for p in folder.iterdir()} - {META_DIR}
     except OSError:
         return ()
-    found = []
+    by_folder: dict[str, list[str]] = {}
     for src in entry.sources:
-        sub = src.subdir.strip("/")
-        present = (folder / sub).is_dir() if sub else bool(top - subdirs)
-        if present:
-            found.append(src.name)
-    return tuple(found)
+        by_folder.setdefault(src.subdir.strip("/"), []).append(src.name)
+    return tuple(
+        "/".join(names) for sub, names in by_folder.items() if ((folder / sub).is_dir() if sub else bool(top - subdirs))
+    )
 
 
 def _last_used(folder: Path, names: Sequence[str] | None) -> datetime | None:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from medcat_data import __version__
 from medcat_data.errors import MedcatError
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,26 @@ COMMAND_MODULES: dict[str, str] = {
     "export": "export",
     "demo": "demo",
     "docs": "docs",
+    "cache": "cache",
+}
+
+#: Command name -> the first line of its help, so that ``medcat --help`` and shell completion list
+#: the commands without importing one module (each is 0.1 to 1 s). ``tests/unit/test_cli_lazy.py``
+#: checks these against the commands' own docstrings.
+COMMAND_SUMMARIES: dict[str, str] = {
+    "cache": "List, measure and remove what medcat keeps in $MEDCAT_HOME (raw and normalized).",
+    "convert": "Convert DICOM, PNG/JPEG/TIFF/BMP and NIfTI/NRRD/MHA files under PATH... into OUT.",
+    "demo": "Build, serve, fetch, verify, normalize and load every dataset offline, on synthetic replicas.",
+    "docs": "Generate the catalog documentation from the registry.",
+    "export": "Export a normalized dataset folder (OUT/<id>) as conversation files for MLLM training.",
+    "fetch": "Download a dataset's files, verified, into its cache folder (resumable, safe to run twice).",
+    "info": "Show everything needed to decide on and obtain a dataset.",
+    "list": "List the datasets of the catalog, optionally filtered.",
+    "mirror": "Serve replica trees on loopback with the upstream hosts' URL shapes.",
+    "normalize": "Normalize a fetched dataset into OUT/<id>/ (parquet, card, manifest, errors.jsonl).",
+    "registry": "Check registry files and export the entry schema.",
+    "search": "Search ids, names, descriptions, modalities and tasks; best matches first.",
+    "verify": "Check a fetched dataset against its manifest: missing, extra, truncated and corrupt files.",
 }
 
 
@@ -50,6 +73,32 @@ class _MedcatGroup(click.Group):
             for command in module.COMMANDS:
                 self.add_command(command)
         return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands from ``COMMAND_SUMMARIES``: ``medcat --help`` imports no command module."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = [(name, self._summary(ctx, name, limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Complete command names (with their summaries) and options without importing a command module."""
+        from click.shell_completion import CompletionItem
+
+        items = [
+            CompletionItem(name, help=self._summary(ctx, name, 45))
+            for name in self.list_commands(ctx)
+            if name.startswith(incomplete)
+        ]
+        return items + click.Command.shell_complete(self, ctx, incomplete)
+
+    def _summary(self, ctx: click.Context, name: str, limit: int) -> str:
+        command = self.commands.get(name)
+        if command is not None or name not in COMMAND_SUMMARIES:
+            command = command or self.get_command(ctx, name)
+            return command.get_short_help_str(limit) if command is not None else ""
+        return click.Command(name, help=COMMAND_SUMMARIES[name]).get_short_help_str(limit)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

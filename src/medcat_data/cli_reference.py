@@ -14,7 +14,17 @@ HEADER = (
     "# Command-line reference\n\n"
     "Generated from the code by `medcat docs cli`; do not edit by hand. Every command also answers "
     "`--help`. Topics: [fetching](fetching.md), [converting](converting.md), [the mirror](mirror.md), "
-    "[the catalog](catalog.md).\n"
+    "[the catalog](catalog.md), [the Python API](python.md).\n\n"
+    "Shell completion (commands, sub-commands and options) comes from click. Add one line to your "
+    "shell's start-up file:\n\n"
+    "```bash\n"
+    'eval "$(_MEDCAT_COMPLETE=bash_source medcat)"        # ~/.bashrc\n'
+    'eval "$(_MEDCAT_COMPLETE=zsh_source medcat)"         # ~/.zshrc\n'
+    "_MEDCAT_COMPLETE=fish_source medcat | source          # ~/.config/fish/completions/medcat.fish\n"
+    "```\n\n"
+    "or, to keep shell start-up instant, write the script once "
+    "(`_MEDCAT_COMPLETE=bash_source medcat > ~/.medcat-complete.bash`) and source that file. "
+    "Completing a command name imports no command module, so it answers at once.\n"
 )
 
 

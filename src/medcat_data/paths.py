@@ -38,9 +38,10 @@ def normalized_dir() -> Path:
 
 
 def _subfolders(folder: Path) -> list[Path]:
-    """Return the real (not symlinked) sub-folders of ``folder``, by name; none when it is absent."""
+    """Return the sub-folders of ``folder`` by name, symlinks to folders included (a version kept on
+    another disk); none when ``folder`` is absent."""
     try:
-        return sorted(Path(e.path) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False))
+        return sorted(Path(e.path) for e in os.scandir(folder) if e.is_dir())
     except (FileNotFoundError, NotADirectoryError):
         return []
 

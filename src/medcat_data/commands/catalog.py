@@ -9,7 +9,9 @@ import click
 from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from medcat_data import api
 from medcat_data.catalog import describe, query
 from medcat_data.catalog.croissant import croissant_metadata, croissant_text
 from medcat_data.catalog.refs import parse_ref, resolve
@@ -75,10 +77,27 @@ def info_cmd(ref: str, as_json: bool, bibtex: bool, croissant: bool) -> None:
         out.raw(croissant_text(croissant_metadata(resolved.entry, resolved.version)))
         return
     details = describe.entry_details(resolved)
+    local = api.info(ref)
     if as_json:
-        out.result(details)
+        out.result({**details, "local": local.local_dict()})
         return
-    out.print(Group(*render_info(resolved, details)))
+    out.print(Group(*render_info(resolved, details), *_local_section(local)))
+
+
+def _local_section(found: api.DatasetInfo) -> list[Text]:
+    """Say whether and where this version is fetched (and verified) and normalized."""
+    raw, norm = found.raw, found.normalized
+    if raw.fetched:
+        state = "verified" if raw.verified else "not verified: run `medcat verify` for details"
+        fetched = f"yes, {raw.path} ({raw.files} files, {state})"
+    else:
+        fetched = f"no (a fetch puts it in {raw.path})"
+    normalized = f"yes, {norm.path} (configs: {', '.join(norm.configs)})" if norm else "no"
+    return [
+        Text("\nOn this machine", style="bold underline"),
+        Text(f"  fetched     {fetched}"),
+        Text(f"  normalized  {normalized}"),
+    ]
 
 
 @click.command("search")

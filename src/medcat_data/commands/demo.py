@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -12,7 +13,8 @@ from rich.table import Table
 
 from medcat_data.cli_options import json_option
 from medcat_data.cli_output import Output
-from medcat_data.demo import DemoRow, check_only, demo_failed, run_demo
+if TYPE_CHECKING:  # the demo runs the whole chain (`datasets` included): `--help` must not load it
+    from medcat_data.demo import DemoRow
 
 
 def _rows_text(row: DemoRow) -> str:
@@ -46,6 +48,8 @@ def _table(rows: list[DemoRow]) -> Table:
 @json_option
 def demo_cmd(out: Path | None, only: tuple[str, ...], as_json: bool) -> None:
     """Build, serve, fetch, verify, normalize and load every dataset offline, on synthetic replicas."""
+    from medcat_data.demo import check_only, demo_failed, run_demo
+
     # A piped or logged run has no terminal width: give the table room instead of rich's 80 columns.
     output = Output(json_mode=as_json, stdout=Console(width=None if sys.stdout.isatty() else 140))
     check_only(only)

@@ -8,14 +8,17 @@ rendering live here and are shared with ``normalize``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from medcat_data.cli_options import json_option, quiet_option
 from medcat_data.cli_output import Output
-from medcat_data.converters.conversations import FORMAT_NAMES, ExportOptions, PromptTemplate, export_conversations
+from medcat_data.converters.conversations import FORMAT_NAMES
 from medcat_data.errors import UsageError
+
+if TYPE_CHECKING:  # the export machinery loads pyarrow, which `--help` must not pay for
+    from medcat_data.converters.conversations import ExportOptions
 
 PROMPT_TEMPLATE_HELP = "Human turn of image-text rows from FILE ({caption}, {inline_mentions}, {figure_label})."
 MAX_IMAGES_HELP = "Skip (and count) rows with more than N images; never truncates."
@@ -27,6 +30,8 @@ def export_options(formats: tuple[str, ...], template: Path | None, max_images: 
     Raises:
         UsageError: --prompt-template or --max-images without --conversations, or a bad template.
     """
+    from medcat_data.converters.conversations import ExportOptions, PromptTemplate
+
     if not formats:
         if template is not None or max_images is not None:
             raise UsageError("--prompt-template and --max-images shape the conversation export; add --conversations FORMAT.")
@@ -55,6 +60,8 @@ def print_conversations(output: Output, summary: dict[str, Any]) -> None:
 @json_option
 def export_cmd(folder: Path, formats: tuple[str, ...], prompt_template: Path | None, max_images: int | None, quiet: bool, as_json: bool) -> None:
     """Export a normalized dataset folder (OUT/<id>) as conversation files for MLLM training."""
+    from medcat_data.converters.conversations import export_conversations
+
     output = Output(json_mode=as_json, quiet=quiet)
     options = export_options(formats, prompt_template, max_images)
     assert options is not None, "click requires --conversations"

@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
-from medcat_data.catalog.refs import ResolvedDataset, parse_ref, resolve
-from medcat_data.catalog.registry import load_registry
 from medcat_data.cli_options import (
     OwnedOptionsCommand,
     dest_option,
@@ -26,11 +24,12 @@ from medcat_data.cli_options import (
 )
 from medcat_data.cli_output import Output
 from medcat_data.errors import FetchError, NotFetchedError
-from medcat_data.loaders import FetchOptions, FetchReport, VerifyReport, fetch, verify
-from medcat_data.loaders.progress import PlainProgress, RichProgress, human_bytes
-from medcat_data.loaders.transports import kind_options_class
 from medcat_data.progress import NullProgress, Progress
 from medcat_data.typed_options import describe_options, split_pairs
+
+if TYPE_CHECKING:  # the catalog and the loaders load on use: `--help` must not pay for them
+    from medcat_data.catalog.refs import ResolvedDataset
+    from medcat_data.loaders import FetchReport, VerifyReport
 
 _SHOWN_FAILURES = 20
 
@@ -43,6 +42,8 @@ def _prompt(realm: str) -> tuple[str, str] | None:
 
 
 def _progress(out: Output, silent: bool) -> Progress:
+    from medcat_data.loaders.progress import PlainProgress, RichProgress
+
     if silent:
         return NullProgress()
     if out.stderr.is_terminal:
@@ -51,11 +52,16 @@ def _progress(out: Output, silent: bool) -> Progress:
 
 
 def _resolve(ref: str) -> ResolvedDataset:
+    from medcat_data.catalog.refs import parse_ref, resolve
+    from medcat_data.catalog.registry import load_registry
+
     return resolve(parse_ref(ref), load_registry())
 
 
 def _source_kind_options(ref: str) -> tuple[str, list[tuple[str, str]]]:
     """Describe the options of the kinds of every source of ``ref`` (``--source`` may pick any)."""
+    from medcat_data.loaders.transports import kind_options_class
+
     entry = _resolve(ref).entry
     kinds = list(dict.fromkeys(s.kind for s in entry.sources))
     rows = [row for kind in kinds for row in describe_options(kind_options_class(kind))]
@@ -83,6 +89,8 @@ def fetch_cmd(
     owned_options: tuple[str, ...],
 ) -> None:
     """Download a dataset's files, verified, into its cache folder (resumable, safe to run twice)."""
+    from medcat_data.loaders import FetchOptions, fetch
+
     out = Output(json_mode=as_json, quiet=quiet)
     if quiet:  # --quiet: nothing but errors, log warnings included
         logging.getLogger("medcat_data").setLevel(logging.ERROR)
@@ -99,6 +107,8 @@ def fetch_cmd(
 
 
 def _render_fetch(out: Output, report: FetchReport) -> None:
+    from medcat_data.loaders.progress import human_bytes
+
     if out.json_mode:
         out.result(report.to_dict())
         return
@@ -127,6 +137,10 @@ def _render_fetch(out: Output, report: FetchReport) -> None:
 
 
 def _render_dry_run(out: Output, report: FetchReport) -> None:
+    from rich.table import Table
+
+    from medcat_data.loaders.progress import human_bytes
+
     table = Table(title=f"{report.dataset_id} {report.version} -> {report.dest}")
     for col in ("path", "state", "size", "verified by"):
         table.add_column(col, overflow="fold")
@@ -169,6 +183,8 @@ def _fetch_verdict(report: FetchReport, ref: str) -> str:
 @source_option
 def verify_cmd(ref: str, dest: Path | None, full: bool, as_json: bool, source_name: str | None) -> None:
     """Check a fetched dataset against its manifest: missing, extra, truncated and corrupt files."""
+    from medcat_data.loaders import verify
+
     out = Output(json_mode=as_json)
     resolved = _resolve(ref)
     prefix = None
