@@ -36,7 +36,12 @@ INSTALL_HINT = "pip install 'medcat-data[dask]'"
 DEFAULT_UNITS_PER_TASK = 4
 
 
-def _import_distributed() -> Any:
+def import_distributed() -> Any:
+    """Return the ``distributed`` module.
+
+    Raises:
+        UsageError: it is not installed (exit 2, with the install command).
+    """
     try:
         import distributed
     except ImportError as err:
@@ -73,7 +78,7 @@ class DaskExecutor:
             UsageError: Dask distributed is not installed (exit 2, with the install command).
             ConvertError: the scheduler cannot be reached.
         """
-        distributed = _import_distributed()
+        distributed = import_distributed()
         if spec.startswith("dask-local"):
             _, _, count = spec.partition(":")
             try:

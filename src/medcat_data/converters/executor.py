@@ -193,10 +193,25 @@ def make_executor(spec: str | None = None, jobs: int = 1, units_per_task: int | 
     """
     if spec is None or spec in ("", "local"):
         return InProcess() if jobs <= 1 else LocalPool(jobs)
-    if spec.startswith(("dask-local", "tcp://", "tls://")) or spec.endswith(".json"):
-        from medcat_data.converters.dask_executor import DaskExecutor
+    check_executor(spec)
+    from medcat_data.converters.dask_executor import DaskExecutor
 
-        return DaskExecutor.from_spec(spec, units_per_task=units_per_task)
+    return DaskExecutor.from_spec(spec, units_per_task=units_per_task)
+
+
+def check_executor(spec: str | None) -> None:
+    """Refuse an executor spec before any work: unknown, or Dask without the extra installed.
+
+    Raises:
+        UsageError: with what to type or install instead.
+    """
+    if spec is None or spec in ("", "local"):
+        return
+    if spec.startswith(("dask-local", "tcp://", "tls://")) or spec.endswith(".json"):
+        from medcat_data.converters.dask_executor import import_distributed
+
+        import_distributed()
+        return
     raise UsageError(
         f"unknown executor {spec!r}: use dask-local:N (a local Dask cluster on 127.0.0.1), tcp://HOST:PORT "
         "(a running Dask scheduler) or the path of a Dask scheduler file (.json); without --executor, --jobs N "

@@ -23,7 +23,7 @@ from typing import Any
 from medcat_data.catalog.refs import ResolvedDataset
 from medcat_data.catalog.schema import Entry, Source
 from medcat_data.converters.card import CardInfo
-from medcat_data.converters.executor import Executor, convert_units, make_executor
+from medcat_data.converters.executor import Executor, check_executor, convert_units, make_executor
 from medcat_data.converters.build_manifest import BuildKey, stat_inputs
 from medcat_data.converters.units import UnitResult, describe_damage
 from medcat_data.converters.recipe import (
@@ -257,6 +257,7 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
     """
     entry = request.resolved.entry
     recipe = require_recipe(entry.id, entry.template_of)
+    check_executor(request.executor)
     ctx = build_context(request, recipe)
     executor = make_executor(request.executor, request.jobs, request.units_per_task)
     try:
