@@ -322,7 +322,7 @@ def test_index_filters_search_and_dataset_page_work_in_chromium_without_network(
     page.wait_for_load_state("load")
     assert page.title().startswith("VinDr-Mammo")
     assert page.locator("h1").inner_text() == "VinDr-Mammo"
-    page.click("button.copy")
+    page.click("button[data-copy='bibtex']")
     expect(page.locator("#copy-status")).not_to_have_text("")
 
     shot = tmp_path / "vindr-mammo.png"
@@ -365,6 +365,79 @@ def test_site_is_complete_with_javascript_disabled(site: Path, playwright: Any, 
         assert not page.locator("#filters").is_visible()
         page.goto((site / "datasets" / "cbis-ddsm.html").as_uri())
         assert "medcat fetch cbis-ddsm --source kaggle" in page.locator("#commands + table").inner_text()
-        assert not page.locator("button.copy").is_visible()
+        assert page.locator("button.copy").count() > 1 and not page.locator("button.copy:visible").count()
     finally:
         context.close()
+
+
+# --- choosing a dataset: load snippets, the real files, narrow screens --------------------------
+
+
+def _snippet(folder: str, config: str) -> str:
+    return f'import datasets\nds = datasets.load_dataset("{folder}", "{config}")'
+
+
+def test_every_config_shows_the_normalize_command_and_its_load_snippet(site: Path) -> None:
+    for entry in load_registry():
+        if entry.template:
+            continue
+        html = (site / "datasets" / f"{entry.id}.html").read_text(encoding="utf-8")
+        for cfg in entry.configs:
+            section = html.split(f'id="config-{cfg.name}"')[1].split("</section>")[0]
+            assert f'id="load-{cfg.name}"' in section and 'data-copy="load-' + cfg.name + '"' in section
+            if cfg.task.value == "tabular":
+                assert f'datasets.get_dataset_config_names(&#34;data/{entry.id}&#34;)' in section
+            else:
+                assert _snippet(f"data/{entry.id}", cfg.name).replace('"', "&#34;") in section, (entry.id, cfg.name)
+                assert f"medcat normalize {entry.id} --out data/ --config {cfg.name}" in section
+
+
+def test_real_upstream_files_come_before_the_replica_tree(site: Path) -> None:
+    html = (site / "datasets" / "precisionfda-truth-v2.html").read_text(encoding="utf-8")
+    assert html.index('id="upstream-tree"') < html.index('id="replica-tree"')
+    real = html.split('id="upstream-tree"')[1].split('id="replica-tree"')[0]
+    entry = load_registry().get("precisionfda-truth-v2")
+    for source in entry.sources:
+        assert f"<code>{source.name}</code>" in real
+        for pinned in getattr(source, "files", []):
+            assert pinned.path.rsplit("/", 1)[-1] in real, pinned.path
+    physionet = (site / "datasets" / "vindr-mammo.html").read_text(encoding="utf-8").split('id="upstream-tree"')[1]
+    assert "https://physionet.org/files/vindr-mammo/1.0.0/" in physionet.split('id="replica-tree"')[0]
+
+
+def test_load_snippet_is_copied_from_the_page_in_chromium(site: Path, playwright: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    context = _launch(playwright, tmp_path / "profile", viewport={"width": 420, "height": 900})
+    try:
+        context.grant_permissions(["clipboard-read", "clipboard-write"])
+        page = context.new_page()
+        page.goto((site / "datasets" / "vqa-rad.html").as_uri())
+        assert page.locator("#load-vqa").inner_text() == _snippet("data/vqa-rad", "vqa")
+        page.click("button[data-copy='load-vqa']")
+        expect(page.locator("#copy-status-vqa")).to_have_text("Copied.")
+        assert page.evaluate("navigator.clipboard.readText()") == _snippet("data/vqa-rad", "vqa")
+        assert page.locator("#copy-status").inner_text() == ""
+    finally:
+        context.close()
+
+
+def test_every_page_fits_a_420_px_screen_without_sideways_scrolling(site: Path, playwright: Any, tmp_path: Path) -> None:
+    """A phone-sized viewport: the page never scrolls sideways and no table runs past its edge."""
+    context = _launch(playwright, tmp_path / "profile", viewport={"width": 420, "height": 900})
+    overflowing = []
+    try:
+        page = context.new_page()
+        for path in _html_files(site):
+            page.goto(path.as_uri())
+            width, client = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            tables = page.locator("table").evaluate_all(
+                "ts => ts.filter(t => t.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5"
+                " || t.scrollWidth > t.clientWidth + 1).length"
+            )
+            if width > client or tables:
+                overflowing.append(f"{path.relative_to(site)}: page {width}px in {client}px, {tables} table(s) overflow")
+        assert page.locator("table").count() > 0
+    finally:
+        context.close()
+    assert not overflowing, "\n".join(overflowing)

@@ -250,11 +250,16 @@ def _file_object(source: Source, pinned: PinnedFile) -> dict[str, Any]:
     return obj
 
 
-def _file_set_contents(source: Source, unpinned: list[PinnedFile]) -> tuple[list[str], list[str]]:
-    """Return the include globs and media types of a source's unpinned files."""
+def source_globs(source: Source) -> list[str]:
+    """Return what a source fetches as paths or globs inside its cache folder (its ``subdir`` first).
+
+    Pinned files by path, else the source's patterns or its one download; ``**`` means every
+    file upstream lists (PhysioNet's checksum file, the Hub's tree, a bucket prefix).
+    """
     prefix = f"{source.subdir.strip('/')}/" if source.subdir else ""
-    if unpinned:
-        globs = [f.path for f in unpinned]
+    files: list[PinnedFile] = list(source.files) if isinstance(source, (UrlListSource, TciaSource)) else []
+    if files:
+        globs = [f.path for f in files]
     elif isinstance(source, HuggingFaceSource) and source.allow_patterns:
         globs = list(source.allow_patterns)
     elif isinstance(source, KaggleSource):
@@ -263,8 +268,20 @@ def _file_set_contents(source: Source, unpinned: list[PinnedFile]) -> tuple[list
         globs = [source.filename]
     else:
         globs = list(source.include) or ["**"]
-    formats = sorted({encoding_format(g) for g in globs})
-    return [prefix + g for g in globs], formats
+    return [prefix + g for g in globs]
+
+
+def _file_set_contents(source: Source, unpinned: list[PinnedFile]) -> tuple[list[str], list[str]]:
+    """Return the include globs and media types of a source's unpinned files."""
+    prefix = f"{source.subdir.strip('/')}/" if source.subdir else ""
+    if unpinned:
+        globs = [prefix + f.path for f in unpinned]
+    elif isinstance(source, TciaSource):
+        # Its pinned CSVs are FileObjects already; the file set is the series the API lists.
+        globs = [prefix + g for g in source.include] or [prefix + "**"]
+    else:
+        globs = source_globs(source)
+    return globs, sorted({encoding_format(g) for g in globs})
 
 
 def _base_url(source: Source, version: str, unpinned: list[PinnedFile]) -> str | None:

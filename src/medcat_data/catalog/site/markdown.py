@@ -118,6 +118,10 @@ def _access(page: DatasetPage) -> list[str]:
 def _layout(page: DatasetPage) -> list[str]:
     lines = ["## Upstream layout", "", "The real data, as the registry records it:", ""]
     lines += _table(["", ""], page.size_rows)
+    lines += ["### The real files", "", "What each source fetches, under `$MEDCAT_HOME/raw/` (`**`: every file upstream lists):", ""]
+    for u in page.upstream:
+        lines += [f"{code(u.name)} ({u.role}): {u.where}", "", "```text", *u.tree, "```", ""]
+    lines += ["### The replica", ""]
     if page.replica_tree:
         lines += [
             f"Tree of the miniature replica ({page.replica_summary}): the same paths and file kinds as upstream, "
@@ -138,7 +142,8 @@ def _configs(page: DatasetPage) -> list[str]:
     if not page.configs:
         return lines + ["This entry declares no normalized config.", ""]
     for c in page.configs:
-        lines += [f"### `{c.name}` ({c.task})", "", c.description, "", f"Splits: {c.splits}.", "", code(c.normalize), ""]
+        lines += [f"### `{c.name}` ({c.task})", "", c.description, "", f"Splits: {c.splits}.", ""]
+        lines += ["Normalize, then load:", "", "```sh", c.normalize, "```", "", "```python", c.load, "```", ""]
         if c.columns:
             if c.origin == "task-schema":
                 lines += [

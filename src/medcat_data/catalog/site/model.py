@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from medcat_data.catalog import describe, query
-from medcat_data.catalog.croissant import croissant_metadata, croissant_text
+from medcat_data.catalog.croissant import croissant_metadata, croissant_text, source_globs
 from medcat_data.catalog.refs import DatasetRef, ResolvedDataset, parse_ref, resolve
 from medcat_data.catalog.registry import Registry
 from medcat_data.catalog.schema import Access, Entry, NormalizedConfig, Task
@@ -31,6 +31,10 @@ ACCESS_MEANING: Mapping[Access, str] = {
 
 _TEMPLATE_REFS = {"physionet": "physionet:SLUG@VERSION", "hf": "hf:OWNER/NAME@REVISION", "kaggle": "kaggle:OWNER/SLUG"}
 """How a template entry is referenced, by the kind of its source (placeholders in capitals)."""
+_TEMPLATE_DIRS = {"physionet": "physionet-SLUG", "hf": "hf-OWNER-NAME", "kaggle": "kaggle-OWNER-SLUG"}
+"""The folder ``medcat normalize`` writes under ``--out`` for a template's reference (``refs.py`` ids)."""
+OUT_DIR = "data"
+"""The ``--out`` folder of the normalize command the pages show (``catalog.describe.normalize_command``)."""
 
 TREE_MAX_FILES_PER_DIR = 6
 _SPLIT_METHOD = {"official": "", "grouped": " (seeded, patient-grouped split)", "none": " (everything in one split)"}
@@ -58,6 +62,17 @@ class ConfigView:
     label_counts: Mapping[str, Mapping[str, int]]
     sample: hooks.SampleView | None
     normalize: str
+    load: str
+
+
+@dataclass(frozen=True)
+class UpstreamSource:
+    """One source of the real data: where it lives and the files it fetches, as a tree."""
+
+    name: str
+    role: str
+    where: str
+    tree: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,7 @@ class DatasetPage:
     commands: tuple[Command, ...]
     sources: tuple[Mapping[str, str], ...]
     size_rows: tuple[tuple[str, str], ...]
+    upstream: tuple[UpstreamSource, ...]
     replica_tree: tuple[str, ...] | None
     replica_summary: str | None
     configs: tuple[ConfigView, ...]
@@ -189,7 +205,38 @@ def config_view(
         label_counts=normalized.label_counts if normalized else {},
         sample=normalized.sample if normalized else None,
         normalize=describe.normalize_command(resolved, None if _expands(entry, cfg) else cfg.name),
+        load=load_snippet(entry, cfg),
     )
+
+
+def output_dir(entry: Entry) -> str:
+    """Return the folder ``medcat normalize REF --out data`` writes the dataset to, e.g. ``data/vqa-rad``."""
+    if entry.template:
+        return f"{OUT_DIR}/" + _TEMPLATE_DIRS.get(entry.main_sources[0].kind, entry.id)
+    return f"{OUT_DIR}/{entry.id}"
+
+
+def load_snippet(entry: Entry, cfg: NormalizedConfig) -> str:
+    """Return the Python lines that load one config after ``medcat normalize``; a ``tabular`` config names its tables."""
+    folder = output_dir(entry)
+    if _expands(entry, cfg):
+        return (
+            "import datasets\n"
+            f'tables = datasets.get_dataset_config_names("{folder}")  # one config per upstream table\n'
+            f'ds = datasets.load_dataset("{folder}", tables[0])'
+        )
+    return f'import datasets\nds = datasets.load_dataset("{folder}", "{cfg.name}")'
+
+
+def upstream_sources(entry: Entry, version: str) -> tuple[UpstreamSource, ...]:
+    """Return the real layout per source: its coordinates and what it fetches, rooted at the cache folder."""
+    views = []
+    for source in entry.sources:
+        said = describe.describe_source(source, version)
+        root = f"{entry.id}/{version}/"
+        tree = (root, *("    " + line for line in tree_lines([(path, 0) for path in source_globs(source)])))
+        views.append(UpstreamSource(source.name, said["role"], said["where"], tree))
+    return tuple(views)
 
 
 def _expands(entry: Entry, cfg: NormalizedConfig) -> bool:
@@ -214,6 +261,7 @@ def dataset_page(entry: Entry, registry: Registry, samples: bool = False) -> Dat
         commands=commands_for(resolved),
         sources=tuple(describe.describe_source(s, resolved.version) for s in entry.sources),
         size_rows=size_rows(entry),
+        upstream=upstream_sources(entry, resolved.version),
         replica_tree=tree,
         replica_summary=summary,
         configs=tuple(configs),

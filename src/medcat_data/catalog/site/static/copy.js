@@ -1,9 +1,10 @@
-// medcat catalog dataset page: the "Copy BibTeX" button (shown only when JavaScript runs).
+// medcat catalog dataset page: the copy buttons of the BibTeX and the load snippets
+// (shown only when JavaScript runs); each reports in the element its data-status names.
 (function () {
   "use strict";
-  var status = document.getElementById("copy-status");
   Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), function (button) {
     var target = document.getElementById(button.getAttribute("data-copy"));
+    var status = document.getElementById(button.getAttribute("data-status"));
     if (!target) { return; }
     button.hidden = false;
     button.addEventListener("click", function () {
