@@ -6,26 +6,25 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Group
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from medcat_data import api
-from medcat_data.catalog import describe, query
-from medcat_data.catalog.croissant import croissant_metadata, croissant_text
-from medcat_data.catalog.refs import parse_ref, resolve
-from medcat_data.catalog.registry import load_registry, validate_files
-from medcat_data.catalog.schema import Access, RegistryFile, Task
+from medcat_data.catalog.schema import Access, Task
 from medcat_data.cli_options import json_option
 from medcat_data.cli_output import Output
-from medcat_data.commands.info_view import render_info
 from medcat_data.errors import RegistryError
+
+if TYPE_CHECKING:  # what the commands use loads in their bodies: `--help` needs the schema's choices only
+    from rich.table import Table
+    from rich.text import Text
 
 _ACCESS_STYLE = {"open": "green", "registration": "cyan", "gated": "yellow", "credentialed": "red"}
 
 
 def _entries_table(rows: list[dict], title: str | None = None) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=title, show_lines=False, expand=False)
     for col in ("id", "name", "modalities", "tasks", "access", "size", "license"):
         table.add_column(col, overflow="fold", no_wrap=col in {"id", "access", "size"}, ratio=2 if col == "name" else 1)
@@ -51,6 +50,9 @@ def _entries_table(rows: list[dict], title: str | None = None) -> Table:
 @json_option
 def list_cmd(modality: tuple[str, ...], task: tuple[str, ...], access: tuple[str, ...], license_: tuple[str, ...], as_json: bool) -> None:
     """List the datasets of the catalog, optionally filtered."""
+    from medcat_data.catalog import query
+    from medcat_data.catalog.registry import load_registry
+
     out = Output(json_mode=as_json)
     filters = query.Filters(modality=modality, task=task, access=access, license=license_)
     rows = [query.summary_row(e) for e in query.filter_entries(load_registry(), filters)]
@@ -68,6 +70,14 @@ def list_cmd(modality: tuple[str, ...], task: tuple[str, ...], access: tuple[str
 @click.option("--croissant", is_flag=True, help="Print only the MLCommons Croissant JSON-LD metadata.")
 def info_cmd(ref: str, as_json: bool, bibtex: bool, croissant: bool) -> None:
     """Show everything needed to decide on and obtain a dataset."""
+    from rich.console import Group
+
+    from medcat_data.catalog import describe
+    from medcat_data.catalog.croissant import croissant_metadata, croissant_text
+    from medcat_data.catalog.refs import parse_ref, resolve
+    from medcat_data.catalog.registry import load_registry
+    from medcat_data.commands.info_view import render_info
+
     out = Output(json_mode=as_json)
     resolved = resolve(parse_ref(ref), load_registry())
     if bibtex:
@@ -86,6 +96,8 @@ def info_cmd(ref: str, as_json: bool, bibtex: bool, croissant: bool) -> None:
 
 def _local_section(found: api.DatasetInfo) -> list[Text]:
     """Say whether and where this version is fetched (and verified) and normalized."""
+    from rich.text import Text
+
     raw, norm = found.raw, found.normalized
     if raw.fetched:
         state = "verified" if raw.verified else "not verified: run `medcat verify` for details"
@@ -105,6 +117,9 @@ def _local_section(found: api.DatasetInfo) -> list[Text]:
 @json_option
 def search_cmd(text: tuple[str, ...], as_json: bool) -> None:
     """Search ids, names, descriptions, modalities and tasks; best matches first."""
+    from medcat_data.catalog import query
+    from medcat_data.catalog.registry import load_registry
+
     out = Output(json_mode=as_json)
     ranked = query.search(load_registry(), " ".join(text))
     rows = [dict(query.summary_row(e), score=round(s, 2)) for e, s in ranked]
@@ -125,6 +140,8 @@ def registry_group() -> None:
 @json_option
 def validate_cmd(files: tuple[Path, ...], as_json: bool) -> None:
     """Validate registry FILES against the schema and the shipped ids (default: every active file)."""
+    from medcat_data.catalog.registry import load_registry, validate_files
+
     out = Output(json_mode=as_json)
     if not files:
         registry = load_registry()
@@ -147,6 +164,8 @@ def validate_cmd(files: tuple[Path, ...], as_json: bool) -> None:
 @registry_group.command("schema")
 def schema_cmd() -> None:
     """Print the JSON Schema of a registry file (for editors)."""
+    from medcat_data.catalog.schema import RegistryFile
+
     schema = RegistryFile.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "medcat registry file"

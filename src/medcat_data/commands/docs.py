@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from medcat_data.catalog.site import build
 from medcat_data.cli_options import json_option
 from medcat_data.cli_output import Output
 from medcat_data.errors import StaleDocsError
@@ -35,6 +34,8 @@ def build_cmd(out_dir: Path | None, markdown_dir: Path | None, check: bool, samp
     medcat docs build                      rewrite docs/catalog/ of the repository
     medcat docs build --check              exit 1 listing stale, missing and extra pages
     """
+    from medcat_data.catalog.site import build  # jinja and the whole catalog: not for `--help`
+
     out = Output(json_mode=as_json)
     plain = build.collect()
     report: dict[str, Any] = {}
@@ -62,6 +63,8 @@ def cli_cmd(out_file: Path | None, check: bool) -> None:
     """Write the command-line reference (every command and option), or --check that it is current."""
     from medcat_data.cli import main
     from medcat_data.cli_reference import render
+
+    from medcat_data.catalog.site import build
 
     target = out_file if out_file is not None else build.default_markdown_dir().parent / "cli.md"
     text = render(main)

@@ -9,7 +9,6 @@ import click
 from medcat_data.cli_options import json_option
 from medcat_data.cli_output import Output
 from medcat_data.errors import UsageError
-from medcat_data.mirror.server import MirrorServer
 
 
 @click.group("mirror")
@@ -41,6 +40,8 @@ def serve(
 ) -> None:
     """Serve ROOT at http://127.0.0.1:PORT until interrupted (Ctrl-C)."""
     out = Output(json_mode=as_json)
+    from medcat_data.mirror.server import MirrorServer  # the server and its hosts' routes: not for `--help`
+
     server = MirrorServer(root, host=host, port=port)
     server.gdrive_quota_exceeded = gdrive_quota
     for spec in auths:
