@@ -118,6 +118,7 @@ def normalize(
     split_by: str | None = None,
     on_bad_item: Literal["record", "fail"] = "record",
     progress: Progress | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Normalize a fetched dataset into a Hugging Face dataset folder and return it (``<out>/<id>``).
 
@@ -142,11 +143,14 @@ def normalize(
         split_by: make a seeded grouped split on this column where the registry declares one split.
         on_bad_item: ``record`` a bad item in ``errors.jsonl`` and go on, or ``fail`` at the first.
         progress: a ``medcat_data.progress.Progress`` to hear about work units.
+        overwrite: replace an output at ``<out>/<id>`` built with other options or inputs (else
+            ``OutputExistsError`` names what differs and nothing changes).
 
     Raises:
         NotFetchedError: nothing fetched for this dataset (call ``fetch`` first).
         FetchError: fetched files are missing or truncated (fetch again to repair).
         UsageError: no recipe, an unknown config, source or option.
+        OutputExistsError: ``<out>/<id>`` holds an output built otherwise and ``overwrite`` is False.
         ConvertError: damaged input met while planning, or the output cannot be written.
     """
     from medcat_data.converters.codecs.image import ImageOptions
@@ -172,6 +176,7 @@ def normalize(
         jobs=jobs,
         options=recipe_options,
         on_bad_item=on_bad_item,
+        overwrite=overwrite,
     )
     return normalize_dataset(request, progress).out_dir
 
@@ -221,7 +226,8 @@ def load(
             if not fetch_if_missing:
                 raise NotFetchedError(resolved.entry.id, resolved.version, raw, f"medcat fetch {ref}")
             fetch(ref, jobs=jobs, mirror=mirror, accept_license=accept_license, source=source)
-        normalize(ref, source=source, jobs=jobs or 1)
+        # The cache under $MEDCAT_HOME/normalized is load's own: a build of another version is replaced.
+        normalize(ref, source=source, jobs=jobs or 1, overwrite=True)
         built = _built_configs(out_dir, resolved)
     if config is None:
         if len(built) != 1:

@@ -52,6 +52,18 @@ class UsageError(MedcatError):
     exit_code = 2
 
 
+class OutputExistsError(UsageError):
+    """An output folder holds work built otherwise, which a rebuild would replace; ``--overwrite`` allows it."""
+
+    def __init__(self, out_dir: str | Path, differences: Sequence[str]) -> None:
+        self.out_dir = str(out_dir)
+        self.differences = list(differences)
+        super().__init__(
+            f"{self.out_dir} holds an output built otherwise: {'; '.join(self.differences)}. Nothing was changed; "
+            "run again with --overwrite to replace it, or pick another --out."
+        )
+
+
 class UnknownDatasetError(UsageError, LookupError):
     """A dataset reference names no registry entry; carries close matches."""
 

@@ -191,6 +191,7 @@ def normalize_folder(
     options: RecipeOptions | None = None,
     jobs: int = 1,
     on_bad_item: str = "record",
+    overwrite: bool = False,
 ) -> NormalizeResult:
     """Normalize a folder laid out as a fetch of ``source`` leaves it (``folder`` is the dataset root).
 
@@ -204,7 +205,9 @@ def normalize_folder(
         resolved.entry, resolved.version, folder, pick_source(resolved, source),
         replace(options, extra=recipe_extra(recipe, options.extra)),
     )
-    return run_recipe(recipe, resolved.entry, ctx, out, ref=dataset_id, configs=configs, jobs=jobs, on_bad_item=on_bad_item)
+    return run_recipe(
+        recipe, resolved.entry, ctx, out, ref=dataset_id, configs=configs, jobs=jobs, on_bad_item=on_bad_item, overwrite=overwrite
+    )
 
 
 def load(out_dir: Path, config: str) -> datasets.DatasetDict:

@@ -26,7 +26,7 @@ from medcat_data.converters.codecs.tabix import BgzfWriter, TabixWriter
 from medcat_data.converters.normalize import NormalizeRequest, context_for, normalize, pick_source
 from medcat_data.converters.recipe import RecipeContext, RecipeOptions
 from medcat_data.datasets.precisionfda_truth_v2 import recipe
-from medcat_data.errors import UsageError
+from medcat_data.errors import OutputExistsError, UsageError
 from medcat_data.mirror.server import MirrorServer
 from medcat_data.paths import raw_dir
 from tests.datasets.harness import ChainResult, load, normalize_folder, read_errors, run_chain
@@ -200,10 +200,13 @@ def test_card_and_manifest_record_the_candidates_by_name_and_sha256_never_their_
         assert str(query.parent) not in text and "calls.vcf" in text, name
     options = json.loads((out / "medcat-manifest.json").read_text())["options"]
     assert options["recipe"]["candidates"] == {"name": "calls.vcf", "sha256": hashlib.sha256(query.read_bytes()).hexdigest()}
-    # The output depends on the file's content: new calls at the same path rebuild it.
+    # The output depends on the file's content: new calls at the same path are other inputs, which
+    # replace the output only when asked to (the difference is named), then rebuild it.
     query.write_text(header + "chr1\t5\t.\tA\tC\t20\tPASS\t.\tGT\t0/1\nchr1\t7\t.\tA\tG\t20\tPASS\t.\tGT\t1/1\n")
-    rerun = normalize_folder(DATASET, tmp_path / "root", tmp_path / "out", configs=("candidates",),
-                             options=RecipeOptions(extra={"candidates": str(query)}))
+    options = RecipeOptions(extra={"candidates": str(query)})
+    with pytest.raises(OutputExistsError, match=r"recipe\.candidates\.sha256"):
+        normalize_folder(DATASET, tmp_path / "root", tmp_path / "out", configs=("candidates",), options=options)
+    rerun = normalize_folder(DATASET, tmp_path / "root", tmp_path / "out", configs=("candidates",), options=options, overwrite=True)
     assert not rerun.write.skipped and rerun.write.rows["candidates"]["train"] == 2
 
 

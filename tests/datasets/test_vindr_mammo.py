@@ -19,7 +19,7 @@ from medcat_data.converters.units import Row
 from medcat_data.converters.vocab.mammography import BIRADS
 from medcat_data.datasets.vindr_mammo import recipe as vindr_mammo
 from medcat_data.datasets.vindr_mammo import replica as replica_builder
-from medcat_data.errors import SampleError, UpstreamFormatError
+from medcat_data.errors import OutputExistsError, SampleError, UpstreamFormatError
 from medcat_data.mirror.server import MirrorServer
 from tests.datasets.harness import load, normalize_folder, read_errors, run_chain
 
@@ -215,6 +215,11 @@ def test_vindr_mammo_chain_and_rebuilds_of_one_config(mirror: MirrorServer, tmp_
     again = normalize(NormalizeRequest(result.resolved, out, configs=("birads",)))
     assert again.write.skipped and again.dropped_configs == ()
     assert (result.out_dir / "findings").is_dir()
-    smaller = normalize(NormalizeRequest(result.resolved, out, configs=("birads",), options=RecipeOptions(image=ImageOptions(max_size=32))))
+    other = NormalizeRequest(result.resolved, out, configs=("birads",), options=RecipeOptions(image=ImageOptions(max_size=32)))
+    with pytest.raises(OutputExistsError) as refused:  # never silently: it names what differs, changes nothing
+        normalize(other)
+    assert "max_size unset -> 32" in str(refused.value) and "findings would be dropped" in str(refused.value)
+    assert (result.out_dir / "findings").is_dir()
+    smaller = normalize(replace(other, overwrite=True))
     assert not smaller.write.skipped and smaller.dropped_configs == ("findings",)
     assert not (result.out_dir / "findings").exists() and (result.out_dir / "birads").is_dir()

@@ -56,7 +56,7 @@ def test_a_full_disk_or_a_damaged_index_is_one_line_and_the_previous_output_stay
 
     with monkeypatch.context() as patch:
         patch.setattr(pq.ParquetWriter, "write_table", _enospc)
-        full = CliRunner().invoke(main, [*args, "--max-size", "16"])
+        full = CliRunner().invoke(main, [*args, "--max-size", "16", "--overwrite"])
     assert full.exit_code == 1 and isinstance(full.exception, SystemExit), full.output
     assert full.stderr.splitlines() == [full.stderr.strip()], full.stderr
     assert full.stderr.startswith(f"error: cannot write the output {out / 'mimic-cxr-jpg'}: No space left on device")
@@ -69,7 +69,7 @@ def test_a_full_disk_or_a_damaged_index_is_one_line_and_the_previous_output_stay
     metadata = raw / "mimic-cxr-2.0.0-metadata.csv.gz"
     data = metadata.read_bytes()
     metadata.write_bytes(data[: len(data) // 2] + bytes(len(data) - len(data) // 2))
-    damaged = CliRunner().invoke(main, [*args, "--max-size", "16"])
+    damaged = CliRunner().invoke(main, [*args, "--max-size", "16", "--overwrite"])
     assert "Aborted!" not in damaged.output and "Traceback" not in damaged.output
     errors = [json.loads(line) for line in (out / "mimic-cxr-jpg" / "errors.jsonl").read_text().splitlines()]
     index_errors = [e for e in errors if e["path"].startswith("mimic-cxr-2.0.0-metadata.csv.gz:")]
@@ -77,3 +77,19 @@ def test_a_full_disk_or_a_damaged_index_is_one_line_and_the_previous_output_stay
     assert {e["config"] for e in index_errors} >= {"chexpert"}
     assert datasets.load_dataset(str(out / "mimic-cxr-jpg"), "chexpert")["train"].num_rows > 0
     assert sorted(p.name for p in out.iterdir()) == ["mimic-cxr-jpg"]
+
+
+def test_a_rerun_with_other_options_names_what_differs_and_needs_overwrite(mirror: MirrorServer, tmp_path: Path) -> None:
+    """`--limit 3` over a complete output used to replace it silently; now it changes nothing without --overwrite."""
+    _fetch("vqa-rad", mirror)
+    out = tmp_path / "data"
+    first = CliRunner().invoke(main, ["normalize", "vqa-rad", "--out", str(out), "--max-errors", "5"])
+    assert first.exit_code == 0, first.output
+    before = _parquet(out / "vqa-rad")
+    limited = CliRunner().invoke(main, ["normalize", "vqa-rad", "--out", str(out), "--max-errors", "5", "--limit", "3"])
+    assert limited.exit_code == 2, limited.output
+    assert "recipe.limit unset -> 3" in limited.stderr and "--overwrite" in limited.stderr
+    assert _parquet(out / "vqa-rad") == before
+    replaced = CliRunner().invoke(main, ["normalize", "vqa-rad", "--out", str(out), "--max-errors", "5", "--limit", "3", "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert sum(datasets.load_dataset(str(out / "vqa-rad"), "vqa")[s].num_rows for s in ("train",)) <= 3

@@ -46,6 +46,7 @@ def _recipe_options(ref: str) -> tuple[str, list[tuple[str, str]]]:
 @jobs_option
 @click.option("--executor", default=None, metavar="SPEC", help="Where work units run: dask-local:N (a local Dask cluster on 127.0.0.1), tcp://HOST:PORT (a running Dask scheduler) or a scheduler file (.json); needs medcat-data[dask]. Default: this machine, --jobs processes.")
 @click.option("--units-per-task", type=click.IntRange(min=1), default=None, metavar="N", help="With --executor dask...: work units per Dask task (default 4).")
+@click.option("--overwrite", is_flag=True, help="Replace an output at OUT/<id> that was built with other options or inputs (or holds configs this run would drop); without it, normalize names what differs and changes nothing.")
 @limit_option
 @dest_option
 @source_option
@@ -79,6 +80,7 @@ def normalize_cmd(
     owned_options: tuple[str, ...],
     executor: str | None,
     units_per_task: int | None,
+    overwrite: bool,
     conversation_formats: tuple[str, ...],
     prompt_template: Path | None,
     max_images: int | None,
@@ -108,7 +110,8 @@ def normalize_cmd(
     budget = MaxErrors.parse(max_errors) if max_errors is not None else MaxErrors()
     export = export_options(conversation_formats, prompt_template, max_images)
     request = NormalizeRequest(
-        resolved, out, configs, source_name, dest, jobs or 1, options, on_bad_item, executor=executor, units_per_task=units_per_task
+        resolved, out, configs, source_name, dest, jobs or 1, options, on_bad_item, executor=executor, units_per_task=units_per_task,
+        overwrite=overwrite,
     )
     started = time.perf_counter()
     result = normalize(request, make_unit_progress(output.stderr, quiet=quiet or as_json, label="normalizing"))

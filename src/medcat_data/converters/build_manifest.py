@@ -204,6 +204,45 @@ def up_to_date(out_dir: Path, manifest: Manifest | None, key: BuildKey, configs:
     return manifest
 
 
+def differences(manifest: Manifest, key: BuildKey, configs: Sequence[str]) -> list[str]:
+    """Say what a rebuild from ``key`` of ``configs`` would change in an output built as ``manifest`` records.
+
+    Empty when the rebuild replaces nothing of value: same options and inputs, and every config the
+    output holds is built again (only the tool version or missing shards differ).
+    """
+    found = []
+    before, after = _flat(manifest.options), _flat(key.options)
+    for name in sorted(set(before) | set(after)):
+        if name != "configs" and before.get(name) != after.get(name):
+            found.append(f"{name} {_shown(before.get(name))} -> {_shown(after.get(name))}")
+    dropped = sorted(set(manifest.configs) - set(configs))
+    if dropped:
+        found.append(f"config(s) {', '.join(dropped)} would be dropped")
+    if not _same_inputs(manifest.inputs, key.inputs):
+        old = {r.path: r.size_bytes for r in manifest.inputs}
+        new = {f.path: f.size_bytes for f in key.inputs}
+        changed = sum(1 for p in old.keys() & new.keys() if old[p] != new[p])
+        found.append(
+            f"inputs changed ({len(new.keys() - old.keys())} new, {len(old.keys() - new.keys())} gone, "
+            f"{changed} of another size, others touched)"
+        )
+    return found
+
+
+def _flat(options: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in options.items():
+        if isinstance(value, Mapping):
+            out.update(_flat(value, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = value
+    return out
+
+
+def _shown(value: Any) -> str:
+    return "unset" if value is None else json.dumps(value, default=str)
+
+
 def _without_configs(options: Mapping[str, Any]) -> str:
     """Options as canonical JSON, leaving out which configs were asked for.
 

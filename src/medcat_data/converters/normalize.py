@@ -61,6 +61,8 @@ class NormalizeRequest:
     executor: str | None = None
     """``None``: in-process for ``jobs`` 1, else a local pool; or ``dask-local:N``, ``tcp://HOST:PORT``, a scheduler file."""
     units_per_task: int | None = None
+    overwrite: bool = False
+    """Replace an output built with other options or inputs (else ``OutputExistsError`` names what differs)."""
 
 
 @dataclass(frozen=True)
@@ -263,7 +265,7 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
     try:
         return run_recipe(
             recipe, entry, ctx, request.out, ref=str(request.resolved.ref), configs=request.configs,
-            on_bad_item=request.on_bad_item, progress=progress, executor=executor,
+            on_bad_item=request.on_bad_item, progress=progress, executor=executor, overwrite=request.overwrite,
         )
     finally:
         executor.close()
@@ -282,6 +284,7 @@ def run_recipe(
     progress: Progress | None = None,
     executor: Executor | None = None,
     writer_options: WriterOptions | None = None,
+    overwrite: bool = False,
 ) -> NormalizeResult:
     """Survey, plan, convert and write one context's configs into ``out / <id>``.
 
@@ -349,7 +352,9 @@ def run_recipe(
         progress=progress,
         executor=executor,
     )
-    write = write_dataset(out / entry.id, spec, key, _placed(results, unit_configs), writer_options or recipe.WRITER_OPTIONS)
+    write = write_dataset(
+        out / entry.id, spec, key, _placed(results, unit_configs), writer_options or recipe.WRITER_OPTIONS, overwrite=overwrite
+    )
     dropped = write.replaced_configs
     if dropped:
         log.warning(

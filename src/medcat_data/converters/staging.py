@@ -18,6 +18,33 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def staging_dir(parent: Path, prefix: str) -> Path:
+    """Create a private-named staging folder in ``parent`` whose mode follows the user's umask.
+
+    ``tempfile.mkdtemp`` makes ``0700`` folders; published outputs must be shareable the way any
+    folder the user makes is (a lab's ``data/`` read by the group), so the mode is reset to
+    ``0777 & ~umask`` before anything is written into it.
+    """
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    folder.chmod(0o777 & ~current_umask())
+    return folder
+
+
+def current_umask() -> int:
+    """Return the process umask (read from ``/proc`` where possible: setting it to read it races threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def publish(staging: Path, target: Path, old: Path) -> None:
     """Move ``staging`` to ``target``; an existing ``target`` is moved to ``old`` first and removed after.
 

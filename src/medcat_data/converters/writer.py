@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -56,6 +55,7 @@ from medcat_data.converters.build_manifest import (
     ConfigRecord,
     InputRecord,
     Manifest,
+    differences,
     library_versions,
     read_manifest,
     sha256_file,
@@ -63,9 +63,9 @@ from medcat_data.converters.build_manifest import (
     write_manifest,
 )
 from medcat_data.converters.parquet_shards import SplitSink
-from medcat_data.converters.staging import publish, remove_stale, restore_interrupted
+from medcat_data.converters.staging import publish, remove_stale, restore_interrupted, staging_dir
 from medcat_data.converters.units import ErrorRecord, RowEncoder, UnitResult
-from medcat_data.errors import ConvertError, OutputWriteError, UsageError
+from medcat_data.errors import ConvertError, OutputExistsError, OutputWriteError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -153,14 +153,19 @@ def write_dataset(
     key: BuildKey,
     results: Iterable[UnitResult],
     options: WriterOptions = WriterOptions(),
+    *,
+    overwrite: bool = True,
 ) -> WriteResult:
     """Write ``results`` (in unit order) as the dataset ``spec`` at ``out_dir``, unless up to date.
 
     ``results`` is consumed only when a build is needed, so pass a lazy iterable (the executor's
-    ``convert_units`` generator) to skip all work on an unchanged re-run.
+    ``convert_units`` generator) to skip all work on an unchanged re-run. With ``overwrite``
+    False, an output built with other options or inputs (or holding configs this build would
+    drop) is never replaced: ``OutputExistsError`` names what differs.
 
     Raises:
         UsageError: ``out_dir`` exists, is not empty and is not a medcat output.
+        OutputExistsError: ``overwrite`` is False and the build would replace other work.
         ConvertError: a row targets an undeclared config or split.
         OutputWriteError: the operating system refused a write (disk full, permissions).
     """
@@ -171,6 +176,10 @@ def write_dataset(
     if previous is not None:
         log.info("%s is up to date; nothing to do", out_dir)
         return WriteResult(out_dir, previous.rows(), previous.errors, 0.0, True, previous)
+    if existing is not None and not overwrite:
+        differ = differences(existing, key, [cfg.name for cfg in spec.configs])
+        if differ:
+            raise OutputExistsError(out_dir, differ)
     with DatasetWriter(out_dir, spec, key, options) as writer:
         for result in results:
             writer.add_unit(result)
@@ -229,7 +238,7 @@ class DatasetWriter:
         _check_target(self.out_dir)
         with self._writing():
             self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}{_TMP_MARK}{os.getpid()}-", dir=self.out_dir.parent))
+            self._tmp = staging_dir(self.out_dir.parent, f".{self.out_dir.name}{_TMP_MARK}{os.getpid()}-")
             self._errors_fh = open(self._tmp / ERRORS_NAME, "w", encoding="utf-8")
         self._started = time.monotonic()
         return self

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import stat
 import signal
 import subprocess
 import sys
@@ -152,3 +153,17 @@ def test_a_kill_during_publish_leaves_the_old_or_the_new_output_after_the_next_r
     loaded = datasets.load_dataset(str(out), "default")
     assert sum(split.num_rows for split in loaded.values()) == rows[survivor]
     assert sorted(p.name for p in out.parent.iterdir()) == ["toy"], "a folder of the killed run is left"
+
+
+def test_output_folders_follow_the_umask_so_a_lab_can_share_them(tmp_path: Path) -> None:
+    """mkdtemp's 0700 made every published output private; folders now get 0777 & ~umask like any mkdir."""
+    from medcat_data.converters.staging import staging_dir
+
+    old = os.umask(0o002)  # a group-shared lab folder
+    try:
+        folder = staging_dir(tmp_path, ".out.medcat-tmp-")
+        made = tmp_path / "plain"
+        made.mkdir()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(folder.stat().st_mode) == stat.S_IMODE(made.stat().st_mode) == 0o775

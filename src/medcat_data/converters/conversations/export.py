@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from medcat_data.converters.conversations.images import ImageStore, MissingImage
 from medcat_data.converters.conversations.items import Kind, RowSkipped, needed_columns, row_kind, to_item
 from medcat_data.converters.conversations.prompt import PromptTemplate
 from medcat_data.converters.conversations.reader import SplitShards, iter_rows, list_splits, read_columns, require_manifest
-from medcat_data.converters.staging import publish, remove_stale, restore_interrupted
+from medcat_data.converters.staging import publish, remove_stale, restore_interrupted, staging_dir
 from medcat_data.errors import OutputWriteError, UsageError
 
 log = logging.getLogger(__name__)
@@ -143,7 +142,7 @@ def export_conversations(out_dir: Path, options: ExportOptions) -> ExportResult:
         log.info("%s is up to date; nothing to export", target)
         return previous
     remove_stale(out_dir, (_TMP_MARK, _OLD_MARK), "export")
-    staging = Path(tempfile.mkdtemp(prefix=f"{_TMP_MARK}{os.getpid()}-", dir=out_dir))
+    staging = staging_dir(out_dir, f"{_TMP_MARK}{os.getpid()}-")
     try:
         result = _export_into(staging, target, splits, options, manifest.source.split("@")[0])
         record = {"format": _EXPORT_FORMAT, "key": key, **result.summary()}
