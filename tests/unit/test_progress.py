@@ -37,3 +37,23 @@ def test_the_unit_bar_shows_units_done_items_per_second_and_errors() -> None:
     bar.finish()
     text = out.getvalue()
     assert "normalizing" in text and "2/3" in text and "items/s" in text and "2 error(s)" in text
+
+
+def test_normalize_off_a_terminal_writes_plain_periodic_lines_with_units_items_errors_and_eta() -> None:
+    import io
+
+    from rich.console import Console
+
+    from medcat_data.commands.unit_progress import UnitProgressLines, make_unit_progress
+
+    stream = io.StringIO()
+    assert isinstance(make_unit_progress(Console(file=stream, force_terminal=False), quiet=False, label="normalizing"), UnitProgressLines)
+    assert make_unit_progress(Console(file=stream, force_terminal=False), quiet=True) is None
+    lines = UnitProgressLines(stream, "normalizing", interval_s=0.0)
+    lines.start(4)
+    lines.item_done("a", items=3)
+    lines.item_done("b", items=2, errors=1)
+    lines.finish()
+    written = stream.getvalue().splitlines()
+    assert written[0].startswith("normalizing: 1/4 units, 3 items (0 errors), ") and ", ETA " in written[0]
+    assert written[-1].startswith("normalizing: 2/4 units, 5 items (1 errors), ")

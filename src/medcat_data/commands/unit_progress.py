@@ -1,11 +1,14 @@
 """Progress of converting work units on the terminal: a rich bar with items/s, ETA and error count.
 
 Implements ``medcat_data.progress.Progress`` over work units for ``medcat convert`` and ``medcat normalize``.
-Draws on stderr only, and only on a TTY; ``make_unit_progress`` returns None otherwise, so
-library code never sees a printer.
+Draws on stderr only: a bar on a TTY, plain periodic lines otherwise (logs, CI); library code never
+sees a printer.
 """
 
 from __future__ import annotations
+
+import time
+from typing import IO
 
 from rich.console import Console
 from rich.progress import (
@@ -67,8 +70,60 @@ class UnitProgressBar:
         self._bar.stop()
 
 
-def make_unit_progress(console: Console, *, quiet: bool, label: str = "converting") -> UnitProgressBar | None:
-    """Return a progress bar for a terminal, or None when quiet or when stderr is not a TTY."""
-    if quiet or not console.is_terminal:
+class UnitProgressLines:
+    """Plain progress lines over units for logs, CI and pipes: one line every ``interval_s`` seconds.
+
+    ``normalizing: 120/480 units, 960 items (2 errors), 12.3 items/s, ETA 0:00:30``, then a last
+    line when the run finishes.
+    """
+
+    def __init__(self, stream: IO[str], label: str = "converting", interval_s: float = 10.0) -> None:
+        self._stream, self._label, self._interval = stream, label, interval_s
+        self._total: int | None = None
+        self._units = self._items = self._errors = 0
+        self._started = self._last = time.monotonic()
+
+    def start(self, total: int | None, total_bytes: int | None = None) -> None:
+        self._total = total
+        self._started = self._last = time.monotonic()
+
+    def advance(self, n_bytes: int) -> None:
+        pass  # units are counted by items, not bytes
+
+    def item_done(self, name: str, items: int = 1, errors: int = 0) -> None:
+        self._units += 1
+        self._items += items
+        self._errors += errors
+        if time.monotonic() - self._last >= self._interval:
+            self._write()
+
+    def finish(self) -> None:
+        if self._units:
+            self._write()
+
+    def line(self) -> str:
+        """Return the current line."""
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        units = f"{self._units}/{self._total}" if self._total is not None else str(self._units)
+        eta = ""
+        if self._total and self._units:
+            left = (self._total - self._units) * elapsed / self._units
+            eta = f", ETA {int(left // 3600)}:{int(left % 3600 // 60):02d}:{int(left % 60):02d}"
+        return (f"{self._label}: {units} units, {self._items} items ({self._errors} errors), "
+                f"{self._items / elapsed:.1f} items/s{eta}")
+
+    def _write(self) -> None:
+        self._last = time.monotonic()
+        self._stream.write(self.line() + "\n")
+        self._stream.flush()
+
+
+def make_unit_progress(
+    console: Console, *, quiet: bool, label: str = "converting"
+) -> UnitProgressBar | UnitProgressLines | None:
+    """Return a progress bar on a terminal, plain periodic lines on stderr otherwise, None when quiet."""
+    if quiet:
         return None
+    if not console.is_terminal:
+        return UnitProgressLines(console.file, label)
     return UnitProgressBar(console, label)
