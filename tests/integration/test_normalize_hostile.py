@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from medcat_data.catalog.refs import resolve
 from medcat_data.catalog.registry import load_registry
 from medcat_data.cli import main
+from medcat_data.converters.normalize import NormalizeRequest, normalize
 from medcat_data.mirror.server import MirrorServer
 from medcat_data.paths import raw_dir
 from tests.datasets.harness import fetch_and_verify, replicas
@@ -95,3 +96,47 @@ def test_a_rerun_with_other_options_names_what_differs_and_needs_overwrite(mirro
     replaced = CliRunner().invoke(main, ["normalize", "vqa-rad", "--out", str(out), "--max-errors", "5", "--limit", "3", "--overwrite"])
     assert replaced.exit_code == 0, replaced.output
     assert sum(datasets.load_dataset(str(out / "vqa-rad"), "vqa")[s].num_rows for s in ("train",)) <= 3
+
+
+class _StopAfter:
+    """A progress display that stands in for Ctrl-C: KeyboardInterrupt after ``n`` finished units."""
+
+    def __init__(self, n: int | None = None) -> None:
+        self.n, self.done = n, 0
+
+    def start(self, total: int | None, total_bytes: int | None = None) -> None:
+        pass
+
+    def advance(self, n_bytes: int) -> None:
+        pass
+
+    def item_done(self, name: str, items: int = 1, errors: int = 0) -> None:
+        self.done += 1
+        if self.n is not None and self.done > self.n:
+            raise KeyboardInterrupt
+
+    def finish(self) -> None:
+        pass
+
+
+def test_an_interrupted_normalize_continues_where_it_stopped_with_identical_output(mirror: MirrorServer, tmp_path: Path) -> None:
+    resolved = resolve("vindr-mammo", load_registry())
+    _fetch("vindr-mammo", mirror)
+    clean = normalize(NormalizeRequest(resolved, tmp_path / "clean"))
+    total = _StopAfter()
+    normalize(NormalizeRequest(resolved, tmp_path / "count"), total)
+    assert total.done > 4
+
+    with pytest.raises(KeyboardInterrupt):
+        normalize(NormalizeRequest(resolved, tmp_path / "out"), _StopAfter(3))
+    assert not (tmp_path / "out" / "vindr-mammo").exists()  # nothing published
+    kept = list((tmp_path / "out" / ".vindr-mammo.medcat-resume").rglob("*.json"))
+    assert len(kept) == 3
+
+    rest = _StopAfter()
+    resumed = normalize(NormalizeRequest(resolved, tmp_path / "out"), rest)
+    assert rest.done == total.done - 3  # only the units not kept ran again
+    assert _parquet(resumed.out_dir) == _parquet(clean.out_dir)
+    for name in ("README.md", "errors.jsonl"):
+        assert (resumed.out_dir / name).read_bytes() == (clean.out_dir / name).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["vindr-mammo"]  # kept units are cleared

@@ -12,11 +12,12 @@ written; met while converting a unit, they are that unit's line in ``errors.json
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from medcat_data.catalog.schema import Entry, Source
 from medcat_data.converters.card import CardInfo
 from medcat_data.converters.executor import Executor, check_executor, convert_units, make_executor
 from medcat_data.converters.build_manifest import BuildKey, stat_inputs
+from medcat_data.converters.resume import ResumeStore, resumed
 from medcat_data.converters.units import UnitResult, describe_damage
 from medcat_data.converters.recipe import (
     AnyRecipe,
@@ -241,6 +243,14 @@ def _unit_stream(
     return stream()
 
 
+def _key_text(key: BuildKey, writer: WriterOptions) -> str:
+    """Return the build key as canonical text: what kept work units are valid for."""
+    inputs = [(f.path, f.size_bytes, f.mtime_ns) for f in key.inputs]
+    return json.dumps(
+        {"inputs": inputs, "options": key.options, "writer": asdict(writer), "tool": key.tool_version}, sort_keys=True, default=str
+    )
+
+
 def _placed(results: Iterable[UnitResult], configs: Sequence[str | None]) -> Iterator[UnitResult]:
     """Name the config of every error record that lacks one, from the unit it came from."""
     for result in results:
@@ -343,18 +353,26 @@ def run_recipe(
         units: Iterable[Any] = recipe.combine_units(plans)
     else:
         units = _unit_stream(ref, names, plans, unit_configs)
-    results = convert_units(
+    writer = writer_options or recipe.WRITER_OPTIONS
+    # Finished units are kept beside the output until it is published: an interrupted run continues.
+    store = ResumeStore(out / entry.id, _key_text(key, writer)).open()
+    if store.kept:
+        log.info("%s: continuing an interrupted run: %d finished work unit(s) are reused", out / entry.id, store.kept)
+    results = resumed(
+        store,
         units,
-        recipe.convert_unit,
-        spec.encoder(),
-        jobs=jobs,
-        on_bad_item=on_bad_item,  # type: ignore[arg-type]
-        progress=progress,
-        executor=executor,
+        lambda fresh: convert_units(
+            fresh,
+            recipe.convert_unit,
+            spec.encoder(),
+            jobs=jobs,
+            on_bad_item=on_bad_item,  # type: ignore[arg-type]
+            progress=progress,
+            executor=executor,
+        ),
     )
-    write = write_dataset(
-        out / entry.id, spec, key, _placed(results, unit_configs), writer_options or recipe.WRITER_OPTIONS, overwrite=overwrite
-    )
+    write = write_dataset(out / entry.id, spec, key, _placed(results, unit_configs), writer, overwrite=overwrite)
+    store.discard()
     dropped = write.replaced_configs
     if dropped:
         log.warning(
