@@ -8,6 +8,7 @@ registers them, configures logging and turns ``MedcatError`` into a message and 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
@@ -100,17 +101,40 @@ class _MedcatGroup(click.Group):
             return command.get_short_help_str(limit) if command is not None else ""
         return click.Command(name, help=COMMAND_SUMMARIES[name]).get_short_help_str(limit)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        ctx.meta["medcat.args"] = list(args)  # the command line after the group's options, for _json_error
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except MedcatError as err:
             if ctx.meta.get("medcat.debug"):
                 raise
+            self._json_error(ctx, type(err).__name__, str(err), err.exit_code)
             click.echo(f"error: {err}", err=True)
             sys.exit(err.exit_code)
+        except click.ClickException as err:  # a bad option of a --json command: JSON on stdout, usage on stderr
+            self._json_error(ctx, type(err).__name__, err.format_message(), err.exit_code)
+            raise
         except KeyboardInterrupt:
             click.echo("interrupted; run the command again to resume.", err=True)
             sys.exit(130)
+
+    def _json_error(self, ctx: click.Context, kind: str, message: str, exit_code: int) -> None:
+        """Print ``{"error": {...}}`` on stdout when the failed command was run with ``--json``.
+
+        A script reading stdout then always gets one JSON document, on success and on failure; a
+        command that printed its result before failing (a fetch report with ``"ok": false``) keeps it.
+        """
+        words: list[str] = list(ctx.meta.get("medcat.args", []))
+        words = words[: words.index("--")] if "--" in words else words
+        command: click.Command | None = self
+        while isinstance(command, click.Group) and words and not words[0].startswith("-"):
+            command = command.get_command(ctx, words.pop(0))
+        takes_json = command is not None and any(p.name == "as_json" for p in command.params)
+        if takes_json and "--json" in words and not ctx.meta.get("medcat.result_written"):
+            click.echo(json.dumps({"error": {"type": kind, "message": message, "exit_code": exit_code}}, indent=2))
 
 
 def _configure_logging(verbose: int, debug: bool) -> None:

@@ -38,6 +38,7 @@ class Output:
         if self.json_mode:
             sys.stdout.write(json.dumps(payload, indent=2, default=_json_default, ensure_ascii=False) + "\n")
             sys.stdout.flush()
+            _mark_result_written()
         else:
             self.stdout.print(payload)
 
@@ -61,3 +62,12 @@ class Output:
 
     def error(self, message: str) -> None:
         self.stderr.print(f"error: {message}", markup=False, highlight=False, style="bold red")
+
+
+def _mark_result_written() -> None:
+    """Note on the click context that stdout holds the JSON result, so a later error adds no second document."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta["medcat.result_written"] = True

@@ -136,16 +136,49 @@ class FetchError(MedcatError):
 
 
 class AccessDeniedError(FetchError):
-    """The server refused the credentials (401/403); says how to obtain access."""
+    """The server refused the credentials (401/403); says why first, then how to obtain access.
 
-    def __init__(self, dataset_id: str, url: str, status: int, how_to_get_access: str = "") -> None:
+    ``reason`` is the first line when the source can word it (``PhysioNet rejected user 'alice'
+    (HTTP 401): wrong password, or the DUA is not signed``); ``steps`` follow, numbered, at most
+    ``MAX_STEPS`` of them. Without ``steps`` the older one-paragraph ``how_to_get_access`` follows.
+    """
+
+    MAX_STEPS = 3
+
+    def __init__(
+        self,
+        dataset_id: str,
+        url: str,
+        status: int,
+        how_to_get_access: str = "",
+        *,
+        reason: str = "",
+        steps: Sequence[str] = (),
+    ) -> None:
         self.dataset_id = dataset_id
         self.url = redact(url)
         self.status = status
-        msg = f"{dataset_id}: access denied (HTTP {status}) for {self.url}."
-        if how_to_get_access:
+        self.reason = reason
+        self.steps = list(steps)[: self.MAX_STEPS]
+        msg = f"{dataset_id}: {reason}" if reason else f"{dataset_id}: access denied (HTTP {status}) for {self.url}."
+        if self.steps:
+            msg += "".join(f"\n  {i}. {step}" for i, step in enumerate(self.steps, 1))
+        elif how_to_get_access:
             msg += f" {how_to_get_access}"
         super().__init__(msg)
+
+
+class ServerUnreachableError(FetchError):
+    """Nothing accepts connections at the server's address: retrying will not help, so none is made."""
+
+    def __init__(self, url: str, loopback: bool) -> None:
+        self.url = redact(url)
+        hint = (
+            "is the mirror running? Start it with `medcat mirror serve`, or fix --mirror."
+            if loopback
+            else "is the host down, or a firewall or proxy in the way? Run the fetch again when it answers."
+        )
+        super().__init__(f"cannot connect to {self.url}: connection refused; {hint}")
 
 
 class LicenseNotAcceptedError(FetchError):

@@ -29,7 +29,7 @@ def test_list_json_holds_every_required_id_with_its_facts() -> None:
     assert set(REQUIRED_IDS) <= set(rows)
     for dataset_id in REQUIRED_IDS:
         row = rows[dataset_id]
-        assert row["access"] in {"open", "registration", "gated", "credentialed"}
+        assert row["access"] in {"open", "registration", "gated", "restricted", "credentialed"}
         assert row["license"] and row["modalities"] and row["tasks"] and row["citation"].startswith("@")
 
 
@@ -46,14 +46,14 @@ def test_list_json_filter_by_modality() -> None:
 
 
 def test_list_rejects_an_unknown_access_value() -> None:
-    code, _, err = run("list", "--access", "restricted")
-    assert code == 2 and "restricted" in err
+    code, _, err = run("list", "--access", "members-only")
+    assert code == 2 and "members-only" in err and "restricted" in err
 
 
-def test_info_says_credentialed_and_how_to_get_access() -> None:
+def test_info_says_restricted_and_how_to_get_access() -> None:
     code, out, _ = run("info", "vindr-mammo")
     assert code == 0
-    assert "credentialed" in out
+    assert "restricted" in out
     assert "How to get access" in out and "DUA" in out
     assert "medcat fetch vindr-mammo --accept-license" in out
     assert "medcat normalize vindr-mammo --out data/" in out
@@ -107,10 +107,10 @@ def test_registry_validate_accepts_a_good_file(tmp_path: Path) -> None:
 
 def test_registry_validate_rejects_a_hand_broken_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
-    path.write_text(registry_yaml(valid_entry(id="vindr-mammo-local", access="restricted")))
+    path.write_text(registry_yaml(valid_entry(id="vindr-mammo-local", access="members-only")))
     code, _, err = run("registry", "validate", str(path))
     assert code == 1
-    assert "vindr-mammo-local.access: expected one of open, registration, gated, credentialed, got 'restricted'" in err
+    assert "vindr-mammo-local.access: expected one of open, registration, gated, restricted, credentialed, got 'members-only'" in err
     assert "Traceback" not in err
 
 
@@ -133,7 +133,7 @@ def test_registry_schema_is_json_schema_with_every_source_kind() -> None:
 
 def test_broken_user_registry_fails_every_command_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "broken.yaml"
-    path.write_text(registry_yaml(valid_entry(access="restricted")))
+    path.write_text(registry_yaml(valid_entry(access="members-only")))
     monkeypatch.setenv("MEDCAT_REGISTRY", str(path))
     code, _, err = run("list")
     assert code == 1 and str(path) in err and "my-hospital-cxr.access" in err

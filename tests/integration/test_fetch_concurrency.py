@@ -90,5 +90,5 @@ def test_access_denied_in_a_worker_process_stops_the_whole_fetch(mirror, mirror_
     ident = dataset_id(mirror_slug)
     use_registry(monkeypatch, tmp_path, entry(ident, [physionet_source(mirror_slug)]))
     mirror.add_fault(Fault(f"/files/{mirror_slug}/1.0.0/d/*", kind="unauthorized", times=None))
-    with pytest.raises(AccessDeniedError, match="access denied"):
+    with pytest.raises(AccessDeniedError, match=r"asked for a login \(HTTP 401\)"):
         fetch(resolve(ident, load_registry()), FetchOptions(dest=tmp_path / "d", mirror=mirror.url, processes=2, jobs=2))

@@ -64,16 +64,46 @@ def test_basic_auth_is_sent_with_a_wget_user_agent_as_physionet_requires(project
     assert all(r.status == 200 for r in mirror.requests)
 
 
-def test_wrong_password_explains_credentialing_and_the_dua(project, mirror, mirror_slug, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def _denial_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.strip()]
+
+
+def test_a_rejected_login_says_so_first_then_at_most_three_steps(project, mirror, mirror_slug, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     ident, _ = project
     mirror.protect(f"/files/{mirror_slug}/", "alice", PASSWORD)
     monkeypatch.setenv("PHYSIONET_USERNAME", "alice")
     monkeypatch.setenv("PHYSIONET_PASSWORD", "wrong-password-42")
     code, _, err = _fetch(ident, mirror, _dest(tmp_path))
     assert code == 1
-    assert "access denied (HTTP 401)" in err and "Sign the data use agreement" in err
+    first, *steps = _denial_lines(err)
+    assert "rejected user 'alice' (HTTP 401): wrong password, or the DUA is not signed." in first and len(first) < 200
+    assert 1 <= len(steps) <= 3 and [s.strip()[:2] for s in steps] == [f"{i}." for i in range(1, len(steps) + 1)]
+    assert "credentialed user" in steps[0] and "Sign the data use agreement" in err
     assert "PHYSIONET_USERNAME" in err and "wrong-password-42" not in err
     assert not (_dest(tmp_path) / "data").exists()
+
+
+def test_a_restricted_project_asks_for_the_dua_and_no_credentialing(mirror, mirror_slug, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _project(mirror, mirror_slug)
+    ident = dataset_id(mirror_slug)
+    use_registry(monkeypatch, tmp_path, entry(ident, [physionet_source(mirror_slug)], access="restricted"))
+    mirror.protect(f"/files/{mirror_slug}/", "alice", PASSWORD)
+    monkeypatch.setenv("PHYSIONET_USERNAME", "alice")
+    monkeypatch.setenv("PHYSIONET_PASSWORD", "not-it-99")
+    code, out, err = _fetch(ident, mirror, _dest(tmp_path), "--json")
+    assert code == 1
+    error = json.loads(out)["error"]
+    assert error["type"] == "AccessDeniedError" and error["exit_code"] == 1
+    assert "rejected user 'alice' (HTTP 401)" in error["message"].splitlines()[0]
+    assert "credential" not in error["message"].replace("PHYSIONET", "") and "Sign the data use agreement" in error["message"]
+
+
+def test_a_restricted_project_needs_accept_license(mirror, mirror_slug, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _project(mirror, mirror_slug)
+    ident = dataset_id(mirror_slug)
+    use_registry(monkeypatch, tmp_path, entry(ident, [physionet_source(mirror_slug)], access="restricted"))
+    code, _, err = run_cli("fetch", ident, "--mirror", mirror.url, "--dest", str(_dest(tmp_path)))
+    assert code == 1 and "--accept-license" in err and mirror.requests == []
 
 
 def test_credentialed_dataset_needs_accept_license_once(project, mirror, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -206,3 +236,15 @@ def test_physionet_ref_of_an_unknown_slug_resolves_through_the_template_entry(mi
     )
     assert code == 0, err
     assert json.loads(out)["downloaded"] == len(files)
+
+
+def test_dry_run_shows_the_published_total_of_a_whole_physionet_project(mirror, mirror_slug, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _project(mirror, mirror_slug)
+    ident = dataset_id(mirror_slug)
+    use_registry(monkeypatch, tmp_path, entry(ident, [physionet_source(mirror_slug)], size={"bytes": 570_300_000_000, "approximate": ["bytes"]}))
+    code, out, _ = _fetch(ident, mirror, _dest(tmp_path), "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["estimated_bytes"] == 570_300_000_000
+    code, out, _ = _fetch(ident, mirror, _dest(tmp_path), "--dry-run")
+    assert code == 0 and "about 570.3 GB in all" in out
+    code, out, _ = _fetch(ident, mirror, _dest(tmp_path), "--dry-run", "--only", "data/*", "--json")
+    assert code == 0 and json.loads(out)["estimated_bytes"] is None  # a part of the project has no published total

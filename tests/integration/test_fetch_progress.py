@@ -55,3 +55,15 @@ def test_a_fetch_reports_every_file_with_its_failure_and_finishes_once(
     assert sorted(c[1:] for c in progress.calls[1:-1]) == [("d/0.bin", 1, 0), ("d/1.bin", 1, 1), ("d/2.bin", 1, 0)]
     assert progress.calls[-1] == ("finish",)
     assert progress.bytes >= 2 * 5_000
+
+
+def test_the_progress_total_of_a_physionet_fetch_is_the_published_size(
+    mirror: MirrorServer, mirror_slug: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {f"d/{i}.bin": payload(i, 5_000) for i in range(3)}
+    write_physionet_project(mirror_root(mirror, f"files/{mirror_slug}/1.0.0"), files)
+    ident = dataset_id(mirror_slug)
+    use_registry(monkeypatch, tmp_path, entry(ident, [physionet_source(mirror_slug)], size={"bytes": 15_000, "approximate": ["bytes"]}))
+    progress = RecordingProgress()
+    report = fetch(resolve(ident, load_registry()), FetchOptions(dest=tmp_path / "d", mirror=mirror.url), progress)
+    assert report.ok and progress.calls[0] == ("start", 3, 15_000)

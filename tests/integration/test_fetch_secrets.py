@@ -78,7 +78,7 @@ def test_credentials_never_appear_in_files_logs_errors_progress_or_json(mirror, 
         code, out, err = run_cli(*args)
         printed.append(f"exit={code}\n{out}\n{err}")
     printed.append(caplog.text)
-    assert "exit=0" in printed[4] and "sha256 mismatch" in printed[0] and "access denied" in printed[2]
+    assert "exit=0" in printed[4] and "sha256 mismatch" in printed[0] and "(HTTP 401)" in printed[2]
     assert "retry" in printed[0] and "DEBUG medcat_data.loaders" in printed[0]  # -vv really logged
     for text in printed:
         assert PASSWORD not in text and KAGGLE_KEY not in text

@@ -9,7 +9,6 @@ from typing import Any
 
 from medcat_data.catalog.refs import ResolvedDataset
 from medcat_data.catalog.schema import (
-    Access,
     Entry,
     GoogleDriveSource,
     HuggingFaceSource,
@@ -108,7 +107,9 @@ def fetch_command(resolved: ResolvedDataset, source: str | None = None) -> str:
     parts = ["medcat fetch", str(resolved.ref)]
     if source:
         parts += ["--source", source]
-    if resolved.entry.access is Access.CREDENTIALED:
+    from medcat_data.loaders.credentials import needs_license_acceptance
+
+    if needs_license_acceptance(resolved.entry):
         parts.append("--accept-license")
     return " ".join(parts)
 

@@ -8,9 +8,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
-from medcat_data.catalog.schema import Entry
+from medcat_data.catalog.registry import suggest
+from medcat_data.catalog.schema import Entry, Modality, Task
+from medcat_data.errors import UsageError
+
+MODALITIES: tuple[str, ...] = get_args(Modality)
+TASKS: tuple[str, ...] = tuple(t.value for t in Task)
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,23 @@ class Filters:
     task: tuple[str, ...] = ()
     access: tuple[str, ...] = ()
     license: tuple[str, ...] = ()
+
+
+def check_filters(filters: Filters) -> None:
+    """Refuse a modality or task outside the closed vocabularies, naming the close and the known ones.
+
+    Without this an unknown value (``--modality xray``) matches nothing and prints an empty table.
+
+    Raises:
+        UsageError: a value that no entry can have; the message suggests the close ones.
+    """
+    for kind, given, known in (("modality", filters.modality, MODALITIES), ("task", filters.task, TASKS)):
+        for value in given:
+            if value.lower() not in known:
+                bare = value.lower().replace("-", "")
+                close = suggest(value.lower(), known) or [k for k in known if bare in k.replace("-", "")][:3]
+                hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+                raise UsageError(f"unknown {kind} {value!r}.{hint} Known {kind} values: {', '.join(known)}.")
 
 
 def _matches_license(entry: Entry, wanted: Sequence[str]) -> bool:
@@ -101,11 +123,13 @@ def human_bytes(n: int | None) -> str:
 
 
 def size_text(entry: Entry) -> str:
-    """Return the approximate size as shown in tables, ``~`` marking estimates."""
-    if entry.size.bytes is None:
-        return "unknown"
-    mark = "~" if "bytes" in entry.size.approximate else ""
-    return mark + human_bytes(entry.size.bytes)
+    """Return the size as shown in tables, ``~`` marking estimates: bytes, else the file count, else unknown."""
+    if entry.size.bytes is not None:
+        return ("~" if "bytes" in entry.size.approximate else "") + human_bytes(entry.size.bytes)
+    if entry.size.files is not None:
+        files = entry.size.files
+        return f"unknown ({'~' if 'files' in entry.size.approximate else ''}{files:,} file{'s' if files != 1 else ''})"
+    return "unknown"
 
 
 def summary_row(entry: Entry) -> dict[str, Any]:
@@ -119,6 +143,7 @@ def summary_row(entry: Entry) -> dict[str, Any]:
         "size_bytes": entry.size.bytes,
         "size": size_text(entry),
         "size_approximate": "bytes" in entry.size.approximate,
+        "size_files": entry.size.files,
         "license": entry.license.short,
         "citation": entry.citation,
         "template": entry.template,

@@ -28,11 +28,17 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
 
 
 class Access(str, Enum):
-    """How a user obtains the files, from least to most effort."""
+    """How a user obtains the files, from least to most effort.
+
+    The tiers follow the hosts' own: PhysioNet's "Open Access" is ``open``, its "Restricted Access"
+    (an account and a signed data use agreement) is ``restricted``, and its "Credentialed Access"
+    (credentialing review, human-subjects training and a data use agreement) is ``credentialed``.
+    """
 
     OPEN = "open"
     REGISTRATION = "registration"
     GATED = "gated"
+    RESTRICTED = "restricted"
     CREDENTIALED = "credentialed"
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # what the commands use loads in their bodies: `--help` needs
     from rich.table import Table
     from rich.text import Text
 
-_ACCESS_STYLE = {"open": "green", "registration": "cyan", "gated": "yellow", "credentialed": "red"}
+_ACCESS_STYLE = {"open": "green", "registration": "cyan", "gated": "yellow", "restricted": "magenta", "credentialed": "red"}
 
 
 def _entries_table(rows: list[dict], title: str | None = None) -> Table:
@@ -43,7 +43,7 @@ def _entries_table(rows: list[dict], title: str | None = None) -> Table:
 
 
 @click.command("list")
-@click.option("--modality", multiple=True, help="Keep datasets of this modality (repeatable).")
+@click.option("--modality", multiple=True, help="Keep datasets of this modality (repeatable); an unknown one is refused with the known ones.")
 @click.option("--task", multiple=True, type=click.Choice([t.value for t in Task]), help="Keep datasets with this task schema.")
 @click.option("--access", multiple=True, type=click.Choice([a.value for a in Access]), help="Keep datasets with this access type.")
 @click.option("--license", "license_", multiple=True, help="Keep datasets whose licence id or name contains this.")
@@ -55,6 +55,7 @@ def list_cmd(modality: tuple[str, ...], task: tuple[str, ...], access: tuple[str
 
     out = Output(json_mode=as_json)
     filters = query.Filters(modality=modality, task=task, access=access, license=license_)
+    query.check_filters(filters)
     rows = [query.summary_row(e) for e in query.filter_entries(load_registry(), filters)]
     if as_json:
         out.result(rows)

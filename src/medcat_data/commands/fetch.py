@@ -156,7 +156,8 @@ def _render_dry_run(out: Output, report: FetchReport) -> None:
     out.print(
         f"{len(report.planned)} file(s){more}: {states['present']} present, {states['partial']} partial, "
         f"{states['missing']} missing; to transfer: {human_bytes(known)}"
-        + (f" + {unknown} file(s) of unknown size" if unknown else ""),
+        + (f" + {unknown} file(s) of unknown size" if unknown else "")
+        + (f" (about {human_bytes(report.estimated_bytes)} in all, upstream's published total)" if unknown and report.estimated_bytes else ""),
         markup=False,
     )
 

@@ -141,8 +141,12 @@ def hf_token() -> str | None:
 
 
 def needs_license_acceptance(entry: Entry) -> bool:
-    """Tell whether fetching ``entry`` requires an explicit ``--accept-license``."""
-    return entry.access is Access.CREDENTIALED or entry.access_info.dua_url is not None
+    """Tell whether fetching ``entry`` requires an explicit ``--accept-license``.
+
+    Restricted and credentialed projects always do (their hosts make a signed data use agreement
+    the condition of access); any other entry does when it names a data use agreement.
+    """
+    return entry.access in (Access.RESTRICTED, Access.CREDENTIALED) or entry.access_info.dua_url is not None
 
 
 def _licenses_path() -> Path:

@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +41,7 @@ from medcat_data.loaders.transports import (
     Transport,
     TransportContext,
     Unavailable,
+    denied_error,
     make_transport,
     parse_source_options,
 )
@@ -81,6 +82,8 @@ class FetchReport:
     extracted: int = 0
     seconds: float = 0.0
     planned: list[dict[str, Any]] = field(default_factory=list)
+    estimated_bytes: int | None = None
+    """The sources' published total when the plan lists no sizes (PhysioNet), else ``None``."""
 
     @property
     def trust_on_first_use(self) -> int:
@@ -119,6 +122,7 @@ class FetchReport:
         }
         if self.dry_run:
             data["files"] = self.planned
+            data["estimated_bytes"] = self.estimated_bytes
         return data
 
 
@@ -180,6 +184,7 @@ class Engine:
             with self.claims.whole_folder():
                 plan = self._plan()
                 self.report.selected = plan.selected
+                self.report.estimated_bytes = _published_total(self._transports.values())
                 if self.options.dry_run:
                     self._dry_run(plan)
                 else:
@@ -238,7 +243,7 @@ class Engine:
             children = [processes.start(self, plan, count, k) for k in range(1, count)]
             processes.listen(self, children)
             log.info("%s: %d files shared by %d processes", self.entry.id, plan.todo, count)
-        self.progress.start(plan.selected, plan.known_bytes())
+        self.progress.start(plan.selected, plan.known_bytes() or self.report.estimated_bytes)
         for verified_by in present.elements():
             self.count(FileOutcome("", "present", verified_by))
         try:
@@ -318,9 +323,8 @@ class Engine:
     def _child_fatal(self, fatal: dict[str, Any]) -> MedcatError:
         if fatal.get("kind") == "access":
             transport = next(iter(self._transports.values()))
-            return AccessDeniedError(
-                self.entry.id, str(fatal.get("url", "")), int(fatal.get("status", 401)),
-                self.secrets.scrub(transport.access_help()),
+            return denied_error(
+                self.entry.id, transport, int(fatal.get("status", 401)), str(fatal.get("url", "")), self.secrets.scrub
             )
         return FetchError(self.secrets.scrub(str(fatal.get("message", "a worker process failed"))))
 
@@ -676,7 +680,13 @@ class Engine:
             log.info("%s: %d file(s) verified against upstream checksums", self.entry.id, strong)
 
     def _denied(self, transport: Transport, err: Denied) -> AccessDeniedError:
-        return AccessDeniedError(self.entry.id, self.secrets.scrub(err.url), err.status, self.secrets.scrub(transport.access_help()))
+        return denied_error(self.entry.id, transport, err.status, err.url, self.secrets.scrub)
+
+
+def _published_total(transports: Iterable[Transport]) -> int | None:
+    """Sum the totals the transports know from upstream's pages (``estimated_bytes``); None when none does."""
+    totals = [t for t in (getattr(tr, "estimated_bytes", None) for tr in transports) if t is not None]
+    return sum(totals) if totals else None
 
 
 class _TransferFailed(Exception):

@@ -55,3 +55,27 @@ def test_human_bytes() -> None:
     assert query.human_bytes(570_300_000_000) == "570.3 GB"
     assert query.human_bytes(512) == "512 B"
     assert query.human_bytes(None) == "unknown"
+
+
+def test_access_restricted_keeps_only_the_restricted_tier() -> None:
+    assert _ids(query.Filters(access=("restricted",))) == {"vindr-mammo"}
+    assert "vindr-mammo" not in _ids(query.Filters(access=("credentialed",)))
+
+
+def test_an_unknown_modality_is_refused_with_the_close_and_the_known_ones() -> None:
+    import pytest
+
+    from medcat_data.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"unknown modality 'xray'\. Did you mean 'chest-x-ray'\? Known modality values: chest-x-ray, "):
+        query.check_filters(query.Filters(modality=("xray",)))
+    with pytest.raises(UsageError, match=r"unknown task 'detection'\. Did you mean 'object-detection'\?"):
+        query.check_filters(query.Filters(task=("detection",)))
+    query.check_filters(query.Filters(modality=("Mammography",), task=("VQA",)))
+
+
+def test_size_text_falls_back_to_the_file_count_when_bytes_are_unknown() -> None:
+    registry = load_registry()
+    assert query.size_text(registry.get("vindr-mammo")) == "unknown (~20,005 files)"
+    assert query.size_text(registry.get("mimic-cxr-jpg")) == "~570.3 GB"
+    assert query.size_text(registry.get("pmc-oa")) == "unknown"

@@ -74,3 +74,23 @@ def test_credentialed_datasets_need_accept_license_once() -> None:
 def test_open_datasets_need_no_acceptance() -> None:
     e = Entry.model_validate(entry("fetchtest-open", [physionet_source("x")]))
     credentials.ensure_license_accepted(e, accept=False)
+
+
+def test_restricted_datasets_need_accept_license_even_without_a_dua_link() -> None:
+    e = Entry.model_validate(entry("fetchtest-restricted", [physionet_source("x")], access="restricted"))
+    assert e.access_info.dua_url is None
+    with pytest.raises(LicenseNotAcceptedError, match="--accept-license"):
+        credentials.ensure_license_accepted(e, accept=False)
+
+
+def test_an_access_denial_shows_its_reason_first_and_at_most_three_steps() -> None:
+    from medcat_data.errors import AccessDeniedError
+
+    err = AccessDeniedError(
+        "x", "https://u:secret@host/f", 401, reason="PhysioNet rejected user 'alice' (HTTP 401): wrong password.",
+        steps=["one", "two", "three", "four"],
+    )
+    assert str(err).splitlines() == [
+        "x: PhysioNet rejected user 'alice' (HTTP 401): wrong password.", "  1. one", "  2. two", "  3. three"
+    ]
+    assert "secret" not in err.url

@@ -23,8 +23,12 @@ ACCESS_MEANING: Mapping[Access, str] = {
     Access.OPEN: "Anyone can download the files; no account is needed.",
     Access.REGISTRATION: "A free account on the host is needed before downloading.",
     Access.GATED: "Accept the terms on the host's page with your account; then a token gives access.",
+    Access.RESTRICTED: (
+        "An account on the host and a signed data use agreement; no credentialing review or training. "
+        "medcat fetches only with your own login and `--accept-license`."
+    ),
     Access.CREDENTIALED: (
-        "An account, a signed data use agreement and, where the host asks for it, credentialing and training. "
+        "An account, a credentialing review, human-subjects training and a signed data use agreement. "
         "medcat fetches only with your own login and `--accept-license`."
     ),
 }

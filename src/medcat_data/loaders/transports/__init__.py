@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Protocol
 
 from medcat_data.catalog.schema import Entry, Source
-from medcat_data.errors import FetchError, UsageError, redact
+from medcat_data.errors import AccessDeniedError, FetchError, UsageError, redact
 from medcat_data.loaders.cache import PartFile
 from medcat_data.loaders.options import FetchOptions
 from medcat_data.loaders.plan import RemoteFile
@@ -226,6 +226,19 @@ def make_transport(source: Source, ctx: TransportContext) -> Transport:
         )
     transport: Transport = module.make_transport(source, ctx)
     return transport
+
+
+def denied_error(dataset_id: str, transport: Transport, status: int, url: str, scrub: Callable[[str], str]) -> AccessDeniedError:
+    """Build the error of a 401/403: the transport's reason and steps when it words them, else its access help.
+
+    A transport words a refusal by defining ``denial(status) -> (reason, steps)`` (PhysioNet does:
+    it knows the user it sent and the project's access tier).
+    """
+    wording = getattr(transport, "denial", None)
+    if wording is None:
+        return AccessDeniedError(dataset_id, scrub(url), status, scrub(transport.access_help()))
+    reason, steps = wording(status)
+    return AccessDeniedError(dataset_id, scrub(url), status, reason=scrub(reason), steps=[scrub(s) for s in steps])
 
 
 def access_steps(entry: Entry, credentials_hint: str) -> str:

@@ -36,7 +36,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from medcat_data import __version__
-from medcat_data.errors import redact
+from medcat_data.errors import ServerUnreachableError, redact
 from medcat_data.loaders.cache import PartFile
 from medcat_data.loaders.credentials import BasicCredentials
 from medcat_data.loaders.options import Timeouts
@@ -51,6 +51,8 @@ MAX_REDIRECTS = 8
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NETWORK_ERRORS = (OSError, ssl.SSLError)
+#: Pause before the one retry of a refused connection (then the fetch stops: nothing listens there).
+REFUSED_RETRY_S = 0.2
 #: Content codings decoded while streaming; ``x-gzip`` is gzip's old name (RFC 9110 8.4.1.3).
 _DECODED_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 #: Names of files that are gzip streams themselves: a gzip coding on them is the file, not a wrapper.
@@ -230,6 +232,14 @@ class UrlChannel:
             except (socket.timeout, TimeoutError) as err:
                 self.drop_connection(origin)
                 raise Transient(f"timed out talking to {origin[1]}") from err
+            except ConnectionRefusedError as err:
+                # Nothing listens there: a stopped mirror, a wrong port. One quick retry covers a server
+                # restarting between two requests; the engine's six retries over ~12 s would not help.
+                self.drop_connection(origin)
+                if attempt == 1:
+                    time.sleep(REFUSED_RETRY_S)
+                    continue
+                raise ServerUnreachableError(url, is_loopback(origin[1])) from err
             except _NETWORK_ERRORS as err:
                 self.drop_connection(origin)
                 if reused and attempt == 1:
@@ -245,6 +255,7 @@ class UrlChannel:
             Transient: network trouble, 408/425/429/5xx (with ``Retry-After``).
             Denied: 401 or 403.
             Unavailable: 404, 410 and other client errors.
+            ServerUnreachableError: the connection was refused twice (nothing listens there).
         """
         headers = dict(headers or {})
         current = url

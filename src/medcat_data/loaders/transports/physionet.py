@@ -32,6 +32,8 @@ from medcat_data.loaders.transports.http import HttpSettings, UrlChannel, is_loo
 log = logging.getLogger(__name__)
 
 WGET_USER_AGENT = f"Wget/1.21.3 (medcat-data/{__version__}; +https://github.com/medcat-data/medcat)"
+LOGIN_URL = "https://physionet.org/login/"
+CREDENTIALING_URL = "https://physionet.org/settings/credentialing/"
 CREDENTIALS_HINT = (
     "medcat reads PhysioNet credentials from PHYSIONET_USERNAME and PHYSIONET_PASSWORD, ~/.netrc "
     "(machine physionet.org, or $NETRC), the system keyring (service physionet.org) or a prompt on a "
@@ -96,12 +98,27 @@ class PhysioNetTransport:
         self.base = apply_mirror(upstream, ctx.mirror)
         self.credentials = self._credentials(upstream)
         origin = origin_of(self.base)
+        self.estimated_bytes = self._published_total()
         self.settings = HttpSettings(
             user_agent=WGET_USER_AGENT,
             timeouts=ctx.options.timeouts,
             auth=self.credentials,
             auth_origins=frozenset({origin}) if self.credentials else frozenset(),
         )
+
+    def _published_total(self) -> int | None:
+        """Return the project's published total size when this fetch takes the whole project, else None.
+
+        ``SHA256SUMS.txt`` lists no sizes and PhysioNet's listings round them, so the plan of a
+        PhysioNet fetch has no byte total; the registry's size (the project page's "Total
+        uncompressed size") stands in for it in the progress display and ``--dry-run``, as an
+        estimate. A part of the project (``include``, ``--only``, ``--limit``) or a companion
+        source has no published total.
+        """
+        options = self.ctx.options
+        if self.source.companion or self.source.include or options.only or options.limit is not None:
+            return None
+        return self.ctx.entry.size.bytes
 
     def _credentials(self, upstream: str) -> BasicCredentials | None:
         if mirror_is_local(self.ctx.mirror):
@@ -169,6 +186,39 @@ class PhysioNetTransport:
 
     def access_help(self) -> str:
         return access_steps(self.ctx.entry, CREDENTIALS_HINT)
+
+    def denial(self, status: int) -> tuple[str, list[str]]:
+        """Word a 401/403: who was refused and the likely cause, then at most three steps for this tier.
+
+        PhysioNet answers 401 to a wrong password and 403 to a valid user without access (no DUA
+        signed, or not credentialed); a user who signed nothing may see either.
+        """
+        entry, cred = self.ctx.entry, self.credentials
+        host = urlsplit(self.base).netloc
+        where = "PhysioNet" if host == PHYSIONET_HOST else f"The PhysioNet mirror at {host}"
+        credentialed = entry.access is Access.CREDENTIALED
+        if cred is None:
+            reason = f"{where} asked for a login (HTTP {status}) and medcat has none (the registry says: {entry.access.value} access)."
+        elif status == 401:
+            reason = f"{where} rejected user {cred.username!r} (HTTP 401): wrong password, or the DUA is not signed."
+        else:
+            lacking = "the DUA is not signed, or the account is not credentialed" if credentialed else "the DUA is not signed"
+            reason = f"{where} refused user {cred.username!r} (HTTP 403): the account has no access to this project ({lacking})."
+        if entry.access is Access.OPEN:
+            return reason, [f"Check the project page, {entry.homepage}: its access may have changed.", _login_step(cred)]
+        steps = [f"Become a credentialed user (training included): {CREDENTIALING_URL}"] if credentialed else []
+        steps.append(f"Sign the data use agreement, logged in as that user, on {entry.homepage}")
+        steps.append(_login_step(cred))
+        return reason, steps
+
+
+def _login_step(cred: BasicCredentials | None) -> str:
+    if cred is None:
+        return (
+            "Give medcat your login: PHYSIONET_USERNAME and PHYSIONET_PASSWORD, ~/.netrc (machine physionet.org) "
+            "or the keyring (service physionet.org)."
+        )
+    return f"Check the password by logging in at {LOGIN_URL} (medcat read it from {cred.origin})."
 
 
 def make_transport(source: PhysioNetSource, ctx: TransportContext) -> PhysioNetTransport:
