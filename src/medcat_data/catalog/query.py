@@ -123,13 +123,19 @@ def human_bytes(n: int | None) -> str:
 
 
 def size_text(entry: Entry) -> str:
-    """Return the size as shown in tables, ``~`` marking estimates: bytes, else the file count, else unknown."""
-    if entry.size.bytes is not None:
-        return ("~" if "bytes" in entry.size.approximate else "") + human_bytes(entry.size.bytes)
-    if entry.size.files is not None:
-        files = entry.size.files
-        return f"unknown ({'~' if 'files' in entry.size.approximate else ''}{files:,} file{'s' if files != 1 else ''})"
-    return "unknown"
+    """Return the byte size as shown in tables, ``~`` marking estimates."""
+    if entry.size.bytes is None:
+        return "unknown"
+    mark = "~" if "bytes" in entry.size.approximate else ""
+    return mark + human_bytes(entry.size.bytes)
+
+
+def list_size_text(entry: Entry) -> str:
+    """Return the size column of ``medcat list``: the bytes, else the file count, else unknown."""
+    files = entry.size.files
+    if entry.size.bytes is not None or files is None:
+        return size_text(entry)
+    return f"unknown ({'~' if 'files' in entry.size.approximate else ''}{files:,} file{'s' if files != 1 else ''})"
 
 
 def summary_row(entry: Entry) -> dict[str, Any]:
@@ -141,7 +147,7 @@ def summary_row(entry: Entry) -> dict[str, Any]:
         "tasks": [t.value for t in entry.tasks],
         "access": entry.access.value,
         "size_bytes": entry.size.bytes,
-        "size": size_text(entry),
+        "size": list_size_text(entry),
         "size_approximate": "bytes" in entry.size.approximate,
         "size_files": entry.size.files,
         "license": entry.license.short,

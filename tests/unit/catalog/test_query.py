@@ -74,8 +74,9 @@ def test_an_unknown_modality_is_refused_with_the_close_and_the_known_ones() -> N
     query.check_filters(query.Filters(modality=("Mammography",), task=("VQA",)))
 
 
-def test_size_text_falls_back_to_the_file_count_when_bytes_are_unknown() -> None:
+def test_the_list_size_falls_back_to_the_file_count_when_bytes_are_unknown() -> None:
     registry = load_registry()
-    assert query.size_text(registry.get("vindr-mammo")) == "unknown (~20,005 files)"
-    assert query.size_text(registry.get("mimic-cxr-jpg")) == "~570.3 GB"
-    assert query.size_text(registry.get("pmc-oa")) == "unknown"
+    assert query.list_size_text(registry.get("vindr-mammo")) == "unknown (~20,005 files)"
+    assert query.list_size_text(registry.get("pad-ufes-20")) == "unknown (1 file)"
+    assert query.list_size_text(registry.get("mimic-cxr-jpg")) == "~570.3 GB"
+    assert query.list_size_text(registry.get("pmc-oa")) == "unknown"
