@@ -205,6 +205,43 @@ def croissant_metadata(entry: Entry, version: str | None = None) -> dict[str, An
     return doc
 
 
+def output_croissant(entry: Entry, version: str, configs: Mapping[str, Any], splits: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the Croissant document of one normalized output, for ``OUT/<id>/croissant.json``.
+
+    ``configs`` maps each config the output holds to its features (what was written, dynamic
+    configs included); ``splits`` maps it to the splits written. Its file sets name the shards
+    beside the document, so mlcroissant validates it and iterates every config's records there.
+    """
+    doc = croissant_metadata(entry, version)
+    notes = {**CORE_COLUMN_NOTES, **column_notes(entry)}
+    described = {cfg.name: cfg for cfg in entry.configs}
+    doc["distribution"] = [d for d in doc["distribution"] if not str(d.get("@id", "")).startswith("normalized/")]
+    doc["distribution"] += [
+        {
+            "@type": "cr:FileSet",
+            "@id": f"normalized/{name}",
+            "name": f"{name} parquet shards",
+            "description": f"The shards of config {name}, beside this document.",
+            "encodingFormat": PARQUET,
+            "includes": f"{name}/*.parquet",
+        }
+        for name in configs
+    ]
+    names = [s for s in ("train", "validation", "test") if any(s in splits.get(c, ()) for c in configs)]
+    record_sets = [_splits_record_set(entry)]
+    record_sets[0]["data"] = [{f"{SPLITS_RECORD_SET}/name": n, f"{SPLITS_RECORD_SET}/url": _SPLIT_TYPES[n]} for n in names]
+    for name, features in configs.items():
+        cfg = described.get(name)
+        fields = [_field(name, col, feature, notes, (col,)) for col, feature in features.items()]
+        for fld in fields:
+            if fld["name"] == "split":
+                fld["references"] = {"field": {"@id": f"{SPLITS_RECORD_SET}/name"}}
+        description = f"{cfg.task.value}: {cfg.description}" if cfg is not None else f"Config {name} of {entry.id}."
+        record_sets.append({"@type": "cr:RecordSet", "@id": name, "name": name, "description": description, "field": fields})
+    doc["recordSet"] = record_sets
+    return doc
+
+
 def _distribution(source: Source, version: str) -> list[dict[str, Any]]:
     """Return the FileObjects (pinned files) and the FileSet (everything else) of one source."""
     said = describe_source(source, version)

@@ -38,7 +38,7 @@ from medcat_data.converters.recipe import (
     require_recipe,
 )
 from medcat_data.converters.writer import ConfigSpec, DatasetSpec, WriteResult, WriterOptions, write_dataset
-from medcat_data.errors import ConvertError, SampleError, UsageError
+from medcat_data.errors import ConvertError, OutputWriteError, SampleError, UsageError
 from medcat_data.paths import raw_dir
 from medcat_data.progress import Progress
 from medcat_data.typed_options import NoOptions, parse_options
@@ -243,6 +243,31 @@ def _unit_stream(
     return stream()
 
 
+CROISSANT_NAME = "croissant.json"
+
+
+def _write_croissant(entry: Entry, version: str, spec: DatasetSpec, write: WriteResult) -> None:
+    """Write ``croissant.json`` beside the shards (atomically): the output's own Croissant document.
+
+    Raises:
+        OutputWriteError: the file cannot be written.
+    """
+    from medcat_data.catalog.croissant import croissant_text, output_croissant
+
+    target = write.out_dir / CROISSANT_NAME
+    if write.skipped and target.is_file():
+        return
+    built = {cfg.name: cfg.features for cfg in spec.configs if cfg.name in write.rows}
+    doc = output_croissant(entry, version, built, {c: tuple(s) for c, s in write.rows.items()})
+    tmp = target.with_name(f".{CROISSANT_NAME}.part")
+    try:
+        tmp.write_text(croissant_text(doc), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OutputWriteError(write.out_dir, err) from err
+
+
 def _key_text(key: BuildKey, writer: WriterOptions) -> str:
     """Return the build key as canonical text: what kept work units are valid for."""
     inputs = [(f.path, f.size_bytes, f.mtime_ns) for f in key.inputs]
@@ -373,6 +398,7 @@ def run_recipe(
     )
     write = write_dataset(out / entry.id, spec, key, _placed(results, unit_configs), writer, overwrite=overwrite)
     store.discard()
+    _write_croissant(entry, ctx.version, spec, write)
     dropped = write.replaced_configs
     if dropped:
         log.warning(

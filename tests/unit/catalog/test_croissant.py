@@ -287,3 +287,25 @@ def test_record_sets_iterate_with_mlcroissant_beside_the_normalized_data(tmp_pat
                     assert images and all(isinstance(im, PIL.Image.Image) and im.size[0] > 0 for im in images), fld["@id"]
             checked += 1
     assert checked >= 8
+
+
+@pytest.mark.integration
+def test_every_normalized_output_carries_a_croissant_that_validates_and_reads_its_records(tmp_path: Path) -> None:
+    """``OUT/<id>/croissant.json`` describes what normalize wrote, dynamic configs included (PhysioNet
+    tables): mlcroissant validates it and every config's records iterate, images decoded."""
+    from medcat_data.demo import run_demo
+
+    wanted = ("vqa-rad", "mimic-iv-demo", "medqa")
+    rows = [r for r in run_demo(out=tmp_path / "out", only=wanted) if r.status == "ok" and r.out_dir]
+    assert {r.dataset for r in rows} == set(wanted)
+    for row in rows:
+        document = Path(str(row.out_dir)) / "croissant.json"
+        dataset = mlc.Dataset(jsonld=document)
+        assert not dataset.metadata.ctx.issues.errors, dataset.metadata.ctx.issues.errors
+        assert [rs.id for rs in dataset.metadata.record_sets][1:] == list(row.rows), row.dataset
+        for config, counts in row.rows.items():
+            records = list(dataset.records(config))
+            assert len(records) == sum(counts.values()), (row.dataset, config)
+            if row.dataset == "vqa-rad":
+                images = records[0]["vqa/images"]
+                assert images and all(isinstance(im, PIL.Image.Image) and im.size[0] > 0 for im in images)
