@@ -302,6 +302,7 @@ def test_every_normalized_output_carries_a_croissant_that_validates_and_reads_it
         document = Path(str(row.out_dir)) / "croissant.json"
         dataset = mlc.Dataset(jsonld=document)
         assert not dataset.metadata.ctx.issues.errors, dataset.metadata.ctx.issues.errors
+        assert not dataset.metadata.ctx.issues.warnings, dataset.metadata.ctx.issues.warnings
         assert [rs.id for rs in dataset.metadata.record_sets][1:] == list(row.rows), row.dataset
         for config, counts in row.rows.items():
             records = list(dataset.records(config))
