@@ -63,3 +63,30 @@ def test_every_kit_folder_is_a_registry_entry() -> None:
             if p.is_dir() and (p / "__init__.py").is_file()}
     known = {module_name(e.id) for e in load_registry()}
     assert kits <= known, sorted(kits - known)
+
+
+def _mutable_globals(module: object) -> dict[str, str]:
+    """Return a snapshot of a module's module-level dicts, lists and sets (by repr)."""
+    return {
+        name: repr(value)
+        for name, value in vars(module).items()
+        if isinstance(value, (dict, list, set, bytearray)) and not name.startswith("__")
+    }
+
+
+@pytest.mark.integration
+def test_no_kit_module_keeps_state_between_runs(tmp_path: Path) -> None:
+    """Running every dataset through the real chain leaves every kit module's globals as they were:
+    caches keyed by hand-built tuples (the first wave's ``_SURVEYS``) would grow here."""
+    import sys
+
+    from medcat_data.demo import demo_failed, run_demo
+
+    for entry in ENTRIES:
+        load_recipe(entry.id)
+    kits = {name: module for name, module in sys.modules.items() if name.startswith("medcat_data.datasets.") and module is not None}
+    before = {name: _mutable_globals(module) for name, module in kits.items()}
+    rows = run_demo(out=tmp_path / "out")
+    assert not demo_failed(rows), [r.status for r in demo_failed(rows)]
+    after = {name: _mutable_globals(module) for name, module in kits.items()}
+    assert after == before
