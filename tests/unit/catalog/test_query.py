@@ -27,7 +27,9 @@ def test_task_filter() -> None:
 
 
 def test_filters_combine_as_and() -> None:
-    assert _ids(query.Filters(modality=("chest-x-ray",), access=("open",))) == set()
+    both = _ids(query.Filters(modality=("chest-x-ray",), access=("open",)))
+    assert both == _ids(query.Filters(modality=("chest-x-ray",))) & _ids(query.Filters(access=("open",)))
+    assert "mimic-cxr" not in both and "vqa-rad" not in both  # credentialed; open but no chest-x-ray modality
 
 
 def test_license_filter_matches_spdx_and_name() -> None:

@@ -88,10 +88,16 @@ BUCKET_KINDS = ("gcs", "s3")
 
 
 def test_sources_of_an_entry_do_not_share_a_folder() -> None:
-    """Different trees never share a folder; a cloud bucket copy of a source's tree shares that source's."""
+    """Different trees never share a folder: main sources have one each, and a companion shares one only
+    with sources of its own kind (PubMedQA's split file beside its GitHub files). A cloud bucket copy
+    of a source's tree shares that source's."""
     for entry in load_registry():
+        mains = [s.subdir for s in entry.main_sources if s.kind not in BUCKET_KINDS]
+        assert len(mains) == len(set(mains)), entry.id
+        for companion in entry.companion_sources:
+            kinds = {s.kind for s in entry.sources if s.subdir == companion.subdir and s.kind not in BUCKET_KINDS}
+            assert kinds == {companion.kind}, f"{entry.id}: {companion.name} shares {companion.subdir!r} with another kind"
         subdirs = [s.subdir for s in entry.sources if s.kind not in BUCKET_KINDS]
-        assert len(subdirs) == len(set(subdirs)), entry.id
         for bucket in (s for s in entry.sources if s.kind in BUCKET_KINDS):
             assert bucket.subdir in subdirs, f"{entry.id}: bucket source {bucket.name} is a copy of no other source's folder"
 
