@@ -266,4 +266,8 @@ def test_conversation_export_covers_both_and_skips_the_answerless_test_rows(tmp_
     first = json.loads(lines[0])
     assert first["id"].startswith("pqa-labeled/") and "image" not in first
     assert first["conversations"][0]["value"].endswith("A. yes\nB. no\nC. maybe")
+    # The question is about the abstract: the human turn carries its paragraphs first.
+    human = first["conversations"][0]["value"]
+    assert human.startswith("Context:\n") and human.index("Context:") < human.index("A. yes")
+    assert len(human.split("\n\n", 1)[0].splitlines()) > 1
     assert first["conversations"][1]["value"] in ("yes", "no", "maybe")

@@ -3,7 +3,8 @@
 Three row shapes are exported (by the columns a config has, so ``medcat convert`` outputs work too):
 
 * **qa** (vqa and text-qa schemas): the human turn is the question followed by the options as
-  ``A. text`` lines (letters by position, ``A`` for the first option); the gpt turn is the answer
+  ``A. text`` lines (letters by position, ``A`` for the first option), after the row's
+  ``contexts`` paragraphs where it has them (PubMedQA's abstract); the gpt turn is the answer
   (the option at ``answer_idx`` when ``answer`` is null). A row whose config keeps an upstream
   ``conversations`` column (PubMedVision, M3LLM) uses those turns verbatim instead.
 * **image-text**: the human turn is the prompt template rendered from the row; the gpt turn is
@@ -28,7 +29,10 @@ Kind = Literal["qa", "image-text"]
 
 HUMAN, GPT = "human", "gpt"
 _HUMAN_SPEAKERS = (HUMAN, "user")
-_QA_COLUMNS = ("id", "sample_id", "images", "image", "question", "options", "answer", "answer_idx", "conversations", "modality", "body_part")
+_QA_COLUMNS = (
+    "id", "sample_id", "images", "image", "contexts", "question", "options", "answer", "answer_idx", "conversations",
+    "modality", "body_part",
+)
 _IMAGE_TEXT_COLUMNS = ("id", "sample_id", "image", "caption", "inline_mentions", "figure_label", "modality", "body_part")
 
 
@@ -109,6 +113,9 @@ def _qa_turns(row: Mapping[str, Any]) -> tuple[dict[str, str], ...]:
     if not answer or not question:
         raise RowSkipped("no_answer")
     lines = [question, *(f"{_letter(i)}. {text}" for i, text in enumerate(options))]
+    contexts = [str(c) for c in row.get("contexts") or () if c]
+    if contexts:  # reading comprehension (PubMedQA): the question is about this text
+        lines = ["Context:", *contexts, "", *lines]
     return ({"from": HUMAN, "value": "\n".join(lines)}, {"from": GPT, "value": str(answer)})
 
 
