@@ -39,7 +39,7 @@ from datasets import Features, Value
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import text_qa_features
 from medcat_data.converters.units import Row
-from medcat_data.datasets.medqa.recipe import Span, line_spans, span_lines
+from medcat_data.converters.line_spans import Span, line_spans, span_lines
 from medcat_data.errors import SampleError, UsageError
 
 log = logging.getLogger(__name__)
