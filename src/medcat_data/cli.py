@@ -62,6 +62,14 @@ COMMAND_SUMMARIES: dict[str, str] = {
 }
 
 
+#: What Ctrl-C leaves, per command, as the next run will find it.
+INTERRUPTED: dict[str, str] = {
+    "fetch": "interrupted; verified files are kept and partial ones resume: run the same command again to continue.",
+    "normalize": "interrupted; finished work units are kept: run the same command again to continue where it stopped.",
+    "": "interrupted; nothing was published: run the command again (it starts over).",
+}
+
+
 class _MedcatGroup(click.Group):
     """A click group that loads its commands lazily and reports ``MedcatError`` without a traceback."""
 
@@ -118,7 +126,7 @@ class _MedcatGroup(click.Group):
             self._json_error(ctx, type(err).__name__, err.format_message(), err.exit_code)
             raise
         except KeyboardInterrupt:
-            click.echo("interrupted; run the command again to resume.", err=True)
+            click.echo(INTERRUPTED.get(ctx.invoked_subcommand or "", INTERRUPTED[""]), err=True)
             sys.exit(130)
 
     def _json_error(self, ctx: click.Context, kind: str, message: str, exit_code: int) -> None:

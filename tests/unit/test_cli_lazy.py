@@ -93,3 +93,22 @@ def test_the_summaries_medcat_help_lists_are_the_commands_own() -> None:
         assert command is not None and command.help is not None
         assert COMMAND_SUMMARIES[name] == command.help.split("\n")[0], name
     assert set(COMMAND_SUMMARIES) == set(COMMAND_MODULES)
+
+
+@pytest.mark.parametrize(("command", "says"), [("normalize", "finished work units are kept"), ("convert", "it starts over")])
+def test_ctrl_c_says_truthfully_what_the_next_run_does(command: str, says: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """normalize keeps finished units (converters/resume.py); convert keeps nothing and starts over."""
+    from click.testing import CliRunner
+
+    from medcat_data import cli
+    from medcat_data.converters import convert as convert_module
+    from medcat_data.converters import normalize as normalize_module
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(normalize_module, "normalize", interrupted)
+    monkeypatch.setattr(convert_module, "convert", interrupted)
+    args = ["normalize", "vqa-rad", "--out", "x"] if command == "normalize" else ["convert", ".", "--out", "x"]
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 130 and says in result.stderr, result.output
