@@ -472,7 +472,7 @@ def _legacy_entries(path: Path) -> tuple[Iterator[tuple[str, dict[str, Any]]], l
             head = [fh.readline() for _ in range(6)]
     except OSError:
         head = []
-    if head and head[0].strip() == "{" and head[-1].strip() == '"files": {':
+    if head and head[0] == "{\n" and head[-1] == '"files": {\n':  # exactly as earlier versions wrote it
         return _legacy_lines(path, "files"), list(_legacy_lines(path, "extracted"))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))  # a hand-written or reformatted manifest

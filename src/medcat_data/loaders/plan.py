@@ -2,14 +2,15 @@
 
 Planning holds no per-dataset code: each source kind's transport lists its files (fetching small
 index files such as ``SHA256SUMS.txt`` first when the kind needs them); this module picks the
-sources, applies ``include`` / ``--only`` / ``--limit`` and maps URLs onto a mirror.
+sources, applies ``include`` and ``--only`` (``plan_store`` sorts and applies ``--limit`` on disk)
+and maps URLs onto a mirror.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import posixpath
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -105,19 +106,6 @@ def matches_any(path: str, patterns: Sequence[str]) -> bool:
 def keep_included(source: Source, relative: str) -> bool:
     """Apply a source's ``include`` globs to a source-relative path (no globs keeps everything)."""
     return not source.include or matches_any(relative, source.include)
-
-
-def select_files(files: Iterable[RemoteFile], only: Sequence[str], limit: int | None) -> list[RemoteFile]:
-    """Sort by path, keep those matching ``--only`` globs, then the first ``limit`` of them.
-
-    A glob matches the dataset-relative path or the path with the source's subdir stripped.
-    """
-    ordered = sorted(files, key=lambda f: f.path)
-    if only:
-        ordered = [f for f in ordered if wanted_by_only(f, only)]
-    if limit is not None:
-        ordered = ordered[:limit]
-    return ordered
 
 
 def wanted_by_only(f: RemoteFile, only: Sequence[str]) -> bool:

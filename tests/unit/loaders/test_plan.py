@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import pytest
 
 from medcat_data.catalog.refs import resolve
 from medcat_data.catalog.registry import load_registry
 from medcat_data.errors import UsageError
-from medcat_data.loaders.plan import RemoteFile, apply_mirror, join_subdir, select_files, select_sources
+from medcat_data.loaders.plan import RemoteFile, apply_mirror, join_subdir, select_sources
+from medcat_data.loaders.plan_store import PlanStore
 from tests.unit.loaders.entries import entry, physionet_source, write_registry
 
 
@@ -30,17 +34,34 @@ def _files(*paths: str) -> list[RemoteFile]:
     return [RemoteFile(path=p, url=f"http://x/{p}", source="s", key=p.split("/", 1)[-1]) for p in paths]
 
 
-def test_selection_is_sorted_by_path_then_filtered_then_limited() -> None:
+def _select(tmp_path: Path, files: list[RemoteFile], only: tuple[str, ...], limit: int | None) -> list[RemoteFile]:
+    store = PlanStore(tmp_path / ".medcat")
+    try:
+        store.add(iter(files), only)
+        store.select(limit)
+        return list(store.files())
+    finally:
+        store.close()
+
+
+def test_selection_is_sorted_by_path_then_filtered_then_limited(tmp_path: Path) -> None:
     files = _files("b/2.dat", "a/1.dat", "b/1.dat", "c.txt")
+    select_files = functools.partial(_select, tmp_path)
     assert [f.path for f in select_files(files, (), None)] == ["a/1.dat", "b/1.dat", "b/2.dat", "c.txt"]
     assert [f.path for f in select_files(files, ("b/*",), None)] == ["b/1.dat", "b/2.dat"]
     assert [f.path for f in select_files(files, ("*.dat",), 2)] == ["a/1.dat", "b/1.dat"]
     assert [f.path for f in select_files(files, ("*.txt", "a/*"), None)] == ["a/1.dat", "c.txt"]
 
 
-def test_only_glob_also_matches_the_path_inside_the_source() -> None:
+def test_only_glob_also_matches_the_path_inside_the_source(tmp_path: Path) -> None:
     files = [RemoteFile(path="hf/data/train.parquet", url="u", source="hf", key="data/train.parquet")]
-    assert select_files(files, ("data/*",), None) == files
+    assert _select(tmp_path, files, ("data/*",), None) == files
+
+
+def test_the_plan_keeps_the_first_listing_of_a_path_and_leaves_no_file_behind(tmp_path: Path) -> None:
+    first = RemoteFile(path="a.dat", url="u1", source="s", hash="ab" * 32, magic=b"\x00DICM", extract=True)
+    assert _select(tmp_path, [first, RemoteFile(path="a.dat", url="u2", source="s")], (), None) == [first]
+    assert list((tmp_path / ".medcat" / "plans").iterdir()) == []
 
 
 def test_join_subdir() -> None:
