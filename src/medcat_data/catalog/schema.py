@@ -316,12 +316,33 @@ class OsfSource(_SourceBase):
     base_url: HttpUrl = "https://api.osf.io"
 
 
+class PmcFigureList(_Model):
+    """The figures that records of a sibling source name (LLaVA-Med's image URL list): fetched alone, never whole articles."""
+
+    source: str = Field(description="The sibling urls source whose files hold the list and the records.")
+    url_list: RelativePath = Field(min_length=1, description="JSON Lines file of that source, one figure a line.")
+    path_key: str = Field(default="image_file_path", description="Key of a list line holding PMC<id>/<figure file name>.")
+    id_key: str = Field(default="pair_id", description="Key of a list line naming the record the figure serves.")
+    records: list[RelativePath] = Field(
+        default_factory=list,
+        description="Record files of that source (JSON or JSON Lines) whose ids pick lines of the list; --only picks "
+        "among them, --limit N keeps the first N records of each. Empty: every line of the list.",
+    )
+    record_keys: list[str] = Field(
+        default_factory=lambda: ["id", "pair_id"],
+        description="Keys naming a record's id; the first one a file uses is read.",
+    )
+
+
 class PmcSource(_SourceBase):
     """The PMC Open Access subset: per-article prefixes in the cloud bucket (legacy packages if served)."""
 
     kind: Literal["pmc"]
     bucket_url: HttpUrl = "https://pmc-oa-opendata.s3.amazonaws.com"
     legacy_url: HttpUrl | None = "https://ftp.ncbi.nlm.nih.gov/pub/pmc/deprecated"
+    figures: PmcFigureList | None = Field(
+        default=None, description="Fetch only the figures that another source's records name (and their metadata records)."
+    )
 
 
 class TciaSource(_SourceBase):

@@ -15,6 +15,15 @@ The legacy layout (``oa_file_list.csv`` and ``oa_package/**/PMC<id>.tar.gz``, mo
 ``deprecated/`` on 2026-04-13 and due for removal in August 2026) is not read: when the bucket
 has no article in the new layout, the legacy file list is probed only to word the error.
 
+A source with ``figures`` (LLaVA-Med) fetches no whole article: the records named there (files of
+a sibling urls source, fetched first as index files) pick lines of a URL list whose
+``PMC<id>/<file>`` paths name figures; each article's metadata record is read and only those
+figures are listed, md5-verified like any bucket file (``pmc_figures``). ``--only`` picks record
+files (a figure's ``key`` is then the record file that asked for it, so the engine's ``--only``
+keeps it), ``--limit N`` the first N records of each, ``--option subset=`` applies per article.
+Articles no longer in the bucket and figures their record does not list are counted in the log;
+normalize reports them per record.
+
 Lists and transfers bytes only; never parses article XML.
 """
 
@@ -32,11 +41,20 @@ from typing import Literal
 from urllib.parse import quote, urlencode, urlsplit
 from xml.etree import ElementTree
 
-from medcat_data.catalog.schema import PmcSource
+from medcat_data.catalog.schema import PmcFigureList, PmcSource, UrlListSource
 from medcat_data.errors import FetchError, UsageError
-from medcat_data.loaders.plan import RemoteFile, apply_mirror, join_subdir, keep_included, mirror_is_local
+from medcat_data.loaders.plan import (
+    RemoteFile,
+    apply_mirror,
+    join_subdir,
+    keep_included,
+    mirror_is_local,
+    wanted_by_only,
+)
 from medcat_data.loaders.transports import Denied, IndexFetcher, Transient, TransportContext, Unavailable, access_steps
 from medcat_data.loaders.transports.http import HttpSettings, UrlChannel
+from medcat_data.loaders.transports.pmc_figures import read_record_ids, wanted_figures
+from medcat_data.loaders.transports.urls import pinned_remote
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +297,7 @@ class PmcTransport:
         if missing:
             log.warning(
                 "%s: %d article(s) from %s are not in the bucket: %s",
-                self.ctx.entry.id, len(missing), self.options.articles, ", ".join(missing[:20]),
+                self.ctx.entry.id, len(missing), self.options.articles or "the records", ", ".join(missing[:20]),
             )
 
     def list_files(self, fetch_index: IndexFetcher) -> list[RemoteFile]:
@@ -289,6 +307,8 @@ class PmcTransport:
             UsageError: a bad ``articles`` file.
             FetchError: the bucket cannot be listed, or holds no article in the new layout.
         """
+        if self.source.figures is not None:
+            return self._list_figures(self.source.figures, fetch_index)
         limit, subset = self.ctx.options.limit, self.options.subset
         wanted = read_article_list(self.options.articles) if self.options.articles is not None else None
         channel = UrlChannel(self.settings)
@@ -314,7 +334,7 @@ class PmcTransport:
         log.info("%s: %d of %d article(s) selected, %d files", self.ctx.entry.id, taken, seen, len(files))
         return files
 
-    def _remote(self, key: str, md5: str | None) -> RemoteFile:
+    def _remote(self, key: str, md5: str | None, only_key: str | None = None) -> RemoteFile:
         return RemoteFile(
             path=join_subdir(self.source.subdir, key),
             url=self.url(key),
@@ -322,9 +342,78 @@ class PmcTransport:
             hash=md5,
             algorithm="md5",
             verified_by="md5-list" if md5 else "tofu",
-            key=key,
+            key=only_key or key,
             index=md5 is None and key.startswith(METADATA_PREFIX),
         )
+
+    # -- figures named by records ----------------------------------------------------------------
+
+    def _list_figures(self, spec: PmcFigureList, fetch_index: IndexFetcher) -> list[RemoteFile]:
+        """Return the metadata records and the figures that the selected records need, nothing else.
+
+        Raises:
+            FetchError: the list's source is not a urls source of the entry or does not declare a file.
+        """
+        only, limit, subset = self.ctx.options.only, self.ctx.options.limit, self.options.subset
+        sibling = next((s for s in self.ctx.entry.sources if s.name == spec.source), None)
+        if not isinstance(sibling, UrlListSource):
+            raise FetchError(f"{self.ctx.entry.id}: source {self.source.name!r} reads its figures from {spec.source!r}, "
+                             "which is not a urls source of the entry; check the registry.")
+        pinned = {p.path: p for p in sibling.files}
+
+        def remote_of(path: str) -> RemoteFile:
+            if path not in pinned:
+                raise FetchError(f"{self.ctx.entry.id}: source {spec.source!r} declares no file {path!r}; check the registry.")
+            return pinned_remote(sibling, pinned[path], self.ctx.mirror)
+
+        records: dict[str, str] | None = None
+        if spec.records:
+            records = {}
+            for path in spec.records:
+                remote = remote_of(path)
+                if only and not wanted_by_only(remote, only):
+                    continue
+                for record_id in read_record_ids(fetch_index(remote), spec.record_keys, limit):
+                    records.setdefault(record_id, path)
+        wanted = wanted_figures(fetch_index(remote_of(spec.url_list)), spec.path_key, spec.id_key, records)
+        if wanted.unlisted:
+            log.warning("%s: %d record(s) have no line in %s", self.ctx.entry.id, wanted.unlisted, spec.url_list)
+        refs = [ArticleRef(int(pmcid[3:])) for pmcid in wanted.articles()]
+        channel = UrlChannel(self.settings)
+        files: list[RemoteFile] = []
+        found: set[str] = set()
+        absent = 0
+        try:
+            for prefix in self._candidates(channel, refs) if refs else iter(()):
+                pmcid = prefix.split(".", 1)[0]
+                found.add(pmcid)
+                names = wanted.by_article[pmcid]
+                origin = next(iter(names.values())) if only else None
+                meta_key = f"{METADATA_PREFIX}{prefix}.json"
+                meta_remote = self._remote(meta_key, None, origin)
+                record = self._read_metadata(fetch_index(meta_remote), meta_key)
+                if subset is not None and is_commercial(str(record.get("license_code") or "")) != (subset == "commercial"):
+                    continue
+                files.append(meta_remote)
+                media: dict[str, tuple[str, str | None]] = {}
+                listed = record.get("media_urls")
+                for url in listed if isinstance(listed, list) else []:
+                    if isinstance(url, str):
+                        key, md5 = _s3_key(url)
+                        if key.startswith(prefix + "/") and ".." not in key.split("/"):
+                            media[key.rsplit("/", 1)[-1]] = (key, md5)
+                for name, asked_by in names.items():
+                    if name in media:
+                        key, md5 = media[name]
+                        files.append(self._remote(key, md5, asked_by if only else None))
+                    else:
+                        absent += 1
+        finally:
+            channel.close()
+        gone = len(refs) - len(found)
+        log.info("%s: %d figure(s) of %d article(s) selected; %d article(s) not in the bucket, %d figure(s) not "
+                 "listed by their article", self.ctx.entry.id, len(files), len(found), gone, absent)
+        return files
 
     def _read_metadata(self, path: Path, key: str) -> dict[str, object]:
         try:
