@@ -8,6 +8,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from collections.abc import Iterator
+
 import pytest
 
 from medcat_data.catalog.refs import resolve
@@ -33,6 +35,13 @@ def _article(root: Path, number: int, figures: list[str], others: list[str]) -> 
             "media_urls": urls[:-2]}
     (root / "metadata").mkdir(exist_ok=True)
     (root / "metadata" / f"{prefix}.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+@pytest.fixture
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MirrorServer]:
+    """A mirror of its own: the bucket is served at the mirror root, and the shared one is listed whole by pmc-oa."""
+    with MirrorServer(tmp_path_factory.mktemp("pmc-figures-mirror")) as server:
+        yield server
 
 
 @pytest.fixture
