@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from collections.abc import Iterator
 
@@ -63,11 +64,11 @@ def figure_set(mirror: MirrorServer, mirror_slug: str, tmp_path: Path, monkeypat
     (host / "urls.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     small = [{"id": "1_F1", "image": "1_F1.jpg", "conversations": [{"from": "human", "value": "<image>\nWhat?"}]},
              {"id": "2_F1", "image": "2_F1.jpg", "conversations": []}]
-    big = [{"id": p, "image": f"{p}.jpg", "conversations": []} for p in ("1_F2", "2_F9", "3_F1", "9_F9")]
+    big: list[dict[str, Any]] = [{"id": p, "image": f"{p}.jpg", "conversations": []} for p in ("1_F2", "2_F9", "3_F1", "9_F9")]
     (host / "small.json").write_text(json.dumps(small), encoding="utf-8")
     (host / "big.json").write_text(json.dumps(big), encoding="utf-8")
     base = f"https://files.example.org/{mirror_slug}"
-    sources = [
+    sources: list[dict[str, Any]] = [
         {"name": "json", "kind": "urls", "files": [{"url": f"{base}/{n}", "path": n} for n in ("small.json", "big.json", "urls.jsonl")]},
         {"name": "figures", "kind": "pmc", "companion": True, "subdir": "pmc",
          "figures": {"source": "json", "url_list": "urls.jsonl", "records": ["small.json", "big.json"]}},
