@@ -263,7 +263,7 @@ def test_a_folder_named_as_registry_is_refused_as_not_a_regular_file(tmp_path: P
 
 
 def test_many_invalid_entries_are_summarized_not_all_printed() -> None:
-    entries = [valid_entry(id=f"entry-{i:03d}", access="restricted") for i in range(200)]
+    entries = [valid_entry(id=f"entry-{i:03d}", access="members-only") for i in range(200)]
     with pytest.raises(RegistryError) as info:
         parse_registry_text(registry_yaml(*entries), "user.yaml")
     problems = info.value.problems

@@ -24,9 +24,9 @@ def test_valid_entry_loads() -> None:
 
 
 def test_bad_access_names_entry_field_and_allowed_values() -> None:
-    (problem,) = _problems(registry_yaml(valid_entry(id="vindr-mammo-copy", access="restricted")))
+    (problem,) = _problems(registry_yaml(valid_entry(id="vindr-mammo-copy", access="members-only")))
     assert problem == (
-        "vindr-mammo-copy.access: expected one of open, registration, gated, credentialed, got 'restricted'"
+        "vindr-mammo-copy.access: expected one of open, registration, gated, restricted, credentialed, got 'members-only'"
     )
 
 
@@ -79,7 +79,7 @@ def test_citation_must_be_bibtex() -> None:
 
 
 def test_several_problems_are_all_reported_with_their_entry() -> None:
-    bad_a = valid_entry(id="a-one", access="restricted")
+    bad_a = valid_entry(id="a-one", access="members-only")
     bad_b = valid_entry(id="b-two", modalities=["x-ray-vision"])
     problems = _problems(registry_yaml(bad_a, bad_b))
     assert any(p.startswith("a-one.access") for p in problems)
@@ -109,7 +109,7 @@ def test_duplicate_id_in_one_file() -> None:
 
 def test_error_message_names_the_file_and_how_to_check(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
-    path.write_text(registry_yaml(valid_entry(access="restricted")))
+    path.write_text(registry_yaml(valid_entry(access="members-only")))
     with pytest.raises(RegistryError) as info:
         load_registry_file(path)
     text = str(info.value)
