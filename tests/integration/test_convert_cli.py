@@ -205,7 +205,8 @@ def test_a_malformed_max_errors_is_a_usage_error(pets: Path, tmp_path: Path) -> 
 def test_on_bad_item_fail_stops_and_leaves_no_partial_output(broken: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     code, doc, stderr = run(broken, "--out", out, "--on-bad-item", "fail")
-    assert code == 1 and doc is None
+    # With --json, a failure is one JSON error object on stdout (and the message on stderr).
+    assert code == 1 and doc is not None and doc["error"]["type"] == "SampleError" and doc["error"]["exit_code"] == 1
     assert "DICOMDIR: read: no pixel data" in stderr  # the first file in sorted order
     assert list(tmp_path.glob("*out*")) == []
 
