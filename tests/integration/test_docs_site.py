@@ -305,7 +305,7 @@ def test_index_filters_search_and_dataset_page_work_in_chromium_without_network(
     assert sorted(_visible_ids(page)) == ["cbis-ddsm", "vindr-mammo"]
     assert page.locator("#shown").inner_text() == f"2 of {len(load_registry())} shown"
 
-    page.select_option("#filter-access", "credentialed")
+    page.select_option("#filter-access", "restricted")  # PhysioNet lists VinDr-Mammo as Restricted Access
     assert _visible_ids(page) == ["vindr-mammo"]
     page.click("#clear")
     # Playwright's expect polls through its own engine; wait_for_function would eval a string,
