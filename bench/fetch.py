@@ -52,7 +52,11 @@ import yaml
 
 USER, PASSWORD = "bench", "bench-Pa55"
 PYTHON = sys.executable
-SETS = {"small": (5000, 100_000), "large": (200, 8_000_000), "noop": (10_000, 10_000)}
+SETS = {"small": (5000, 100_000), "large": (200, 8_000_000), "noop": (10_000, 10_000), "netlarge": (24, 8_000_000)}
+#: The network-shaped link of ``--only net`` (bench/latency_proxy.py): round trip and shared rate.
+NET_RTT_MS, NET_MBIT = 40.0, 100.0
+#: File counts of the memory / no-op section (``--only scale``): MIMIC-CXR-shaped paths.
+SCALE_COUNTS = (10_000, 100_000)
 
 
 @dataclass
@@ -164,6 +168,45 @@ http {{
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(conf_dir, ignore_errors=True)
+
+
+@contextmanager
+def latency_proxy(upstream_port: int, rtt_ms: float, mbit: float) -> Iterator[int]:
+    """Run bench/latency_proxy.py in front of ``upstream_port``; yield its port; stop it on exit."""
+    script = Path(__file__).with_name("latency_proxy.py")
+    proc = subprocess.Popen(
+        [PYTHON, str(script), "--upstream", f"127.0.0.1:{upstream_port}", "--rtt-ms", str(rtt_ms), "--mbit", str(mbit)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "port":
+            sys.exit("the latency proxy did not start")
+        yield int(line[1])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def build_scale_tree(root: Path, count: int) -> Path:
+    """Write ``count`` tiny files with MIMIC-CXR-shaped paths (~78 characters) plus SHA256SUMS.txt (once)."""
+    base = root / "files" / f"scale{count // 1000}k" / "1.0.0"
+    done = base / ".built"
+    if done.exists():
+        return base
+    lines = []
+    for i in range(count):
+        p, s = 10_000_000 + i // 8, 50_000_000 + i // 3
+        h = hashlib.md5(str(i).encode()).hexdigest() + hashlib.md5(str(-i).encode()).hexdigest()
+        rel = f"files/p{str(p)[:2]}/p{p}/s{s}/" + "-".join(h[k:k + 8] for k in range(0, 40, 8)) + ".dcm"
+        data = f"{i}\n".encode()
+        (base / rel).parent.mkdir(parents=True, exist_ok=True)
+        (base / rel).write_bytes(data)
+        lines.append(f"{hashlib.sha256(data).hexdigest()} {rel}\n")
+    (base / "SHA256SUMS.txt").write_text("".join(lines))
+    done.touch()
+    return base
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,6 +460,47 @@ def compare(slug: str, fs_name: str, fs_root: Path, port: int, env: dict[str, st
     return runs
 
 
+def network_compare(
+    slug: str, port: int, env: dict[str, str], base: Path, fs_root: Path, repeat: int, only: set[str] | None = None
+) -> list[Run]:
+    """medcat (hashing; default jobs and 8), wget -r and aria2c -j8 with checksums through the proxy; medians, tmpfs."""
+    tools: list[tuple[str, Callable[[Path], Run]]] = [
+        ("medcat fetch (sha256 every byte)", lambda d: medcat("medcat fetch (sha256 every byte)", slug, port, d, env)),
+        ("medcat fetch --jobs 8 (sha256)", lambda d: medcat("medcat fetch --jobs 8 (sha256)", slug, port, d, env, "--jobs", "8")),
+        ("wget -r -N -c -np", lambda d: wget("wget -r -N -c -np", slug, port, d)),
+        ("aria2c -j8 with checksums", lambda d: aria2("aria2c -j8 with checksums", slug, port, d, base)),
+    ]
+    tools = [t for t in tools if only is None or t[0] in only]
+    results: dict[str, list[Run]] = {label: [] for label, _ in tools}
+    for i in range(repeat):
+        for label, tool in tools:
+            dest = fresh(fs_root / f"net-{slug}-{label.split()[0]}-{i}")
+            results[label].append(tool(dest))
+            shutil.rmtree(dest, ignore_errors=True)
+    return [median(results[label]) for label, _ in tools]
+
+
+def scale_section(work: Path, registry: Path, scale: int) -> str:
+    """Peak RSS and wall of a fresh fetch and a no-op re-run of many tiny files (``file://`` mirror)."""
+    runs: list[Run] = []
+    env = medcat_env(registry, work / "home")
+    for count in SCALE_COUNTS:
+        count //= scale
+        build_scale_tree(work / "scale", count)
+        dest = fresh(work / "dest" / f"scale{count // 1000}k")
+        slug = f"scale{count // 1000}k"
+        args = [f"bench-{slug}", "--mirror", f"file://{work / 'scale'}", "--dest", str(dest), "--json"]
+        runs.append(timed(f"{count:,} files: fresh fetch", [PYTHON, "-m", "medcat_data", "fetch", *args], env=env))
+        runs.append(timed(f"{count:,} files: no-op re-run", [PYTHON, "-m", "medcat_data", "fetch", *args], env=env))
+        shutil.rmtree(dest, ignore_errors=True)
+    lines = [fmt(runs), ""]
+    if len(runs) == 4:
+        n = (SCALE_COUNTS[1] - SCALE_COUNTS[0]) // scale
+        for label, pair in (("fresh", (runs[0], runs[2])), ("no-op", (runs[1], runs[3]))):
+            lines.append(f"- growth per file, {label}: {(pair[1].rss_mb - pair[0].rss_mb) * 1024 / n:.2f} kB")
+    return "### memory and no-op: tiny files, MIMIC-CXR-shaped paths, `file://` mirror, ext4\n\n" + "\n".join(lines)
+
+
 def machine() -> dict[str, str]:
     cpu = ""
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -444,7 +528,7 @@ def machine() -> dict[str, str]:
 
 def write_registry(path: Path) -> None:
     entries = []
-    for slug in SETS:
+    for slug in [*SETS, *(f"scale{n // 1000}k" for n in SCALE_COUNTS)]:
         entries.append({
             "id": f"bench-{slug}", "name": f"bench {slug}", "description": "A PhysioNet-like tree for the fetch benchmark, served by nginx.",
             "homepage": "https://example.org/bench", "modalities": ["ehr"], "tasks": ["tabular"], "access": "open",
@@ -473,7 +557,9 @@ def main() -> None:
     parser.add_argument("--tmpfs", type=Path, default=Path("/dev/shm/medcat-bench-fetch"))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--only", choices=["stacks", "small", "large", "noop", "rate"], action="append")
+    parser.add_argument("--only", choices=["stacks", "small", "large", "noop", "rate", "net", "scale"], action="append")
+    parser.add_argument("--net-repeat", type=int, default=1, help="runs per command through the latency proxy")
+    parser.add_argument("--net-tool", action="append", help="only these rows of the network section (by label)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per command; the median is reported")
     parser.add_argument("--settle-s", type=float, default=310.0,
                         help="wait after deleting old outputs on ext4 (recently freed inodes slow file creation)")
@@ -482,12 +568,17 @@ def main() -> None:
     scale = 10 if args.quick else 1
     work: Path = args.work
     root = work / "www"
-    bases = {slug: build_tree(root, slug, n // scale, size) for slug, (n, size) in SETS.items()}
+    wanted = set(args.only or ["stacks", "small", "large", "noop", "rate", "net", "scale"])
+    uses = {"stacks": {"small"}, "small": {"small"}, "large": {"large"}, "noop": {"noop"}, "rate": {"large"},
+            "net": {"small", "netlarge"}, "scale": set()}
+    needed = set().union(*(uses[w] for w in wanted))
+    bases = {slug: build_tree(root, slug, n // scale, size) for slug, (n, size) in SETS.items() if slug in needed}
     registry = work / "registry.yaml"
     write_registry(registry)
     results: dict[str, object] = {"machine": machine()}
     sections: list[str] = []
-    wanted = set(args.only or ["stacks", "small", "large", "noop", "rate"])
+    if "scale" in wanted:
+        sections.append(scale_section(work, registry, scale))
     startup = median([timed("medcat --help", [PYTHON, "-m", "medcat_data", "--help"]) for _ in range(3)])
     fetch_startup = median([timed("fetch command --help", [PYTHON, "-c", FETCH_ONLY, "--help"]) for _ in range(3)])
     settle(work / "dest", args.settle_s)
@@ -531,6 +622,16 @@ def main() -> None:
             title = f"### large set over a ~100 MB/s link ({default_jobs()} connections x {per_connection / 1000:g} MB/s), ext4"
             sections.append(title + "\n\n" + fmt(runs, "medcat fetch --no-hash"))
             results["rate"] = [r.__dict__ for r in runs]
+        if "net" in wanted:
+            with latency_proxy(fast, NET_RTT_MS, NET_MBIT) as port:
+                for slug in ("small", "netlarge"):
+                    tools = set(args.net_tool) if args.net_tool else None
+                    runs = network_compare(slug, port, env, bases[slug], args.tmpfs, args.net_repeat, tools)
+                    n, size = SETS[slug]
+                    title = (f"### {slug} through the latency proxy ({NET_RTT_MS:g} ms round trip, {NET_MBIT:g} Mbit/s "
+                             f"shared): {n // scale:,} x {size / 1e6:g} MB, destination tmpfs (median of {args.net_repeat})")
+                    sections.append(title + "\n\n" + fmt(runs, "wget -r -N -c -np"))
+                    results[f"net-{slug}"] = [r.__dict__ for r in runs]
     results["startup"] = startup.__dict__
     results["fetch_command_startup"] = fetch_startup.__dict__
     if not args.keep:
