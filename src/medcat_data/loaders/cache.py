@@ -1,9 +1,10 @@
 """The on-disk layout of a dataset folder and the ``.part`` files bytes stream into.
 
 A dataset folder holds the upstream files at their relative paths plus ``.medcat/``:
-``manifest.json`` (+ its journal), ``partial/`` (``<key>.part`` and an optional ``<key>.json``
-resume record), ``quarantine/`` (bytes that failed verification twice) and ``claims`` (the
-byte-range lock file of cooperating processes). Nothing at a final path is ever written in
+``manifest.sqlite`` (+ its ``manifest.json`` export), ``plans/`` (the plan of a running fetch),
+``partial/`` (``<key>.part`` and an optional ``<key>.json`` resume record), ``quarantine/``
+(bytes that failed verification twice) and ``claims`` (the byte-range lock file of cooperating
+processes). Nothing at a final path is ever written in
 place: bytes go to a part file and are renamed only after verification.
 """
 
