@@ -71,3 +71,29 @@ def test_a_file_missing_upstream_is_reported_and_the_rest_is_fetched(project, mi
     assert report["failed"] == [{"path": "x/one.bin", "status": "failed", "reason": "HTTP 404"}]
     assert report["downloaded"] == 1
     assert not list((tmp_path / "d/.medcat/partial").glob("*.part"))
+
+
+def test_what_verify_full_finds_corrupt_the_next_fetch_transfers_again(project, mirror, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Same-size damage keeping its mtime (bit rot) passes the stat-only re-run; verify --full finds it,
+    and its advice ("run medcat fetch") then works instead of looping."""
+    import os
+
+    ident, files, one = project
+    dest = tmp_path / "d"
+    assert _fetch(ident, mirror, dest)[0] == 0
+    damaged = dest / "x/one.bin"
+    st = damaged.stat()
+    data = bytearray(damaged.read_bytes())
+    data[100] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    os.utime(damaged, ns=(st.st_atime_ns, st.st_mtime_ns))
+    code, out, err = run_cli("verify", ident, "--dest", str(dest), "--full", "--json")
+    assert code != 0 and json.loads(out)["corrupt"] == ["x/one.bin"]
+    code, out, _ = run_cli("verify", ident, "--dest", str(dest), "--json")  # the plain check now knows it too
+    assert code != 0 and json.loads(out)["corrupt"] == ["x/one.bin"]
+    mirror.clear_log()
+    code, report, err = _fetch(ident, mirror, dest)
+    assert code == 0 and report["downloaded"] == 1, err
+    assert [r.path for r in mirror.requests if r.path == one] == [one]
+    assert damaged.read_bytes() == files["x/one.bin"]
+    assert run_cli("verify", ident, "--dest", str(dest), "--full")[0] == 0

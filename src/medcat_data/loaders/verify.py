@@ -10,12 +10,12 @@ import logging
 import os
 import posixpath
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from medcat_data.loaders.cache import META_DIR, DestLayout, new_hasher
-from medcat_data.loaders.fetch_manifest import Manifest
+from medcat_data.loaders.fetch_manifest import FileRecord, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,9 @@ def _walk_files(root: Path) -> Iterator[str]:
                 yield Path(entry.path).relative_to(root).as_posix()
 
 
+CORRUPT_REASON = "medcat verify --full found its hash differs from the one recorded when it was verified"
+
+
 def verify_dest(dataset_id: str, version: str, dest: Path, *, full: bool, prefix: str | None = None) -> VerifyReport:
     """Check a dataset folder against its manifest: presence and size, and with ``full`` the hash.
 
@@ -199,13 +202,14 @@ def verify_dest(dataset_id: str, version: str, dest: Path, *, full: bool, prefix
         report.manifest_found = False
         return report
     known: set[str] = set()
+    damaged: list[tuple[str, FileRecord]] = []
     for path, record in manifest.files():
         known.add(path)
         if not wanted(path):
             continue
         report.checked += 1
         if record.status != "ok":
-            report.missing.append(path)
+            (report.corrupt if record.reason == CORRUPT_REASON else report.missing).append(path)
             continue
         final = layout.final(path)
         try:
@@ -222,6 +226,7 @@ def verify_dest(dataset_id: str, version: str, dest: Path, *, full: bool, prefix
         if full and record.hash:
             if hash_file(final, record.algorithm, record.size) != record.hash:
                 report.corrupt.append(path)
+                damaged.append((path, record))
                 continue
         if record.verified_by in ("tofu", "magic"):
             report.tofu += 1
@@ -242,4 +247,11 @@ def verify_dest(dataset_id: str, version: str, dest: Path, *, full: bool, prefix
             else:
                 report.verified.append(member)
     report.extra = sorted(p for p in _walk_files(dest) if p not in known and wanted(p))
+    # What --full found corrupt is no longer "verified": the next fetch transfers it again
+    # (a same-size file is otherwise trusted by its size and mtime).
+    for path, record in damaged:
+        manifest.record(path, replace(record, status="failed", reason=CORRUPT_REASON))
+    if damaged:
+        manifest.compact()
+    manifest.close()
     return report
