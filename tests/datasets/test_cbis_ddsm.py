@@ -23,6 +23,7 @@ from medcat_data.converters.recipe import RecipeContext, RecipeOptions
 from medcat_data.datasets.cbis_ddsm import recipe as cbis_ddsm
 from medcat_data.datasets.cbis_ddsm import replica as replica_builder
 from medcat_data.datasets.vindr_mammo import recipe as vindr_mammo
+from medcat_data.converters.units import ErrorUnit
 from medcat_data.errors import SampleError, UpstreamFormatError, UsageError
 from medcat_data.loaders.archives import extract
 from medcat_data.loaders.transports import tcia
@@ -236,7 +237,8 @@ def test_upstream_split_names_are_the_registry_entrys(sources: dict[str, Any]) -
     unmapped = replace(ctx, upstream_splits={"mass": {"Test": "test"}})
     units = list(RECIPE.plan("mass", unmapped, survey).units)
     assert {u.split for u in units[:-1]} == {"test"}
-    (error,) = [e for e in RECIPE.convert_unit(units[-1]) if isinstance(e, SampleError)]
+    assert isinstance(units[-1], ErrorUnit)  # reported by the executor in unit order, converted by no recipe
+    (error,) = units[-1].errors
     assert error.path == "mass_case_description_train_set.csv" and "unknown upstream split 'Training'" in error.reason
 
 

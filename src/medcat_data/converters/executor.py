@@ -35,7 +35,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypeVar, Union
 
-from medcat_data.converters.units import Columns, ErrorRecord, InputHash, Row, RowEncoder, UnitResult
+from medcat_data.converters.units import Columns, ErrorRecord, ErrorUnit, InputHash, Row, RowEncoder, UnitResult
 from medcat_data.errors import ConvertError, SampleError, UsageError
 from medcat_data.progress import NullProgress, Progress
 
@@ -323,8 +323,10 @@ class _ConvertTask:
         config, split = unit_place(unit)
         outputs: list[Row | Columns | ErrorRecord] = []
         hashes: list[InputHash] = []
+        # An ErrorUnit carries the items a recipe found broken while planning: reported, not converted.
+        items = iter(unit.errors) if isinstance(unit, ErrorUnit) else self.convert_unit(unit)
         try:
-            for item in self.convert_unit(unit):
+            for item in items:
                 if isinstance(item, (Row, Columns)):
                     outputs.append(item)
                 elif isinstance(item, SampleError):

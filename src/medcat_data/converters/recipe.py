@@ -32,7 +32,7 @@ from datasets import Features
 from medcat_data.catalog.schema import module_name
 from medcat_data.converters.codecs.image import ImageOptions
 from medcat_data.converters.splits import DEFAULT_SEED
-from medcat_data.converters.units import Columns, Row
+from medcat_data.converters.units import Columns, ErrorUnit, Row
 from medcat_data.converters.writer import WriterOptions
 from medcat_data.errors import SampleError, UpstreamFormatError, UsageError
 from medcat_data.typed_options import NoOptions, given_options
@@ -128,10 +128,11 @@ class RecipeContext:
 class Plan(Generic[UnitT]):
     """The work units of one config, plus the annotated items whose files were not fetched.
 
-    ``units`` may be a generator: normalize iterates it once, lazily.
+    ``units`` may be a generator: normalize iterates it once, lazily. Beside the recipe's own units,
+    an ``ErrorUnit`` reports items found broken while planning (no recipe converts it).
     """
 
-    units: Iterable[UnitT]
+    units: Iterable[UnitT | ErrorUnit]
     not_fetched: Sequence[str] = ()
 
 
@@ -166,7 +167,7 @@ class Recipe(Generic[SurveyT, UnitT]):
     def convert_unit(self, unit: UnitT) -> Iterator[Row | Columns | SampleError]:
         raise NotImplementedError
 
-    def combine_units(self, plans: Mapping[str, Plan[UnitT]]) -> Iterable[UnitT]:
+    def combine_units(self, plans: Mapping[str, Plan[UnitT]]) -> Iterable[UnitT | ErrorUnit]:
         """Return the units to run: by default every config's, in config order.
 
         A recipe whose configs read the same inputs merges them here, so that a run of all

@@ -133,6 +133,20 @@ def describe_damage(exc: BaseException) -> str | None:
 
 
 @dataclass(frozen=True)
+class ErrorUnit:
+    """A work unit that only reports items a recipe found broken while planning (damaged index lines,
+    unmappable split names): its errors reach ``errors.jsonl`` in unit order, no recipe converts it.
+    """
+
+    config: str
+    errors: tuple[SampleError, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.config}@errors"
+
+
+@dataclass(frozen=True)
 class InputHash:
     """The sha256 of one input file, computed by the worker that read it (for the manifest)."""
 

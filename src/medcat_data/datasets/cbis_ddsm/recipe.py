@@ -46,7 +46,7 @@ from medcat_data.converters.codecs.raster import load_raster
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import image_classification_features, label_feature, object_detection_features
 from medcat_data.converters.splits import map_upstream_split
-from medcat_data.converters.units import Row
+from medcat_data.converters.units import ErrorUnit, Row
 from medcat_data.converters.vocab.mammography import BIRADS, CBIS_PATHOLOGY, DENSITY, LATERALITY, VIEW
 from medcat_data.errors import SampleError, UpstreamFormatError, UsageError
 
@@ -270,7 +270,7 @@ def _plan(config: str, ctx: RecipeContext, survey: Survey) -> Plan[ImageSetUnit]
     roi = config.endswith("-roi")
     index = survey.index
     mapping = ctx.splits_of(config)
-    units: list[ImageSetUnit] = []
+    units: list[ImageSetUnit | ErrorUnit] = []
     not_fetched: list[str] = []
     errors: list[SampleError] = []
     for part, upstream in CSV_SPLITS.items():
@@ -317,7 +317,7 @@ def _plan(config: str, ctx: RecipeContext, survey: Survey) -> Plan[ImageSetUnit]
     if ctx.options.limit is not None:
         units = units[: ctx.options.limit]
     if errors:
-        units.append(_ErrorUnit(config, kind, "", "", "errors", "", (), None, (), ctx.source_tag, ctx.options.image, tuple(errors)))
+        units.append(ErrorUnit(config, tuple(errors)))
     return Plan(units=units, not_fetched=not_fetched)
 
 
@@ -333,18 +333,8 @@ def _resolve(series: tuple[str, ...], index: Mapping[str, tuple[Path, ...]], ctx
     return files, None
 
 
-@dataclass(frozen=True)
-class _ErrorUnit(ImageSetUnit):
-    """Reports the problems found while planning."""
-
-    errors: tuple[SampleError, ...] = ()
-
-
 def convert_unit(unit: ImageSetUnit) -> Iterator[Row | SampleError]:
     """Yield the rows of one image set: a row per abnormality, or one detection row for ``-roi``."""
-    if isinstance(unit, _ErrorUnit):
-        yield from unit.errors
-        return
     if unit.config.endswith("-roi"):
         try:
             yield _roi_row(unit)

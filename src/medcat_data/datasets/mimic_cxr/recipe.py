@@ -36,7 +36,7 @@ from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import image_classification_features, report_generation_features
 from medcat_data.converters.splits import map_upstream_split
-from medcat_data.converters.units import Row
+from medcat_data.converters.units import ErrorUnit, Row
 from medcat_data.datasets.mimic_cxr_jpg.labels import (
     LABEL_FILES,
     SPLIT,
@@ -108,18 +108,6 @@ class DicomStudyUnit:
 
 
 @dataclass(frozen=True)
-class _ErrorUnit:
-    """The damaged index lines met while planning one config."""
-
-    config: str
-    errors: tuple[SampleError, ...]
-
-    @property
-    def name(self) -> str:
-        return f"{self.config}@errors"
-
-
-@dataclass(frozen=True)
 class SharedStudyUnit:
     """One study for several configs at once, so that each of its DICOMs is decoded once."""
 
@@ -130,7 +118,7 @@ class SharedStudyUnit:
         return f"{'+'.join(p.config for p in self.parts)}@s{self.parts[0].study_id}"
 
 
-Unit = Union[DicomStudyUnit, SharedStudyUnit, _ErrorUnit]
+Unit = Union[DicomStudyUnit, SharedStudyUnit]
 
 
 @dataclass(frozen=True)
@@ -189,21 +177,21 @@ class MimicCxr(Recipe[Survey, Unit]):
         self.check_config(config)
         return _plan(config, ctx, survey)
 
-    def combine_units(self, plans: Mapping[str, Plan[Unit]]) -> Iterable[Unit]:
+    def combine_units(self, plans: Mapping[str, Plan[Unit]]) -> Iterable[Unit | ErrorUnit]:
         """Merge the configs' units into one unit per study (first-seen order); error units stay apart, last.
 
         ``reports``, ``chexpert`` and ``negbio`` read the same DICOMs: together they decode each once
         instead of once per config (three times for a full run). Rows still go to their own config.
         """
         by_study: dict[str, list[DicomStudyUnit]] = {}
-        apart: list[Unit] = []
+        apart: list[Unit | ErrorUnit] = []
         for plan in plans.values():
             for unit in plan.units:
                 if isinstance(unit, DicomStudyUnit):
                     by_study.setdefault(unit.study_id, []).append(unit)
                 else:
                     apart.append(unit)
-        merged: list[Unit] = [SharedStudyUnit(tuple(parts)) if len(parts) > 1 else parts[0] for parts in by_study.values()]
+        merged: list[Unit | ErrorUnit] = [SharedStudyUnit(tuple(parts)) if len(parts) > 1 else parts[0] for parts in by_study.values()]
         return merged + apart
 
     def convert_unit(self, unit: Unit) -> Iterator[Row | SampleError]:
@@ -281,7 +269,7 @@ def _plan(config: str, ctx: RecipeContext, survey: Survey) -> Plan[Unit]:
             order.append(key)
         studies[key].append((row["dicom_id"].strip(), row["path"].strip()))
 
-    units: list[Unit] = []
+    units: list[Unit | ErrorUnit] = []
     not_fetched: list[str] = []
     for subject, study in order:
         images = []
@@ -315,7 +303,7 @@ def _plan(config: str, ctx: RecipeContext, survey: Survey) -> Plan[Unit]:
     if ctx.options.limit is not None:
         units = units[: ctx.options.limit]
     if errors:
-        units.append(_ErrorUnit(config, tuple(errors)))
+        units.append(ErrorUnit(config, tuple(errors)))
     return Plan(units=units, not_fetched=not_fetched)
 
 
@@ -349,9 +337,6 @@ Decoded = dict[str, Union[EncodedImage, SampleError]]
 
 def convert_unit(unit: Unit) -> Iterator[Row | SampleError]:
     """Yield the study's row (``reports``) or one row per DICOM; failures are ``SampleError``s."""
-    if isinstance(unit, _ErrorUnit):
-        yield from unit.errors
-        return
     decoded: Decoded = {}
     for part in unit.parts if isinstance(unit, SharedStudyUnit) else (unit,):
         for out in _convert_study(part, decoded):

@@ -33,7 +33,7 @@ from medcat_data.converters.codecs.raster import load_raster
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext
 from medcat_data.converters.schemas import image_classification_features
 from medcat_data.converters.splits import map_upstream_split
-from medcat_data.converters.units import Row
+from medcat_data.converters.units import ErrorUnit, Row
 from medcat_data.datasets.mimic_cxr_jpg.labels import (
     LABEL_FILES,
     SPLIT,
@@ -75,20 +75,10 @@ class JpgStudyUnit:
         return f"{self.config}@s{self.study_id}"
 
 
-@dataclass(frozen=True)
-class _ErrorUnit:
-    config: str
-    errors: tuple[SampleError, ...]
-
-    @property
-    def name(self) -> str:
-        return f"{self.config}@errors"
-
-
 # ------------------------------------------------------------------------------------- recipe
 
 
-class MimicCxrJpg(Recipe[LabelFolder, "JpgStudyUnit | _ErrorUnit"]):
+class MimicCxrJpg(Recipe[LabelFolder, "JpgStudyUnit"]):
     """MIMIC-CXR-JPG: one row per JPEG with its study's labels (see the module docstring)."""
 
     DATASET_ID = DATASET_ID
@@ -103,7 +93,7 @@ class MimicCxrJpg(Recipe[LabelFolder, "JpgStudyUnit | _ErrorUnit"]):
         self.check_config(config)
         return image_classification_features(label_columns(), {"dicom_id": Value("string"), "labelled": Value("bool")})
 
-    def plan(self, config: str, ctx: RecipeContext, survey: LabelFolder) -> Plan[JpgStudyUnit | _ErrorUnit]:
+    def plan(self, config: str, ctx: RecipeContext, survey: LabelFolder) -> Plan[JpgStudyUnit]:
         """One unit per study with at least one fetched JPEG; ``--limit`` keeps the first N studies."""
         self.check_config(config)
         table = survey.labels.get(config)
@@ -113,7 +103,7 @@ class MimicCxrJpg(Recipe[LabelFolder, "JpgStudyUnit | _ErrorUnit"]):
                              f"{'it exists from version 2.1.0 on; ' if config == 'test-labeled' else ''}run `medcat fetch {ctx.dataset_id}`.")
         return _plan(config, ctx, survey, table)
 
-    def convert_unit(self, unit: JpgStudyUnit | _ErrorUnit) -> Iterator[Row | SampleError]:
+    def convert_unit(self, unit: JpgStudyUnit) -> Iterator[Row | SampleError]:
         return convert_unit(unit)
 
     def card_notes(self, ctx: RecipeContext, survey: LabelFolder) -> list[str]:
@@ -134,8 +124,8 @@ class MimicCxrJpg(Recipe[LabelFolder, "JpgStudyUnit | _ErrorUnit"]):
         return notes
 
 
-def _plan(config: str, ctx: RecipeContext, survey: LabelFolder, table: LabelTable) -> Plan[JpgStudyUnit | _ErrorUnit]:
-    units: list[JpgStudyUnit | _ErrorUnit] = []
+def _plan(config: str, ctx: RecipeContext, survey: LabelFolder, table: LabelTable) -> Plan[JpgStudyUnit]:
+    units: list[JpgStudyUnit | ErrorUnit] = []
     not_fetched: list[str] = []
     errors: list[SampleError] = survey.errors_of("metadata", "split", config)
     mapping = ctx.splits_of(config)
@@ -174,15 +164,12 @@ def _plan(config: str, ctx: RecipeContext, survey: LabelFolder, table: LabelTabl
     if ctx.options.limit is not None:
         units = units[: ctx.options.limit]
     if errors:
-        units.append(_ErrorUnit(config, tuple(errors)))
+        units.append(ErrorUnit(config, tuple(errors)))
     return Plan(units=units, not_fetched=not_fetched)
 
 
-def convert_unit(unit: JpgStudyUnit | _ErrorUnit) -> Iterator[Row | SampleError]:
+def convert_unit(unit: JpgStudyUnit) -> Iterator[Row | SampleError]:
     """Yield one row per JPEG of the study; an unreadable JPEG or bad label value is a ``SampleError``."""
-    if isinstance(unit, _ErrorUnit):
-        yield from unit.errors
-        return
     root = Path(unit.root)
     for dicom_id, rel, view, split in unit.images:
         if unit.label_error is not None:

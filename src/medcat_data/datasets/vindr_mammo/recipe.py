@@ -33,7 +33,7 @@ from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import MultiLabel, image_classification_features, label_feature, object_detection_features
 from medcat_data.converters.splits import map_upstream_split
-from medcat_data.converters.units import Row
+from medcat_data.converters.units import ErrorUnit, Row
 from medcat_data.converters.vocab.mammography import BIRADS, DENSITY, FINDING_BIRADS, LATERALITY, VIEW, VINDR_FINDINGS
 from medcat_data.errors import SampleError, UsageError
 
@@ -81,17 +81,6 @@ class StudyUnit:
     @property
     def name(self) -> str:
         return f"{self.config}/{self.study_id}"
-
-
-@dataclass(frozen=True)
-class _ErrorUnit(StudyUnit):
-    """Reports the rows found bad while planning."""
-
-    errors: tuple[SampleError, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return f"{self.config}/errors"
 
 
 @dataclass(frozen=True)
@@ -164,21 +153,21 @@ class VindrMammo(Recipe[None, Unit]):
         self.check_config(config)
         return _plan(config, ctx)
 
-    def combine_units(self, plans: Mapping[str, Plan[Unit]]) -> Iterable[Unit]:
+    def combine_units(self, plans: Mapping[str, Plan[Unit]]) -> Iterable[Unit | ErrorUnit]:
         """Merge the configs' study units into one unit per study (first-seen order), errors last.
 
         ``birads`` and ``findings`` read the same images: run together they decode each DICOM once
         instead of once per config. Rows still go to their own config.
         """
         by_study: dict[str, list[StudyUnit]] = {}
-        reports: list[Unit] = []
+        reports: list[Unit | ErrorUnit] = []
         for plan in plans.values():
             for unit in plan.units:
-                if isinstance(unit, StudyUnit) and not isinstance(unit, _ErrorUnit):
+                if isinstance(unit, StudyUnit):
                     by_study.setdefault(unit.study_id, []).append(unit)
                 else:
                     reports.append(unit)
-        merged: list[Unit] = [SharedStudyUnit(tuple(parts)) if len(parts) > 1 else parts[0] for parts in by_study.values()]
+        merged: list[Unit | ErrorUnit] = [SharedStudyUnit(tuple(parts)) if len(parts) > 1 else parts[0] for parts in by_study.values()]
         return merged + reports
 
     def convert_unit(self, unit: Unit) -> Iterator[Row | SampleError]:
@@ -219,7 +208,7 @@ def _plan(config: str, ctx: RecipeContext) -> Plan[Unit]:
                         (row["xmin"], row["ymin"], row["xmax"], row["ymax"]))
             item = ImageItem(item.line, item.path, item.values, item.split, item.boxes + (box,))
         studies[study][image] = item
-    units: list[Unit] = []
+    units: list[Unit | ErrorUnit] = []
     for study, images in studies.items():
         kept = []
         for item in images.values():
@@ -232,15 +221,12 @@ def _plan(config: str, ctx: RecipeContext) -> Plan[Unit]:
     if ctx.options.limit is not None:
         units = units[: ctx.options.limit]
     if split_errors:
-        units.append(_ErrorUnit(config, "", ctx.source_dir, path.name, ctx.source_tag, ctx.options.image, (), tuple(split_errors)))
+        units.append(ErrorUnit(config, tuple(split_errors)))
     return Plan(units=units, not_fetched=skipped)
 
 
 def convert_unit(unit: Unit) -> Iterator[Row | SampleError]:
     """Yield one row per image of the study; an undecodable image or a bad value is a ``SampleError``."""
-    if isinstance(unit, _ErrorUnit):
-        yield from unit.errors
-        return
     decoded: dict[str, EncodedImage | SampleError] = {}
     for part in unit.parts if isinstance(unit, SharedStudyUnit) else (unit,):
         for item in part.images:
