@@ -44,6 +44,7 @@ from datasets import Features, Value
 
 from medcat_data.converters.codecs.image import ImageOptions
 from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
+from medcat_data.converters.hub_parquet import RowGroupUnit, split_parquet
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import vqa_features
 from medcat_data.converters.units import Row
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 __all__ = ["RECIPE", "PathVqa", "answer_type", "fold_question", "load_data_pickle", "question_key", "sample_key"]
 
 DATASET_ID = "pathvqa"
+HubUnit = RowGroupUnit
 CONFIG = "vqa"
 TOP = "pvqa"
 UPSTREAM_SPLITS = ("train", "val", "test")
@@ -156,15 +158,11 @@ def _find_pvqa(ctx: RecipeContext) -> Path | None:
 
 
 def _find_parquet(ctx: RecipeContext, mapping: Mapping[str, str]) -> dict[str, list[Path]]:
-    found: dict[str, list[Path]] = defaultdict(list)
-    for dirpath, dirnames, filenames in os.walk(ctx.source_dir):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for filename in sorted(filenames):
-            split = mapping.get(filename.split("-", 1)[0])
-            path = Path(dirpath) / filename
-            if filename.endswith(".parquet") and split is not None and ctx.has(path):
-                found[split].append(path)
-    return dict(found)
+    """Return the Hub copy's parquet files per split (upstream prefixes mapped by the registry)."""
+    found: dict[str, list[Path]] = {}
+    for prefix, paths in split_parquet(ctx, mapping).items():
+        found.setdefault(mapping[prefix], []).extend(paths)
+    return found
 
 
 class _Numbering:
@@ -254,25 +252,6 @@ class DriveUnit:
     @property
     def name(self) -> str:
         return f"{self.config}@{self.items[0].label if self.items else ''}"
-
-
-@dataclass(frozen=True)
-class HubUnit:
-    """One row group of one parquet file, with its split, first row number and sample ids."""
-
-    config: str
-    source_tag: str
-    image: ImageOptions
-    path: Path
-    rel: str
-    split: str
-    row_group: int
-    first_row: int
-    sample_ids: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return f"{self.config}@{self.rel}:{self.row_group}"
 
 
 # ------------------------------------------------------------------------------------- recipe

@@ -42,6 +42,7 @@ from datasets import Features, List, Value
 from medcat_data.converters.codecs.image import ImageOptions
 from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
 from medcat_data.converters.image_index import ImageIndex, LooseImage, build_image_index, derived_dir, walk_files
+from medcat_data.converters.hub_parquet import RowGroupUnit, split_parquet
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import image_text_features
 from medcat_data.converters.units import Row
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 __all__ = ["EXTRA_COLUMNS", "RECIPE", "HfUnit", "Item", "Rocov2", "ZenodoUnit", "license_code", "split_cuis"]
 
 DATASET_ID = "rocov2"
+HfUnit = RowGroupUnit
 CONFIG = "captions"
 UNIT_ITEMS = 64
 _HF_BATCH_ROWS = 32
@@ -116,25 +118,6 @@ class ZenodoUnit:
 
 
 @dataclass(frozen=True)
-class HfUnit:
-    """One row group of one parquet file, with its split, first row number and sample ids."""
-
-    config: str
-    source_tag: str
-    image: ImageOptions
-    path: Path
-    rel: str
-    split: str
-    row_group: int
-    first_row: int
-    sample_ids: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return f"{self.config}@{self.rel}:{self.row_group}"
-
-
-@dataclass(frozen=True)
 class Survey:
     """Zenodo: the joined items per (upstream split, our split) and the image index; hf: parquet files per split."""
 
@@ -194,15 +177,6 @@ def _zenodo_survey(ctx: RecipeContext, splits: Mapping[str, str]) -> Survey:
     return Survey(items, index, {}, captions)
 
 
-def _find_parquet(ctx: RecipeContext, splits: Mapping[str, str]) -> dict[str, list[Path]]:
-    found: dict[str, list[Path]] = {}
-    for path in walk_files(ctx.source_dir, ctx.has):
-        upstream = path.name.split("-", 1)[0]
-        if path.suffix == ".parquet" and upstream in splits:
-            found.setdefault(upstream, []).append(path)
-    return found
-
-
 def _text(value: Any) -> str | None:
     text = str(value).strip() if value is not None else ""
     return text or None
@@ -226,7 +200,7 @@ class Rocov2(Recipe[Survey, "ZenodoUnit | HfUnit"]):
         splits = ctx.splits_of(CONFIG)
         if any(ctx.has(ctx.source_dir / f"{upstream}_captions.csv") for upstream in splits):
             return _zenodo_survey(ctx, splits)
-        parquet = _find_parquet(ctx, splits)
+        parquet = split_parquet(ctx, splits)
         if parquet:
             return Survey({}, None, parquet, {})
         raise UsageError(

@@ -51,6 +51,7 @@ from datasets import Features, Value
 
 from medcat_data.converters.codecs.image import EncodedImage, ImageOptions
 from medcat_data.converters.codecs.raster import load_raster, load_raster_bytes
+from medcat_data.converters.hub_parquet import RowGroupUnit, split_parquet
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import vqa_features
 from medcat_data.converters.units import Row
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 __all__ = ["EXTRA_COLUMNS", "RECIPE", "HfUnit", "OsfUnit", "VqaRad", "answer_type", "image_key", "sample_key"]
 
 DATASET_ID = "vqa-rad"
+HfUnit = RowGroupUnit
 JSON_NAME = "VQA_RAD Dataset Public.json"
 IMAGE_FOLDER = "VQA_RAD Image Folder"
 UNIT_ITEMS = 64
@@ -128,25 +130,6 @@ class OsfUnit:
         return f"{self.config}@osf{self.items[0][0] if self.items else 0}"
 
 
-@dataclass(frozen=True)
-class HfUnit:
-    """One row group of one parquet file, with its split, first row number and sample ids."""
-
-    config: str
-    source_tag: str
-    image: ImageOptions
-    path: Path
-    rel: str
-    split: str
-    row_group: int
-    first_row: int
-    sample_ids: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return f"{self.config}@{self.split}:{self.row_group}"
-
-
 # ------------------------------------------------------------------------------------- reading
 
 
@@ -157,19 +140,6 @@ def find_json(ctx: RecipeContext) -> Path | None:
         key=lambda p: (len(p.parts), str(p)),
     )
     return next((p for p in found if ctx.has(p)), None)
-
-
-def find_parquet(ctx: RecipeContext) -> dict[str, list[Path]]:
-    """Return the fetched ``{train,test}-*.parquet`` files under the source folder, per split."""
-    found: dict[str, list[Path]] = defaultdict(list)
-    for dirpath, dirnames, filenames in os.walk(ctx.source_dir):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for filename in sorted(filenames):
-            split = filename.split("-", 1)[0]
-            path = Path(dirpath) / filename
-            if filename.endswith(".parquet") and split in ("train", "test") and ctx.has(path):
-                found[split].append(path)
-    return dict(found)
 
 
 def read_items(path: Path, label: str) -> list[dict[str, Any]]:
@@ -250,7 +220,7 @@ class VqaRad(Recipe[Survey, "OsfUnit | HfUnit"]):
         json_path = find_json(ctx)
         if json_path is not None:
             return Survey(_osf_survey(ctx, json_path), {})
-        parquet = find_parquet(ctx)
+        parquet = split_parquet(ctx, ("train", "test"))
         if parquet:
             return Survey(None, parquet)
         raise UsageError(
