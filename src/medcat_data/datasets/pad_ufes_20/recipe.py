@@ -39,7 +39,7 @@ from medcat_data.converters.codecs.table import parse_cell
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import image_classification_features
 from medcat_data.converters.splits import GroupedSplit, grouped_split
-from medcat_data.converters.units import Row
+from medcat_data.converters.units import ErrorUnit, Row
 from medcat_data.converters.vocab.skin import CANCERS, DIAGNOSIS
 from medcat_data.errors import SampleError, UsageError
 
@@ -229,9 +229,8 @@ class PadUfes20(Recipe[Survey, PadUnit]):
             PadUnit(config, rel, ctx.source_tag, ctx.options.image, tuple(planned[i : i + UNIT_ROWS]))
             for i in range(0, len(planned), UNIT_ROWS)
         ]
-        if survey.ragged:
-            units.append(_RaggedUnit(config, rel, ctx.source_tag, ctx.options.image, (), tuple(survey.ragged)))
-        return Plan(units=units)
+        errors = [ErrorUnit(config, tuple(survey.ragged))] if survey.ragged else []
+        return Plan(units=[*units, *errors])
 
     def convert_unit(self, unit: PadUnit) -> Iterator[Row | SampleError]:
         return convert_unit(unit)
@@ -240,22 +239,8 @@ class PadUfes20(Recipe[Survey, PadUnit]):
         return card_notes(survey)
 
 
-@dataclass(frozen=True)
-class _RaggedUnit(PadUnit):
-    """Reports the ragged metadata rows found while planning."""
-
-    errors: tuple[SampleError, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return f"{self.config}@ragged"
-
-
 def convert_unit(unit: PadUnit) -> Iterator[Row | SampleError]:
     """Yield one row per metadata row; a missing or unreadable image or a bad value is a ``SampleError``."""
-    if isinstance(unit, _RaggedUnit):
-        yield from unit.errors
-        return
     archives: dict[Path, zipfile.ZipFile] = {}
     try:
         for line, raw, ref, split in unit.rows:
