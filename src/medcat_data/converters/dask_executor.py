@@ -7,8 +7,9 @@ bounded number of results whatever the length of the plan, and the writer on the
 groups and shards exactly as for ``--jobs 1``: the output is byte-identical.
 
 ``dask-local:N`` starts a ``LocalCluster`` of ``N`` single-threaded worker processes whose
-scheduler, workers and nannies listen on 127.0.0.1 only, with no dashboard, and stops it when the
-run ends. ``tcp://HOST:PORT`` (or a scheduler file written by ``dask scheduler
+scheduler, workers and nannies listen on 127.0.0.1 only (the scheduler's HTTP status server on a
+free port), and stops it when the run ends. The task function (the recipe's ``convert_unit`` with
+the config's features) is sent to the workers once, not with every task. ``tcp://HOST:PORT`` (or a scheduler file written by ``dask scheduler
 --scheduler-file``) uses a running cluster, whose workers need the same medcat version and read
 access to the raw cache at the same path (e.g. a shared filesystem): ``docs/scaling.md``.
 
@@ -21,7 +22,6 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from medcat_data.converters.executor import unit_name
@@ -49,14 +49,9 @@ def import_distributed() -> Any:
     return distributed
 
 
-@dataclass(frozen=True)
-class _Chunk:
-    """A picklable task body: ``fn`` over several units, results in their order."""
-
-    fn: Callable[[Any], Any]
-
-    def __call__(self, units: list[Any]) -> list[Any]:
-        return [self.fn(unit) for unit in units]
+def _run_chunk(fn: Callable[[Any], Any], units: list[Any]) -> list[Any]:
+    """The task body: ``fn`` (scattered to the workers once) over several units, results in their order."""
+    return [fn(unit) for unit in units]
 
 
 class DaskExecutor:
@@ -92,7 +87,9 @@ class DaskExecutor:
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                # The scheduler always serves HTTP (status, metrics): on a free loopback port, never
+                # the fixed 8787 a second run would collide with.
+                dashboard_address="127.0.0.1:0",
                 worker_dashboard_address=None,
                 silence_logs=logging.ERROR,
             )
@@ -112,13 +109,13 @@ class DaskExecutor:
         Raises:
             ConvertError: a worker died (killed, out of memory) while converting a task's units.
         """
-        chunk = _Chunk(fn)
+        shared = self.client.scatter(fn, broadcast=True, hash=False)  # sent once, not with every task
         todo = iter(units)
         batches = iter(lambda: list(itertools.islice(todo, self.units_per_task)), [])
         pending: deque[tuple[list[U], Any]] = deque()
         try:
             for batch in itertools.islice(batches, self.window):
-                pending.append((batch, self.client.submit(chunk, batch, pure=False)))
+                pending.append((batch, self.client.submit(_run_chunk, shared, batch, pure=False)))
             while pending:
                 batch, future = pending.popleft()
                 try:
@@ -130,7 +127,7 @@ class DaskExecutor:
                         "Nothing was published; run again (finished outputs are rebuilt), or with --jobs 1 to see the failing item."
                     ) from err
                 for nxt in itertools.islice(batches, 1):
-                    pending.append((nxt, self.client.submit(chunk, nxt, pure=False)))
+                    pending.append((nxt, self.client.submit(_run_chunk, shared, nxt, pure=False)))
                 yield from results
         finally:
             for _, future in pending:
