@@ -1,7 +1,8 @@
 """ROCOv2: the recipe on hand-written trees (CUI sequences, licence codes, loose images, missing files,
 damaged tables, repeated Hub ids) and the whole chain from both sources (replica → fetch over loopback,
-Zenodo file URLs and Hub API → verify → normalize --jobs 1/2 → load), plus what the two sources must
-agree on, the concatenation with PMC-OA's image-text rows and the conversation export."""
+Zenodo file URLs checked against the record API's md5s and Hub API → verify → normalize --jobs 1/2 →
+load), plus what the two sources must agree on, the concatenation with PMC-OA's image-text rows and the
+conversation export."""
 
 from __future__ import annotations
 
@@ -21,9 +22,14 @@ from medcat_data.converters.recipe import RecipeOptions
 from medcat_data.converters.schemas import image_text_features
 from medcat_data.datasets.rocov2 import recipe as rocov2
 from medcat_data.errors import UpstreamFormatError, UsageError
+from medcat_data.loaders.cache import META_DIR
+from medcat_data.loaders.fetch_manifest import Manifest
+from medcat_data.loaders.options import FetchOptions
+from medcat_data.loaders.plan import dataset_dest
 from medcat_data.mirror.replicas.base import csv_bytes, zip_bytes
-from medcat_data.mirror.server import MirrorServer
-from tests.datasets.harness import ChainResult, normalize_folder, read_errors, run_chain
+from medcat_data.mirror.server import Fault, MirrorServer
+from tests.datasets.harness import ChainResult, normalize_folder, read_errors, replicas, run_chain
+from tests.unit.loaders.entries import run_cli
 
 DATASET = "rocov2"
 CORE = list(image_text_features())[:6]
@@ -146,6 +152,33 @@ def test_zenodo_chain_keeps_the_official_splits_and_every_concept_column(mirror:
     assert len(row["cuis"]) == len(set(row["cuis"])) == len(row["cui_names"]) and all(row["cui_names"])
     assert row["cuis_manual"] and row["license"] in ("CC BY 4.0", "CC BY-NC 4.0") and row["article_id"].startswith("PMC")
     assert mirror.count("/records/10821435/files/train_images.zip") >= 1
+    folder = dataset_dest(result.resolved, FetchOptions())
+    manifest = Manifest.open(folder / META_DIR, DATASET, result.resolved.version, create=False)
+    assert manifest is not None
+    records = {path: record for path, record in manifest.files() if path.startswith("zenodo/")}
+    manifest.close()
+    assert len(records) == 14 and {r.verified_by for r in records.values()} == {"zenodo-md5"}
+    assert {r.algorithm for r in records.values()} == {"md5"} and mirror.count("/api/records/10821435") >= 1
+
+
+@pytest.mark.integration
+def test_a_zenodo_file_whose_bytes_differ_from_the_records_md5_is_quarantined(mirror: MirrorServer, tmp_path: Path) -> None:
+    replicas(DATASET, mirror)
+    url_path = "/records/10821435/files/valid_captions.csv"
+    mirror.add_fault(Fault(url_path, kind="corrupt", times=None))
+    try:
+        code, out, err = run_cli("fetch", DATASET, "--source", "zenodo", "--only", "zenodo/valid_*.csv", "--mirror", mirror.url,
+                                 "--dest", str(tmp_path / "d"), "--json")
+    finally:
+        mirror.clear_faults()
+    assert code == 1, err
+    report = json.loads(out)
+    (failed,) = report["failed"]
+    assert failed["path"] == "zenodo/valid_captions.csv" and failed["status"] == "quarantined"
+    assert "md5 mismatch for zenodo/valid_captions.csv" in failed["reason"]
+    assert (tmp_path / "d/.medcat/quarantine/zenodo/valid_captions.csv.bad").is_file()
+    assert not (tmp_path / "d/zenodo/valid_captions.csv").exists()
+    assert report["verification"] == {"zenodo-md5": 2}  # the two files that arrived intact
 
 
 @pytest.mark.integration

@@ -223,14 +223,28 @@ class PinnedFile(_Model):
 
 
 class ChecksumFile(_Model):
-    """A checksum list published beside the files (``*.md5``, GIAB md5 lists, ``SHA256SUMS.txt``)."""
+    """A checksum list published beside the files (``*.md5``, GIAB md5 lists, ``SHA256SUMS.txt``), or
+    a Zenodo record's JSON (``https://zenodo.org/api/records/<id>``), whose ``files[]`` carry each
+    file's key, size and ``md5:<hex>`` checksum."""
 
     url: HttpUrl
     algorithm: HashAlgorithm
-    format: Literal["sha256sums", "md5sum", "giab-md5s"] = "md5sum"
-    base: Annotated[str, AfterValidator(_check_url_base)] = Field(
-        default="", description="URL prefix joined to the paths listed in the file (http(s)); empty = the list's own URL."
+    format: Literal["sha256sums", "md5sum", "giab-md5s", "zenodo-record"] = Field(
+        default="md5sum", description="zenodo-record: the url is a Zenodo record API URL (algorithm md5)."
     )
+    base: Annotated[str, AfterValidator(_check_url_base)] = Field(
+        default="",
+        description=(
+            "URL prefix joined to the paths listed in the file (http(s)); empty = the list's own URL, "
+            "or for zenodo-record the record's https://<host>/records/<id>/files/."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _zenodo_is_md5(self) -> ChecksumFile:
+        if self.format == "zenodo-record" and self.algorithm != "md5":
+            raise ValueError(f"format zenodo-record publishes md5 checksums: expected algorithm md5, got {self.algorithm}")
+        return self
 
 
 class FileIndex(_Model):

@@ -23,10 +23,12 @@ from medcat_data.loaders.options import FetchOptions
 from medcat_data.paths import raw_dir
 
 HashAlgorithm = Literal["sha256", "md5", "sha1", "git-sha1"]
-VerifiedBy = Literal["sha256sums", "pinned", "md5-list", "hf-lfs", "hf-git", "osf-meta", "magic", "tofu", "unverified"]
+VerifiedBy = Literal[
+    "sha256sums", "pinned", "md5-list", "zenodo-md5", "hf-lfs", "hf-git", "osf-meta", "magic", "tofu", "unverified"
+]
 
 #: Verification sources that compare against a hash published or pinned upstream.
-STRONG: frozenset[str] = frozenset({"sha256sums", "pinned", "md5-list", "hf-lfs", "hf-git", "osf-meta"})
+STRONG: frozenset[str] = frozenset({"sha256sums", "pinned", "md5-list", "zenodo-md5", "hf-lfs", "hf-git", "osf-meta"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ One ``MirrorServer`` answers, on 127.0.0.1 only:
 * the Hugging Face Hub API subset that ``huggingface_hub`` needs to download a dataset repo;
 * Kaggle's dataset download endpoint and Google Drive's download / confirmation flow;
 * the Google Cloud Storage JSON API subset gcsfs uses (``mirror.gcs_api``, buckets under ``root/gcs/``);
+* Zenodo's record API with each file's md5 (``mirror.zenodo``, records under ``root/records/``);
 
 with switchable faults and a log of every request. It holds no dataset knowledge: replica
 builders write the trees, and tests and ``medcat demo`` point real clients at ``server.url``.
@@ -46,6 +47,7 @@ HOST_MODULES = (
     "medcat_data.mirror.pmc",
     "medcat_data.mirror.tcia",
     "medcat_data.mirror.gcs_api",
+    "medcat_data.mirror.zenodo",
 )
 
 

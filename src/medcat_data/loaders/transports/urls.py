@@ -1,20 +1,24 @@
 """Plain file lists (Mendeley Data, NCBI, Zenodo, GitHub releases) with hashes where published.
 
 Verification, strongest first: a sha256 or md5 pinned in the registry; a hash from a checksum
-list published beside the files (``*.md5``, ``md5sum`` lists, ``SHA256SUMS``); else size plus
-trust on first use.
+list published beside the files (``*.md5``, ``md5sum`` lists, ``SHA256SUMS``) or from a Zenodo
+record's JSON (``zenodo-record``: each file's md5 and size); else size plus trust on first use.
+A file URL matches a listed one exactly or, failing that, without its query string (Zenodo's
+``?download=1``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
-from urllib.parse import urljoin
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 from medcat_data.catalog.schema import ChecksumFile, PinnedFile, Source, UrlListSource
 from medcat_data.errors import FetchError
-from medcat_data.loaders.plan import RemoteFile, apply_mirror, join_subdir, keep_included
+from medcat_data.loaders.plan import RemoteFile, VerifiedBy, apply_mirror, join_subdir, keep_included
 from medcat_data.loaders.transports import Transient, TransportContext, Unavailable, access_steps
 from medcat_data.loaders.transports.http import HttpSettings, UrlChannel
 
@@ -65,30 +69,103 @@ def _clean(path: str) -> str:
 
 
 
+@dataclass(frozen=True, slots=True)
+class PublishedHash:
+    """A hash (and, where the list gives one, the size) that upstream publishes for one file URL."""
+
+    algorithm: str
+    digest: str
+    verified_by: VerifiedBy
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ZenodoFile:
+    """One file of a Zenodo record: its key (name), md5 and size, and its API content link."""
+
+    key: str
+    md5: str
+    size: int | None
+    link: str | None
+
+
+_ZENODO_API = re.compile(r"^(?P<prefix>.*?)/api/records/(?P<record>[^/]+)/?$")
+
+
+def parse_zenodo_record(text: str, what: str) -> Iterator[ZenodoFile]:
+    """Yield the files of a Zenodo record API document (``GET /api/records/<id>``).
+
+    Each ``files[]`` item gives ``key``, ``size``, ``checksum`` (``md5:<hex>``) and ``links.self``.
+    Items without an md5 are skipped: they are fetched by trust on first use.
+
+    Raises:
+        FetchError: the text is not a record document (``what`` names it in the message).
+    """
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise FetchError(f"{what} is not a Zenodo record (not JSON: {err.msg} at line {err.lineno}).") from None
+    files = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(files, list):
+        raise FetchError(f"{what} is not a Zenodo record (no files list). Check the record id in the registry.")
+    for item in files:
+        if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+            continue
+        algorithm, _, digest = str(item.get("checksum", "")).partition(":")
+        if algorithm != "md5" or len(digest) != _LENGTHS["md5"] or not _HEX.match(digest):
+            continue
+        size = item.get("size")
+        links = item.get("links")
+        link = links.get("self") if isinstance(links, dict) else None
+        yield ZenodoFile(item["key"], digest.lower(), size if isinstance(size, int) else None,
+                         link if isinstance(link, str) else None)
+
+
+def zenodo_files_base(api_url: str) -> str:
+    """Return where a record's files are served, ``https://zenodo.org/records/<id>/files/``, from its API URL."""
+    parts = urlsplit(api_url)
+    m = _ZENODO_API.match(parts.path)
+    if m is None:
+        return api_url
+    return urlunsplit((parts.scheme, parts.netloc, f"{m['prefix']}/records/{m['record']}/files/", "", ""))
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), unquote(parts.path), "", ""))
+
+
+def published_for(url: str, published: Mapping[str, PublishedHash]) -> PublishedHash | None:
+    """Return what ``published`` says about ``url``: an exact match, else one without the query string."""
+    return published.get(url) or published.get(_without_query(url))
+
+
 def pinned_remote(
-    source: Source, pinned: PinnedFile, mirror: str | None, published: Mapping[str, tuple[str, str]] | None = None
+    source: Source, pinned: PinnedFile, mirror: str | None, published: Mapping[str, PublishedHash] | None = None
 ) -> RemoteFile:
     """Return the ``RemoteFile`` of a registry-pinned file, verified by its pinned hash, else by a
-    published checksum list (``published``: url -> (algorithm, digest)), else trusted on first use."""
-    algorithm, digest, verified_by = "sha256", None, "tofu"
+    hash published upstream (``published``: url -> ``PublishedHash``), else trusted on first use."""
+    algorithm, digest, verified_by, size = "sha256", None, "tofu", pinned.size
+    found = published_for(pinned.url, published) if published else None
     if pinned.sha256:
         digest, verified_by = pinned.sha256, "pinned"
     elif pinned.md5:
         algorithm, digest, verified_by = "md5", pinned.md5, "pinned"
-    elif published and pinned.url in published:
-        algorithm, digest = published[pinned.url]
-        verified_by = "md5-list" if algorithm == "md5" else "sha256sums"
+    elif found is not None:
+        algorithm, digest, verified_by = found.algorithm, found.digest, found.verified_by
+        size = size if size is not None else found.size
     return RemoteFile(
         path=join_subdir(source.subdir, pinned.path),
         url=apply_mirror(pinned.url, mirror),
         source=source.name,
-        size=pinned.size,
+        size=size,
         hash=digest,
         algorithm=algorithm,  # type: ignore[arg-type]
         verified_by=verified_by,  # type: ignore[arg-type]
         extract=pinned.extract,
         key=pinned.path,
     )
+
 
 class UrlListTransport:
     """Download a registry-declared list of URLs."""
@@ -98,15 +175,27 @@ class UrlListTransport:
         self.ctx = ctx
         self.settings = HttpSettings(timeouts=ctx.options.timeouts)
 
-    def _published_hashes(self, channel: UrlChannel) -> dict[str, tuple[str, str]]:
-        """Map absolute upstream URL -> (algorithm, hash) from the declared checksum lists."""
-        found: dict[str, tuple[str, str]] = {}
+    def _published_hashes(self, channel: UrlChannel) -> dict[str, PublishedHash]:
+        """Map upstream file URL (exact, and without its query string) -> the hash published for it."""
+        found: dict[str, PublishedHash] = {}
         for checksum in self.source.checksum_files:
             text = self._read_list(channel, checksum)
-            for digest, path in parse_checksum_list(text, checksum.algorithm):
-                base = checksum.base or checksum.url
-                found[urljoin(base, path)] = (checksum.algorithm, digest)
+            for url, hashed in self._listed(checksum, text):
+                found[url] = found[_without_query(url)] = hashed
         return found
+
+    def _listed(self, checksum: ChecksumFile, text: str) -> Iterator[tuple[str, PublishedHash]]:
+        if checksum.format == "zenodo-record":
+            base = checksum.base or zenodo_files_base(checksum.url)
+            for item in parse_zenodo_record(text, f"{self.ctx.entry.id}: {checksum.url}"):
+                hashed = PublishedHash("md5", item.md5, "zenodo-md5", item.size)
+                yield urljoin(base, quote(item.key)), hashed
+                if item.link:
+                    yield item.link, hashed
+            return
+        verified_by: VerifiedBy = "md5-list" if checksum.algorithm == "md5" else "sha256sums"
+        for digest, path in parse_checksum_list(text, checksum.algorithm):
+            yield urljoin(checksum.base or checksum.url, path), PublishedHash(checksum.algorithm, digest, verified_by)
 
     def _read_list(self, channel: UrlChannel, checksum: ChecksumFile) -> str:
         url = apply_mirror(checksum.url, self.ctx.mirror)
