@@ -15,6 +15,7 @@ from medcat_data.converters.vocab.mammography import (
     VINDR_FINDINGS,
 )
 from medcat_data.converters.vocab.skin import DIAGNOSIS as SKIN_DIAGNOSIS
+from medcat_data.converters.vocab.vqa import ANSWER_TYPE as VQA_ANSWER_TYPE
 
 ALL: tuple[Vocabulary, ...] = (
     CHEXPERT_MENTION,
@@ -27,6 +28,7 @@ ALL: tuple[Vocabulary, ...] = (
     LATERALITY,
     SKIN_DIAGNOSIS,
     GENOTYPE_CLASS,
+    VQA_ANSWER_TYPE,
 )
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "FINDING_BIRADS",
     "GENOTYPE_CLASS",
     "LATERALITY",
+    "VQA_ANSWER_TYPE",
     "SKIN_DIAGNOSIS",
     "VIEW",
     "VINDR_FINDINGS",

@@ -48,6 +48,7 @@ from medcat_data.converters.hub_parquet import RowGroupUnit, split_parquet
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import vqa_features
 from medcat_data.converters.units import Row
+from medcat_data.converters.vocab.vqa import upstream_answer_type
 from medcat_data.errors import SampleError, UpstreamFormatError, UsageError
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,6 @@ TOP = "pvqa"
 UPSTREAM_SPLITS = ("train", "val", "test")
 UNIT_ITEMS = 64
 _HF_BATCH_ROWS = 32
-_CLOSED = frozenset({"yes", "no"})
 
 
 def fold_question(text: str) -> str:
@@ -81,7 +81,7 @@ def sample_key(image: bytes, question: str) -> str:
 
 def answer_type(answer: str) -> str:
     """Return ``closed`` for a yes/no answer (case and spaces folded), else ``open``."""
-    return "closed" if " ".join(answer.lower().split()) in _CLOSED else "open"
+    return upstream_answer_type("pathvqa answer", " ".join(answer.split())) or "open"
 
 
 class _DataOnly(pickle.Unpickler):

@@ -54,6 +54,7 @@ from medcat_data.converters.codecs.raster import load_raster_bytes
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext
 from medcat_data.converters.schemas import object_detection_features, vqa_features
 from medcat_data.converters.units import Row
+from medcat_data.converters.vocab.vqa import upstream_answer_type
 from medcat_data.errors import SampleError, UpstreamFormatError, UsageError
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,6 @@ MASK_FILE = "mask.png"
 BOXES_FILE = "detection.json"
 UNIT_ITEMS = 64
 UNIT_FOLDERS = 16
-_ANSWER_TYPES = {"OPEN": "open", "CLOSED": "closed"}
 _CARRIED = ("qid", "img_id", "img_name", "question", "answer", "q_lang", "location", "modality", "answer_type",
             "base_type", "content_type", "triple")
 VQA_EXTRAS: dict[str, Any] = {
@@ -89,7 +89,7 @@ VQA_EXTRAS: dict[str, Any] = {
 
 def answer_type(value: Any) -> str | None:
     """Map upstream's ``OPEN``/``CLOSED`` (any case, stray spaces) to ``open``/``closed``; else None."""
-    return _ANSWER_TYPES.get(value.strip().upper()) if isinstance(value, str) else None
+    return upstream_answer_type("slake answer_type", value)
 
 
 def parse_boxes(data: bytes, label: str) -> list[tuple[str, list[float]]]:

@@ -55,6 +55,7 @@ from medcat_data.converters.hub_parquet import RowGroupUnit, split_parquet
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import vqa_features
 from medcat_data.converters.units import Row
+from medcat_data.converters.vocab.vqa import upstream_answer_type
 from medcat_data.errors import SampleError, UpstreamFormatError, UsageError
 
 log = logging.getLogger(__name__)
@@ -71,16 +72,13 @@ _HF_BATCH_ROWS = 32
 EXTRA_COLUMNS: tuple[str, ...] = ("qid", "qid_linked_id", "phrase_type", "question_type", "image_organ", "image_name")
 """Upstream columns kept after the VQA core (strings, upstream spellings)."""
 
-_ANSWER_TYPES = {"CLOSED": "closed", "OPEN": "open"}
 _CARRIED_FIELDS = ("qid", "phrase_type", "qid_linked_id", "image_name", "image_organ", "question_type", "question", "answer", "answer_type")
 """The JSON fields a work unit carries to its worker."""
 
 
 def answer_type(value: Any) -> str | None:
     """Map upstream's ``CLOSED``/``OPEN`` (any case, stray spaces) to ``closed``/``open``; else None."""
-    if not isinstance(value, str):
-        return None
-    return _ANSWER_TYPES.get(value.strip().upper())
+    return upstream_answer_type("vqa-rad answer_type", value)
 
 
 def image_key(data: bytes) -> str:
