@@ -35,6 +35,11 @@ def test_a_record_yields_each_files_key_md5_size_and_content_link() -> None:
     assert files[0].link == "https://zenodo.org/api/records/7/files/a%20b.csv/content" and files[1].link is None
 
 
+def test_the_invenio_rdm_files_entries_mapping_is_read_too() -> None:
+    record = {"files": {"enabled": True, "entries": {"b.zip": {"key": "b.zip", "size": 3, "checksum": f"md5:{M2}"}}}}
+    assert [(f.key, f.md5, f.size) for f in parse_zenodo_record(json.dumps(record), "x")] == [("b.zip", M2, 3)]
+
+
 @pytest.mark.parametrize(("text", "why"), [("<html>login</html>", "not JSON"), ('{"hits": []}', "no files list"), ("[]", "no files list")])
 def test_a_document_that_is_not_a_record_is_a_fetch_error_naming_it(text: str, why: str) -> None:
     with pytest.raises(FetchError, match=rf"ds: https://zenodo.org/api/records/7 is not a Zenodo record \({why}"):

@@ -95,8 +95,9 @@ _ZENODO_API = re.compile(r"^(?P<prefix>.*?)/api/records/(?P<record>[^/]+)/?$")
 def parse_zenodo_record(text: str, what: str) -> Iterator[ZenodoFile]:
     """Yield the files of a Zenodo record API document (``GET /api/records/<id>``).
 
-    Each ``files[]`` item gives ``key``, ``size``, ``checksum`` (``md5:<hex>``) and ``links.self``.
-    Items without an md5 are skipped: they are fetched by trust on first use.
+    Each ``files[]`` item gives ``key``, ``size``, ``checksum`` (``md5:<hex>``) and ``links.self``
+    (Zenodo's default serialization); InvenioRDM's ``files.entries`` (a mapping by key) is read
+    the same way. Items without an md5 are skipped: they are fetched by trust on first use.
 
     Raises:
         FetchError: the text is not a record document (``what`` names it in the message).
@@ -104,8 +105,13 @@ def parse_zenodo_record(text: str, what: str) -> Iterator[ZenodoFile]:
     try:
         record = json.loads(text)
     except json.JSONDecodeError as err:
-        raise FetchError(f"{what} is not a Zenodo record (not JSON: {err.msg} at line {err.lineno}).") from None
+        raise FetchError(
+            f"{what} is not a Zenodo record (not JSON: {err.msg} at line {err.lineno}). Run the fetch again later; "
+            "if it repeats, the record API answers something else (a maintenance or login page)."
+        ) from None
     files = record.get("files") if isinstance(record, dict) else None
+    if isinstance(files, dict) and isinstance(files.get("entries"), dict):
+        files = list(files["entries"].values())
     if not isinstance(files, list):
         raise FetchError(f"{what} is not a Zenodo record (no files list). Check the record id in the registry.")
     for item in files:
