@@ -67,7 +67,9 @@ def describe_source(source: Source, version: str) -> dict[str, str]:
     elif isinstance(source, UrlListSource):
         where = f"{len(source.files)} file(s) over HTTPS, e.g. {source.files[0].url}"
         pinned = sum(1 for f in source.files if f.sha256 or f.md5)
-        if pinned or source.checksum_files:
+        if any(c.format == "zenodo-record" for c in source.checksum_files):
+            verify = "md5 and size from the Zenodo record API, read at fetch time (zenodo-md5)"
+        elif pinned or source.checksum_files:
             verify = f"hashes pinned in the registry ({pinned} files) or published checksum lists"
         else:
             verify = "size + trust-on-first-use sha256 (upstream publishes no checksum)"
