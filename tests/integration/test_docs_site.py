@@ -441,3 +441,14 @@ def test_every_page_fits_a_420_px_screen_without_sideways_scrolling(site: Path, 
     finally:
         context.close()
     assert not overflowing, "\n".join(overflowing)
+
+
+def test_config_sections_show_the_real_split_counts_where_the_registry_has_them() -> None:
+    """VinDr-Mammo's page gives its 16,000 / 4,000 images; a config without published counts says nothing."""
+    from medcat_data.catalog.site.model import dataset_page
+
+    registry = load_registry()
+    vindr = {c.name: c for c in dataset_page(registry.get("vindr-mammo"), registry).configs}
+    assert "the real data: train 16,000, test 4,000, counting images" in vindr["birads"].splits
+    vqa_rad = dataset_page(registry.get("vqa-rad"), registry).configs[0]
+    assert "the real data" not in vqa_rad.splits

@@ -442,6 +442,13 @@ class NormalizedConfig(_Model):
         default_factory=dict, description="Upstream split names mapped to ours, e.g. training -> train."
     )
     sources: list[str] = Field(default_factory=list, description="Sources this config is built from; empty = all.")
+    split_counts: dict[Split, int] = Field(
+        default_factory=dict,
+        description="Rows per split of the real data (a full normalize), where upstream publishes them; never estimated.",
+    )
+    split_counts_note: str | None = Field(
+        default=None, description="What one row is and where the counts come from (e.g. 'images; the authors' statistics')."
+    )
 
 
 class Entry(_Model):

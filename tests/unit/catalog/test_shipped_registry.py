@@ -108,3 +108,11 @@ def test_pinned_hashes_only_where_the_registry_has_them_from_upstream() -> None:
         for source in entry.sources:
             for f in getattr(source, "files", []):
                 assert f.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", f.sha256)
+
+
+def test_published_split_counts_name_only_declared_splits_and_say_what_they_count() -> None:
+    counted = [(e, c) for e in load_registry() for c in e.configs if c.split_counts]
+    assert len(counted) >= 5
+    for entry, cfg in counted:
+        assert set(cfg.split_counts) <= set(cfg.splits), f"{entry.id}/{cfg.name}"
+        assert all(n > 0 for n in cfg.split_counts.values()) and cfg.split_counts_note, f"{entry.id}/{cfg.name}"

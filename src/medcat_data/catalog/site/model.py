@@ -198,6 +198,9 @@ def config_view(
     splits = ", ".join(cfg.splits) + _SPLIT_METHOD[cfg.split_method]
     if cfg.upstream_splits:
         splits += "; upstream " + ", ".join(f"{k} -> {v}" for k, v in cfg.upstream_splits.items())
+    if cfg.split_counts:
+        counts = ", ".join(f"{s} {n:,}" for s, n in cfg.split_counts.items())
+        splits += f"; the real data: {counts}" + (f", counting {cfg.split_counts_note}" if cfg.split_counts_note else "")
     return ConfigView(
         name=cfg.name,
         task=cfg.task.value,
