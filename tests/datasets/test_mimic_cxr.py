@@ -4,7 +4,7 @@ from loose files or the zip, one decode per DICOM for all configs, and the whole
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +221,60 @@ def test_mimic_cxr_chain(mirror: MirrorServer, tmp_path: Path) -> None:
     assert configs == ["chexpert", "negbio", "reports"] and all(e["split"] for e in read_errors(result.out_dir))
     reports = result.loaded["reports"]["train"]
     assert reports.features["labels"] is not None and all(len(r) >= 1 for r in reports["dicom_ids"])
+
+
+def test_plans_and_combined_units_are_made_as_they_are_taken(cache: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver holds the executor's window of units, not the plan: taking one unit makes one study's parts."""
+    root, _ = cache
+    ctx = _context(root)
+    survey = RECIPE.survey(ctx)
+    made: list[str] = []
+
+    @dataclass(frozen=True)
+    class Counted(mimic_cxr.DicomStudyUnit):
+        def __post_init__(self) -> None:
+            made.append(self.study_id)
+
+    monkeypatch.setattr(mimic_cxr, "DicomStudyUnit", Counted)
+    plans = {config: RECIPE.plan(config, ctx, survey) for config in mimic_cxr.CONFIGS}
+    assert made == [] and all(not isinstance(p.units, (list, tuple)) for p in plans.values())
+    combined = RECIPE.combine_units(plans)
+    first = next(iter(combined))
+    assert isinstance(first, mimic_cxr.SharedStudyUnit) and [p.config for p in first.parts] == list(mimic_cxr.CONFIGS)
+    assert made == [first.parts[0].study_id] * 3
+    every = list(combined)
+    assert len(every) == len(combined)  # progress still knows the total
+    assert sum(isinstance(u, mimic_cxr.SharedStudyUnit) for u in every) == len({u.study_id for p in plans.values() for u in p.units
+                                                                                  if isinstance(u, mimic_cxr.DicomStudyUnit)})
+
+
+def test_a_bad_label_value_is_mapped_in_the_worker_to_the_same_sample_error(cache: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """Units carry the survey's raw label tuple; the worker meets the bad value and reports it per DICOM."""
+    import gzip
+
+    from medcat_data.datasets.mimic_cxr_jpg.labels import mention_values
+
+    root, _ = cache
+    damaged = tmp_path / "2.0.0"
+    shutil.copytree(root, damaged)
+    labels = damaged / "mimic-cxr-jpg" / "mimic-cxr-2.0.0-chexpert.csv.gz"
+    lines = gzip.decompress(labels.read_bytes()).decode().splitlines()
+    fields = lines[1].split(",")
+    fields[-1] = "2.0"
+    lines[1] = ",".join(fields)
+    labels.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    ctx = _context(damaged)
+    survey = RECIPE.survey(ctx)
+    study = fields[1]
+    units = [u for u in RECIPE.plan("chexpert", ctx, survey).units if isinstance(u, mimic_cxr.DicomStudyUnit) and u.study_id == study]
+    (unit,) = units
+    assert unit.raw_labels is survey.labels.labels["chexpert"].values[study]
+    subject = unit.subject_id
+    with pytest.raises(SampleError) as expected:
+        mention_values(survey.labels.labels["chexpert"], study, f"files/p{subject[:2]}/p{subject}/s{study}")
+    got = list(RECIPE.convert_unit(unit))
+    assert got and all(isinstance(e, SampleError) for e in got)
+    assert [(e.path, e.stage, e.reason) for e in got if isinstance(e, SampleError)] == [
+        (rel, expected.value.stage, expected.value.reason) for _, rel, _ in unit.images
+    ]
+    assert "2.0" in expected.value.reason and "mimic-cxr-2.0.0-chexpert.csv.gz" in str(expected.value)

@@ -1,6 +1,10 @@
 """MIMIC-CXR (DICOM + reports) -> report-generation (``reports``) and image-classification (``chexpert``, ``negbio``).
 
 A work unit is one study of ``cxr-record-list.csv.gz`` (the source's file index, upstream order).
+Plans stream: the survey's one pass over the record list finds what was not fetched and the
+damaged lines, and units are made as the executor takes them, each referring to its study's raw
+label tuple in the survey (the worker maps it to mention names). A record list whose studies are
+not contiguous (never upstream) is grouped in memory first, as before.
 
 * ``reports``: one row per study: its DICOMs decoded to PNG (``codecs.dicom``, first frame) in
   record-list order with their metadata ``ViewPosition`` in ``views``; ``findings`` and
@@ -24,8 +28,8 @@ from __future__ import annotations
 import re
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
@@ -41,10 +45,11 @@ from medcat_data.datasets.mimic_cxr_jpg.labels import (
     LABEL_FILES,
     SPLIT,
     LabelFolder,
+    LabelTable,
     csv_header,
     csv_rows,
     label_columns,
-    mention_values,
+    mention_names,
     read_label_folder,
 )
 from medcat_data.errors import SampleError, UpstreamFormatError, UsageError
@@ -96,8 +101,10 @@ class DicomStudyUnit:
     """``(dicom_id, path relative to root, view)``."""
     split: str | None
     split_error: SampleError | None
-    labels: Mapping[str, str | None] | None
-    label_error: SampleError | None
+    raw_labels: tuple[str, ...] | None
+    """The study's 14 raw values (the survey's tuple; None: unlabelled), mapped to mention names in the worker."""
+    label_file: str
+    label_source: str
     report: tuple[str, str | None] | None
     """``(path relative to root, zip member or None)``; None when the study has no report."""
     image_options: ImageOptions
@@ -121,23 +128,103 @@ class SharedStudyUnit:
 Unit = Union[DicomStudyUnit, SharedStudyUnit]
 
 
+Group = tuple[str, str, Sequence[tuple[str, str]]]
+"""``(subject_id, study_id, [(dicom_id, path relative to the source folder)])`` of the record list."""
+
+
+@dataclass(frozen=True)
+class _Records:
+    """What one pass over the record list found, before any unit is made (shared by every config's plan)."""
+
+    missing: frozenset[str]
+    """Record-list paths of the DICOMs not fetched."""
+    not_fetched: tuple[str, ...]
+    errors: tuple[SampleError, ...]
+    """Damaged lines of the record list."""
+    studies: int
+    """Studies with at least one fetched DICOM."""
+    grouped: tuple[Group, ...] | None
+    """The studies, grouped in memory, when the record list's are not contiguous (else streamed again)."""
+
+
 @dataclass(frozen=True)
 class Survey:
-    """What every config reads: the record list (checked) and the companion's label folder."""
+    """What every config reads: the record list (checked), the companion's label folder and its views."""
 
     record_list: Path
     labels: LabelFolder
+    views: Mapping[str, str | None] = field(default_factory=dict)
+    """dicom_id -> the metadata's ViewPosition, built once for every plan."""
+    _passes: list[tuple[RecipeContext, _Records]] = field(default_factory=list, compare=False, repr=False)
+
+    def records(self, ctx: RecipeContext) -> _Records:
+        """Return the record-list pass for ``ctx`` (made by the first plan, reused by the others)."""
+        for seen, found in self._passes:
+            if seen == ctx:
+                return found
+        found = _scan_records(ctx, self.record_list)
+        self._passes.append((ctx, found))
+        return found
 
 
-@dataclass(frozen=True)
 class _Reports:
-    loose: Mapping[str, str]
-    """study_id -> report path relative to the source folder (from the study list)."""
-    members: Mapping[str, str]
-    """``p<subject>/s<study>.txt`` -> member name in the reports zip."""
-    zip_path: Path | None
-    errors: tuple[SampleError, ...] = ()
-    """Damaged lines of the study list."""
+    """Where each study's report is: the study list's loose paths, else a member of the reports zip.
+
+    Only what cannot be derived is held: a study-list path that is upstream's
+    ``files/pXX/p<subject>/s<study>.txt`` is kept as its subject, and the zip's member names are
+    read only when a loose report is missing.
+    """
+
+    def __init__(self, ctx: RecipeContext) -> None:
+        study_list = ctx.source_dir / STUDY_LIST
+        archive = ctx.source_dir / REPORTS_ZIP
+        self.ctx = ctx
+        self.loose: dict[str, str] = {}
+        """study_id -> report path relative to the source folder, where it is not the derived one."""
+        self.subjects: dict[str, str] = {}
+        """study_id -> subject_id of a study-list line whose path is the derived one."""
+        errors: list[SampleError] = []
+        if ctx.has(study_list) and "path" in csv_header(study_list):
+            for _, row in csv_rows(study_list, errors):
+                study, path = row["study_id"].strip(), row["path"].strip()
+                subject = (row.get("subject_id") or "").strip()
+                if subject and path == _report_path(subject, study):
+                    self.subjects[study] = subject
+                    self.loose.pop(study, None)
+                else:
+                    self.loose[study] = path
+                    self.subjects.pop(study, None)
+        self.errors = tuple(errors)
+        """Damaged lines of the study list."""
+        self.zip_path = archive if ctx.has(archive) else None
+        self._members: dict[str, str] | None = None
+        if self.zip_path is not None:
+            try:
+                with zipfile.ZipFile(self.zip_path):
+                    pass
+            except zipfile.BadZipFile as err:
+                raise UpstreamFormatError(ctx.dataset_id, ctx.rel(self.zip_path), f"is not a readable zip ({err})") from err
+
+    def loose_path(self, subject: str, study: str) -> str:
+        if study in self.loose:
+            return self.loose[study] or _report_path(subject, study)
+        return _report_path(self.subjects.get(study, subject), study)
+
+    def member(self, key: str) -> str | None:
+        """Return the zip member whose name ends in ``key`` (``p<subject>/s<study>.txt``)."""
+        if self.zip_path is None:
+            return None
+        if self._members is None:
+            self._members = {}
+            with zipfile.ZipFile(self.zip_path) as handle:
+                for name in handle.namelist():
+                    if name.endswith(".txt"):
+                        self._members["/".join(name.split("/")[-2:])] = name
+        return self._members.get(key)
+
+
+def _report_path(subject: str, study: str) -> str:
+    return f"files/p{subject[:2]}/p{subject}/s{study}.txt"
 
 
 # ------------------------------------------------------------------------------------- recipe
@@ -163,7 +250,9 @@ class MimicCxr(Recipe[Survey, Unit]):
         folder = ctx.companions.get(COMPANION)
         if folder is None:
             raise UsageError(f"{ctx.dataset_id}: the companion source {COMPANION!r} (labels, split, metadata) is not configured.")
-        return Survey(record_list, read_label_folder(folder, ctx, LABEL_FILES))
+        labels = read_label_folder(folder, ctx, LABEL_FILES)
+        views = {dicom_id: view for st in labels.studies for dicom_id, view in zip(st.dicom_ids, st.views)}
+        return Survey(record_list, labels, views)
 
     def features(self, config: str, ctx: RecipeContext, survey: Survey) -> Features:
         """Report-generation (``reports``) or image-classification with the 14 CheXpert mention columns."""
@@ -173,7 +262,10 @@ class MimicCxr(Recipe[Survey, Unit]):
         return image_classification_features(label_columns(), {"dicom_id": Value("string"), "labelled": Value("bool")})
 
     def plan(self, config: str, ctx: RecipeContext, survey: Survey) -> Plan[Unit]:
-        """One unit per study of the record list with at least one fetched DICOM; ``--limit`` keeps N studies."""
+        """One unit per study of the record list with at least one fetched DICOM; ``--limit`` keeps N studies.
+
+        The units are made lazily (``_Units``), as the executor takes them.
+        """
         self.check_config(config)
         return _plan(config, ctx, survey)
 
@@ -182,7 +274,14 @@ class MimicCxr(Recipe[Survey, Unit]):
 
         ``reports``, ``chexpert`` and ``negbio`` read the same DICOMs: together they decode each once
         instead of once per config (three times for a full run). Rows still go to their own config.
+        Plans of this recipe over one contiguous record list are merged as they stream (one walk
+        over the record list); others are merged in memory.
         """
+        streams = [plan.units for plan in plans.values()]
+        if streams and all(isinstance(u, _Units) for u in streams):
+            units = [u for u in streams if isinstance(u, _Units)]
+            if all(u.records is units[0].records and u.records.grouped is None for u in units):
+                return _Combined(units)
         by_study: dict[str, list[DicomStudyUnit]] = {}
         apart: list[Unit | ErrorUnit] = []
         for plan in plans.values():
@@ -211,37 +310,165 @@ class MimicCxr(Recipe[Survey, Unit]):
         ]
 
 
-def _reports(ctx: RecipeContext) -> _Reports:
-    """Index the loose reports (study list) and the members of the reports zip; only ``reports`` reads them.
+def _record_runs(record_list: Path, errors: list[SampleError]) -> Iterator[Group]:
+    """Yield the record list's contiguous runs of one ``(subject_id, study_id)``, in file order."""
+    key: tuple[str, str] | None = None
+    images: list[tuple[str, str]] = []
+    for _, row in csv_rows(record_list, errors):
+        here = (row["subject_id"].strip(), row["study_id"].strip())
+        if here != key:
+            if key is not None:
+                yield key[0], key[1], images
+            key, images = here, []
+        images.append((row["dicom_id"].strip(), row["path"].strip()))
+    if key is not None:
+        yield key[0], key[1], images
 
-    Raises:
-        UpstreamFormatError: the reports zip is not a readable zip.
-    """
-    study_list = ctx.source_dir / STUDY_LIST
-    archive = ctx.source_dir / REPORTS_ZIP
-    loose: dict[str, str] = {}
+
+def _scan_records(ctx: RecipeContext, record_list: Path) -> _Records:
+    """Read the record list once: which DICOMs were not fetched, its damaged lines, whether studies are contiguous."""
     errors: list[SampleError] = []
-    if ctx.has(study_list) and "path" in csv_header(study_list):
-        loose = {row["study_id"].strip(): row["path"].strip() for _, row in csv_rows(study_list, errors)}
-    members: dict[str, str] = {}
-    zip_path = archive if ctx.has(archive) else None
-    if zip_path is not None:
+    missing: set[str] = set()
+    seen: set[str] = set()
+    contiguous = True
+    for _, study, images in _record_runs(record_list, errors):
+        if study in seen:
+            contiguous = False  # a study met again, or one id under two subjects: group in memory
+        seen.add(study)
+        for _, rel_path in images:
+            if rel_path not in missing and not ctx.has(ctx.source_dir / rel_path):
+                missing.add(rel_path)
+    del seen
+    grouped: tuple[Group, ...] | None = None
+    if not contiguous:
+        grouped = _grouped(record_list)
+        groups: Iterable[Group] = grouped
+    else:
+        groups = _record_runs(record_list, [])
+    not_fetched: list[str] = []
+    studies = 0
+    for _, _, images in groups:
+        fetched = 0
+        for _, rel_path in images:
+            if rel_path in missing:
+                not_fetched.append(ctx.rel(ctx.source_dir / rel_path))
+            else:
+                fetched += 1
+        studies += fetched > 0
+    return _Records(frozenset(missing), tuple(not_fetched), tuple(errors), studies, grouped)
+
+
+def _grouped(record_list: Path) -> tuple[Group, ...]:
+    """Group the record list by ``(subject_id, study_id)`` in first-seen order (a list whose studies are not contiguous)."""
+    studies: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for subject, study, images in _record_runs(record_list, []):
+        studies.setdefault((subject, study), []).extend(images)
+    return tuple((subject, study, tuple(images)) for (subject, study), images in studies.items())
+
+
+@dataclass(frozen=True)
+class _Maker:
+    """What one config's units are made from: made once per plan and shared by its units."""
+
+    config: str
+    ctx: RecipeContext
+    survey: Survey
+    source_tag: str
+    root: str
+    table: LabelTable
+    mapping: Mapping[str, str]
+    reports: _Reports | None
+
+    def unit(self, subject: str, study: str, images: Sequence[tuple[str, str]], missing: frozenset[str]) -> DicomStudyUnit | None:
+        """Return the unit of one study, or None when none of its DICOMs was fetched."""
+        ctx, views = self.ctx, self.survey.views
+        fetched = tuple(
+            (dicom_id, ctx.rel(ctx.source_dir / rel_path), views.get(dicom_id)) for dicom_id, rel_path in images if rel_path not in missing
+        )
+        if not fetched:
+            return None
+        item = f"files/p{subject[:2]}/p{subject}/s{study}"
+        split: str | None = None
+        split_error: SampleError | None = None
+        upstream = self.survey.labels.split.get(fetched[0][0])
         try:
-            with zipfile.ZipFile(zip_path) as handle:
-                for name in handle.namelist():
-                    if name.endswith(".txt"):
-                        members["/".join(name.split("/")[-2:])] = name
-        except zipfile.BadZipFile as err:
-            raise UpstreamFormatError(ctx.dataset_id, ctx.rel(zip_path), f"is not a readable zip ({err})") from err
-    return _Reports(loose, members, zip_path, tuple(errors))
+            if upstream is None:
+                raise SampleError(fetched[0][1], "split", f"dicom_id {fetched[0][0]} is not in {SPLIT}")
+            split = map_upstream_split(upstream, self.mapping, item=item)
+        except SampleError as err:
+            split_error = err
+        report = _report_ref(ctx, self.reports, subject, study) if self.reports is not None else None
+        return DicomStudyUnit(self.config, self.source_tag, self.root, subject, study, fetched, split, split_error,
+                              self.table.values.get(study), self.table.file, self.table.source, report, ctx.options.image)
+
+
+class _Units:
+    """One config's units, made as they are taken; error units (damaged index lines) last. Has a length."""
+
+    def __init__(self, maker: _Maker, records: _Records, errors: Sequence[SampleError]) -> None:
+        self.maker, self.records, self.errors = maker, records, tuple(errors)
+
+    def studies(self) -> Iterator[DicomStudyUnit]:
+        records, limit = self.records, self.maker.ctx.options.limit
+        groups = records.grouped if records.grouped is not None else _record_runs(self.maker.survey.record_list, [])
+        made = 0
+        for subject, study, images in groups:
+            if limit is not None and made >= limit:
+                return
+            unit = self.maker.unit(subject, study, images, records.missing)
+            if unit is not None:
+                made += 1
+                yield unit
+
+    def error_unit(self) -> ErrorUnit | None:
+        return ErrorUnit(self.maker.config, self.errors) if self.errors else None
+
+    def __iter__(self) -> Iterator[Unit | ErrorUnit]:
+        yield from self.studies()
+        last = self.error_unit()
+        if last is not None:
+            yield last
+
+    def study_count(self) -> int:
+        limit = self.maker.ctx.options.limit
+        return self.records.studies if limit is None else min(limit, self.records.studies)
+
+    def __len__(self) -> int:
+        return self.study_count() + bool(self.errors)
+
+
+class _Combined:
+    """The units of several configs' plans merged per study as they stream: one walk over the record list."""
+
+    def __init__(self, streams: Sequence[_Units]) -> None:
+        self.streams = streams
+
+    def __iter__(self) -> Iterator[Unit | ErrorUnit]:
+        first = self.streams[0]
+        records, limit = first.records, first.maker.ctx.options.limit
+        made = 0
+        for subject, study, images in _record_runs(first.maker.survey.record_list, []):
+            if limit is not None and made >= limit:
+                break
+            parts = [u.maker.unit(subject, study, images, records.missing) for u in self.streams]
+            fetched = [p for p in parts if p is not None]
+            if fetched:
+                made += 1
+                yield SharedStudyUnit(tuple(fetched)) if len(fetched) > 1 else fetched[0]
+        for stream in self.streams:
+            last = stream.error_unit()
+            if last is not None:
+                yield last
+
+    def __len__(self) -> int:
+        return self.streams[0].study_count() + sum(bool(u.errors) for u in self.streams)
 
 
 def _report_ref(ctx: RecipeContext, reports: _Reports, subject: str, study: str) -> tuple[str, str | None] | None:
-    rel = reports.loose.get(study) or f"files/p{subject[:2]}/p{subject}/s{study}.txt"
-    path = ctx.source_dir / rel
+    path = ctx.source_dir / reports.loose_path(subject, study)
     if ctx.has(path):
         return ctx.rel(path), None
-    member = reports.members.get(f"p{subject}/s{study}.txt")
+    member = reports.member(f"p{subject}/s{study}.txt")
     if member is not None and reports.zip_path is not None:
         return ctx.rel(reports.zip_path), member
     return None
@@ -254,57 +481,12 @@ def _plan(config: str, ctx: RecipeContext, survey: Survey) -> Plan[Unit]:
     if table is None:
         raise UsageError(f"{ctx.dataset_id}: {LABEL_FILES[labeller]} of the {COMPANION!r} companion was not fetched; "
                          f"run `medcat fetch {ctx.dataset_id}`.")
-    views = {dicom_id: view for st in s.studies for dicom_id, view in st.images}
-    reports = _reports(ctx) if config == "reports" else None
-    mapping = ctx.splits_of(config)
-
+    reports = _Reports(ctx) if config == "reports" else None
+    records = survey.records(ctx)
     # Damaged lines of the index files: one errors.jsonl line each; the rest of each file is used.
-    errors = s.errors_of("metadata", "split", labeller) + list(reports.errors if reports is not None else ())
-    order: list[tuple[str, str]] = []
-    studies: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for _, row in csv_rows(survey.record_list, errors):
-        key = (row["subject_id"].strip(), row["study_id"].strip())
-        if key not in studies:
-            studies[key] = []
-            order.append(key)
-        studies[key].append((row["dicom_id"].strip(), row["path"].strip()))
-
-    units: list[Unit | ErrorUnit] = []
-    not_fetched: list[str] = []
-    for subject, study in order:
-        images = []
-        for dicom_id, rel_path in studies[(subject, study)]:
-            path = ctx.source_dir / rel_path
-            if not ctx.has(path):
-                not_fetched.append(ctx.rel(path))
-                continue
-            images.append((dicom_id, ctx.rel(path), views.get(dicom_id)))
-        if not images:
-            continue
-        item = f"files/p{subject[:2]}/p{subject}/s{study}"
-        split: str | None = None
-        split_error: SampleError | None = None
-        upstream = s.split.get(images[0][0])
-        try:
-            if upstream is None:
-                raise SampleError(images[0][1], "split", f"dicom_id {images[0][0]} is not in {SPLIT}")
-            split = map_upstream_split(upstream, mapping, item=item)
-        except SampleError as err:
-            split_error = err
-        label_error: SampleError | None = None
-        labels: Mapping[str, str | None] | None
-        try:
-            labels = mention_values(table, study, item)
-        except SampleError as err:
-            labels, label_error = None, err
-        report = _report_ref(ctx, reports, subject, study) if reports is not None else None
-        units.append(DicomStudyUnit(config, ctx.source_tag, str(ctx.source_dir), subject, study, tuple(images), split,
-                                    split_error, labels, label_error, report, ctx.options.image))
-    if ctx.options.limit is not None:
-        units = units[: ctx.options.limit]
-    if errors:
-        units.append(ErrorUnit(config, tuple(errors)))
-    return Plan(units=units, not_fetched=not_fetched)
+    errors = s.errors_of("metadata", "split", labeller) + list(reports.errors if reports is not None else ()) + list(records.errors)
+    maker = _Maker(config, ctx, survey, ctx.source_tag, str(ctx.source_dir), table, ctx.splits_of(config), reports)
+    return Plan(units=_Units(maker, records, errors), not_fetched=records.not_fetched)
 
 
 # ------------------------------------------------------------------------------------- converting
@@ -358,13 +540,19 @@ def _decode_once(root: Path, rel: str, options: ImageOptions, decoded: Decoded) 
 
 def _convert_study(unit: DicomStudyUnit, cache: Decoded) -> Iterator[Row | SampleError]:
     root = Path(unit.root)
-    problem = unit.split_error or unit.label_error
+    problem = unit.split_error
+    labels: dict[str, str | None] = {}
+    if problem is None:
+        item = f"files/p{unit.subject_id[:2]}/p{unit.subject_id}/s{unit.study_id}"
+        try:
+            labels = mention_names(unit.raw_labels, unit.label_file, unit.label_source, item)
+        except SampleError as err:
+            problem = err
     if problem is not None:
         for _, rel, _ in unit.images:
             yield SampleError(rel, problem.stage, problem.reason)
         return
     assert unit.split is not None
-    labels = dict(unit.labels or {})
     labelled = any(v is not None for v in labels.values())
     decoded: list[tuple[str, str | None, Any]] = []
     for dicom_id, rel, view in unit.images:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from medcat_data.errors import InputDecodeError, SampleError, UsageError
 
 __all__ = [
     "LABEL_FILES", "METADATA", "SPLIT", "TEST_LABELED", "LabelFolder", "LabelTable", "StudyImages", "csv_header",
-    "csv_rows", "label_columns", "mention_values", "read_label_folder", "read_text_lines",
+    "csv_rows", "label_columns", "mention_names", "mention_values", "read_label_folder", "read_text_lines",
 ]
 
 METADATA = "mimic-cxr-2.0.0-metadata.csv.gz"
@@ -113,17 +114,25 @@ def csv_header(path: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class LabelTable:
-    """One label file: study_id -> the 14 raw values in ``OBSERVATIONS`` order."""
+    """One label file: study_id -> the 14 raw values in ``OBSERVATIONS`` order.
+
+    The values are interned strings and equal tuples are one object: a work unit refers to its
+    study's tuple, and the worker maps it to mention names (``mention_names``).
+    """
 
     file: str
     source: str
     values: Mapping[str, tuple[str, ...]]
 
 
-def read_labels(ctx: RecipeContext, path: Path, source: str, errors: list[SampleError] | None = None) -> LabelTable:
+def read_labels(
+    ctx: RecipeContext, path: Path, source: str, errors: list[SampleError] | None = None, ids: dict[str, str] | None = None
+) -> LabelTable:
     """Read a label file, selecting the 14 observation columns by name (aliases applied).
 
-    With ``errors``, its damaged lines are appended there instead of being raised.
+    With ``errors``, its damaged lines are appended there instead of being raised. ``ids`` maps
+    study ids already read (e.g. from the metadata) to their string, so that the table's keys are
+    those strings rather than copies (a MIMIC-CXR survey holds 227,835 studies twice).
 
     Raises:
         UpstreamFormatError: the header lacks ``study_id`` or one of the 14 observations.
@@ -131,21 +140,35 @@ def read_labels(ctx: RecipeContext, path: Path, source: str, errors: list[Sample
     names = {COLUMN_ALIASES.get(h, h): h for h in csv_header(path)}
     require_columns(ctx, path, names, ("study_id", *OBSERVATIONS))
     values: dict[str, tuple[str, ...]] = {}
+    same: dict[tuple[str, ...], tuple[str, ...]] = {}
+    known = ids if ids is not None else {}
     for _, row in csv_rows(path, errors):
         study = (row.get("study_id") or "").strip()
         if study:
-            values[study] = tuple((row.get(names[obs]) or "").strip() for obs in OBSERVATIONS)
+            raw = tuple(sys.intern((row.get(names[obs]) or "").strip()) for obs in OBSERVATIONS)
+            values[known.get(study, study)] = same.setdefault(raw, raw)
     return LabelTable(path.name, source, values)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StudyImages:
-    """One study's images from the metadata file, in upstream order."""
+    """One study's images from the metadata file, in upstream order.
+
+    Held for the whole run (227,835 of them for MIMIC-CXR), so kept lean: the subject id string is
+    shared by a subject's studies and ``views`` is an interned tuple shared by every study with
+    the same views.
+    """
 
     subject_id: str
     study_id: str
-    images: tuple[tuple[str, str | None], ...]
-    """``(dicom_id, ViewPosition or None)`` pairs."""
+    dicom_ids: tuple[str, ...]
+    views: tuple[str | None, ...]
+    """The metadata's ``ViewPosition`` of each image (None when blank)."""
+
+    @property
+    def images(self) -> tuple[tuple[str, str | None], ...]:
+        """``(dicom_id, ViewPosition or None)`` pairs."""
+        return tuple(zip(self.dicom_ids, self.views))
 
     @property
     def folder(self) -> str:
@@ -186,19 +209,34 @@ def read_label_folder(folder: Path, ctx: RecipeContext, label_files: Mapping[str
             raise UsageError(f"{ctx.dataset_id}: {path} ({what}) was not fetched; run `medcat fetch {ctx.dataset_id}`.")
     present = {k: folder / name for k, name in label_files.items() if ctx.has(folder / name)}
     errors: dict[str, list[SampleError]] = {key: [] for key in (*needed, *present)}
+    # One string object per distinct id, shared by the studies, the split and the label tables;
+    # dropped once read (a MIMIC-CXR survey would otherwise hold each id two or three times).
+    ids: dict[str, str] = {}
     order: list[tuple[str, str]] = []
     images: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
     require_columns(ctx, needed["metadata"], csv_header(needed["metadata"]), ("dicom_id", "subject_id", "study_id", "ViewPosition"))
     for _, row in csv_rows(needed["metadata"], errors["metadata"]):
-        key = (row["subject_id"].strip(), row["study_id"].strip())
+        subject, study, dicom_id = (ids.setdefault(t, t) for t in (row["subject_id"].strip(), row["study_id"].strip(), row["dicom_id"].strip()))
+        key = (subject, study)
         if key not in images:
             images[key] = []
             order.append(key)
-        images[key].append((row["dicom_id"].strip(), row["ViewPosition"].strip() or None))
+        view = row["ViewPosition"].strip()
+        images[key].append((dicom_id, sys.intern(view) if view else None))
+    views: dict[tuple[str | None, ...], tuple[str | None, ...]] = {}
+    studies = tuple(
+        StudyImages(s, t, tuple(d for d, _ in images[(s, t)]), views.setdefault(v := tuple(w for _, w in images[(s, t)]), v))
+        for s, t in order
+    )
+    del images, order, views
     require_columns(ctx, needed["split"], csv_header(needed["split"]), ("dicom_id", "split"))
-    split = {row["dicom_id"].strip(): row["split"].strip() for _, row in csv_rows(needed["split"], errors["split"])}
-    labels = {k: read_labels(ctx, p, TEST_SOURCE if k == "test-labeled" else LABEL_SOURCE, errors[k]) for k, p in present.items()}
-    studies = tuple(StudyImages(s, t, tuple(images[(s, t)])) for s, t in order)
+    split: dict[str, str] = {}
+    for _, row in csv_rows(needed["split"], errors["split"]):
+        dicom_id = row["dicom_id"].strip()
+        split[ids.get(dicom_id, dicom_id)] = sys.intern(row["split"].strip())
+    labels = {
+        k: read_labels(ctx, p, TEST_SOURCE if k == "test-labeled" else LABEL_SOURCE, errors[k], ids) for k, p in present.items()
+    }
     return LabelFolder(studies, split, labels, {k: tuple(v) for k, v in errors.items() if v})
 
 
@@ -208,11 +246,19 @@ def mention_values(table: LabelTable | None, study_id: str, item: str) -> dict[s
     Raises:
         SampleError: a value outside the vocabulary (stage ``labels``).
     """
-    raw = table.values.get(study_id) if table is not None else None
+    if table is None:
+        return mention_names(None, "", "", item)
+    return mention_names(table.values.get(study_id), table.file, table.source, item)
+
+
+def mention_names(raw: tuple[str, ...] | None, file: str, source: str, item: str) -> dict[str, str | None]:
+    """Map a study's 14 raw values (``LabelTable.values``; None: unlabelled) to the label columns.
+
+    Work units carry the raw tuple and the file's name and source; the worker calls this.
+
+    Raises:
+        SampleError: a value outside the vocabulary (stage ``labels``), naming ``file`` and the column.
+    """
     if raw is None:
         return {column_name(obs): None for obs in OBSERVATIONS}
-    assert table is not None
-    return {
-        column_name(obs): MENTION.map(table.source, value, item=item, column=f"{table.file}:{obs}")
-        for obs, value in zip(OBSERVATIONS, raw)
-    }
+    return {column_name(obs): MENTION.map(source, value, item=item, column=f"{file}:{obs}") for obs, value in zip(OBSERVATIONS, raw)}
