@@ -340,13 +340,13 @@ def _deep(obj: Any, seen: set[int]) -> int:
 
 
 def plan_child(work: Path, studies: int) -> dict[str, Any]:
-    """Measure the driver's memory through survey, plans and ``combine_units`` (the fresh child's job)."""
+    """Measure the driver's memory as normalize holds it: survey, lazy plans, every combined unit taken once, build key."""
     from medcat_data.catalog.refs import resolve
     from medcat_data.catalog.registry import load_registry
-    from medcat_data.converters.build_manifest import InputFile
+    from medcat_data.converters.build_manifest import InputFiles
     from medcat_data.converters.normalize import context_for, pick_source
     from medcat_data.converters.recipe import RecipeContext, RecipeOptions
-    from medcat_data.datasets.mimic_cxr.recipe import RECIPE, DicomStudyUnit, SharedStudyUnit
+    from medcat_data.datasets.mimic_cxr.recipe import RECIPE
 
     from medcat_data.mirror.replicas.base import project_dir
     from medcat_data.mirror.synth import mimic_cohort as mc
@@ -370,59 +370,47 @@ def plan_child(work: Path, studies: int) -> dict[str, Any]:
     survey = RECIPE.survey(ctx)
     gc.collect()
     stages["survey"] = _rss()
-    plans = {}
-    for config in RECIPE.CONFIGS:
-        plan = RECIPE.plan(config, ctx, survey)
-        plans[config] = dataclasses.replace(plan, units=list(plan.units))
-        gc.collect()
-        stages[f"plan {config}"] = _rss()
-    units = list(RECIPE.combine_units(plans))
+    plans = {config: RECIPE.plan(config, ctx, survey) for config in RECIPE.CONFIGS}
     gc.collect()
-    stages["combine_units"] = _rss()
-    del plans
+    stages["plans (record-list pass, study-list index)"] = _rss()
+    # What normalize does with the units: take each once (the executor's window holds a few); keep none.
+    units = RECIPE.combine_units(plans)
+    taken, sample_bytes, sampled = 0, 0, 0
+    every = max(1, studies // 2000)
+    for unit in units:
+        if taken % every == 0:
+            sample_bytes += _deep(unit, set())
+            sampled += 1
+        taken += 1
+    del unit
     gc.collect()
-    stages["per-config plans dropped"] = _rss()
+    stages["every combined unit taken once"] = _rss()
     peak = _hwm(os.getpid())
 
-    # Bytes per combined unit by field (a sample; objects shared by all units, e.g. ImageOptions, count once).
-    sample = units[:: max(1, len(units) // 2000)]
-    seen: set[int] = set()
-    by_field: dict[str, int] = {"unit objects": 0}
-    for unit in sample:
-        parts = unit.parts if isinstance(unit, SharedStudyUnit) else (unit,)
-        if isinstance(unit, SharedStudyUnit):
-            by_field["unit objects"] += sys.getsizeof(unit)
-            seen.add(id(unit.parts))
-            by_field["unit objects"] += sys.getsizeof(unit.parts)
-        for part in parts:
-            assert isinstance(part, DicomStudyUnit)
-            seen.add(id(part))
-            by_field["unit objects"] += sys.getsizeof(part)
-            for f in dataclasses.fields(part):
-                by_field[f.name] = by_field.get(f.name, 0) + _deep(getattr(part, f.name), seen)
-    per_unit = {k: v / len(sample) for k, v in by_field.items()}
-    # The survey's parts (what stays on the driver for the whole run), every object once.
-    seen = set()
-    folder = survey.labels
-    in_survey = {"metadata (studies, views)": _deep(folder.studies, seen), "split (dicom_id -> split)": _deep(folder.split, seen)}
-    in_survey.update({f"labels {name}": _deep(table, seen) for name, table in folder.labels.items()})
-    rss_units = stages["combine_units"] - stages["survey"]
-
-    # The build key's stat records: one InputFile per DICOM and per loose report (size and mtime only here).
-    del units
+    # The build key's stat records: one per DICOM and per loose report, as stat_inputs(..., root=) holds them.
+    images = sum(len(s.dicom_ids) for s in survey.labels.studies) + studies
+    inputs = InputFiles(root)
+    for i in range(images):
+        inputs.append(f"files/mimic-cxr/2.0.0/files/p1{i % 10}/p1{i:07d}/s5{i:07d}/{i:08x}-{i:08x}-{i:08x}-{i:08x}-{i:08x}.dcm",
+                      1_000_000 + i, 1_700_000_000_000_000_000 + i, None, f"{root}/files/mimic-cxr/2.0.0/files/p1{i % 10}/p1{i:07d}/s5{i:07d}/{i:08x}-{i:08x}-{i:08x}-{i:08x}-{i:08x}.dcm")
+    key_bytes = sum(sys.getsizeof(part) for part in (inputs._blob, inputs._ends, inputs._sizes, inputs._mtimes, inputs._sha256, inputs._locals))
     gc.collect()
-    images = sum(len(s.images) for s in survey.labels.studies) + studies
-    prefix = str(root) + "/"
-    inputs = tuple(
-        InputFile(f"files/mimic-cxr/2.0.0/files/p1{i % 10}/p1{i:07d}/s5{i:07d}/{i:08x}-{i:08x}-{i:08x}-{i:08x}-{i:08x}.dcm",
-                  1_000_000 + i, 1_700_000_000_000_000_000 + i, None,
-                  f"{prefix}files/mimic-cxr/2.0.0/files/p1{i % 10}/p1{i:07d}/s5{i:07d}/{i:08x}-{i:08x}-{i:08x}-{i:08x}-{i:08x}.dcm")
-        for i in range(images)
-    )
-    key_bytes = _deep(inputs, set())  # by object sizes: memory freed by the units is reused, so RSS barely moves
+    stages["build key inputs"] = _rss()
+    peak = max(peak, _hwm(os.getpid()))
+    # The survey's parts (what stays on the driver for the whole run), every object once.
+    seen: set[int] = set()
+    folder = survey.labels
+    in_survey = {
+        "metadata (studies, views)": _deep(folder.studies, seen), "split (dicom_id -> split)": _deep(folder.split, seen),
+        "dicom_id -> view": _deep(survey.views, seen),
+    }
+    in_survey.update({f"labels {name}": _deep(table, seen) for name, table in folder.labels.items()})
+    records = survey.records(ctx)
+    in_survey["record-list pass (not fetched, errors)"] = _deep(records, seen)
+
     return {
-        "studies": len(survey.labels.studies), "units": rss_units,
-        "stages": stages, "peak": peak, "per_unit": per_unit, "survey": in_survey, "key_files": len(inputs), "key_bytes": key_bytes,
+        "studies": len(survey.labels.studies), "units": taken, "unit_bytes": sample_bytes / max(1, sampled),
+        "stages": stages, "peak": peak, "survey": in_survey, "key_files": len(inputs), "key_bytes": key_bytes,
     }
 
 
@@ -441,28 +429,21 @@ def plan_section(work: Path, studies: int) -> list[str]:
         delta = "" if previous is None else f"{(rss - previous) / MIB:+.0f}"
         rows.append(f"| {name} | {rss / MIB:.0f} | {delta} |")
         previous = rss
-    held = stages["combine_units"] - stages["imports"]
-    per_study = (stages["combine_units"] - stages["survey"]) / studies
-    fields = sorted(got["per_unit"].items(), key=lambda kv: -kv[1])
-    field_rows = [f"| `{name}` | {b:.0f} | {b * studies / MIB:.0f} |" for name, b in fields if b >= 1]
-    total_unit = sum(got["per_unit"].values())
+    held = stages["build key inputs"] - stages["imports"]
+    peak_above = got["peak"] - stages["imports"]
     return [
         f"#### Driver memory of a MIMIC-CXR-shaped plan: {studies:,} studies, {images:,} DICOMs (no images on disk)",
         "",
-        f"Survey, the plans of `reports`, `chexpert` and `negbio`, `combine_units`, in one fresh process "
-        f"({seconds:.0f} s, load {load:.1f}):",
+        f"Survey, the plans of `reports`, `chexpert` and `negbio`, every unit of `combine_units` taken once and dropped "
+        f"(as the executor's window does), the build key's inputs; one fresh process ({seconds:.0f} s, load {load:.1f}):",
         "",
         "| after | RSS MiB | change MiB |",
         "|---|---:|---:|",
         *rows,
         "",
-        f"Peak RSS {got['peak'] / MIB:.0f} MiB; held after combining: **{held / MIB:.0f} MiB** above the imports "
-        f"(target under 300 MB: {'met' if held < 300e6 else 'missed'}); the units alone "
-        f"{per_study:,.0f} bytes per study by RSS, {total_unit:,.0f} bytes by object sizes:",
-        "",
-        "| field of the combined unit (all three configs' parts) | bytes per study | MiB for all studies |",
-        "|---|---:|---:|",
-        *field_rows,
+        f"Held at the end: **{held / MIB:.0f} MiB** above the imports, peak {peak_above / MIB:.0f} MiB above them "
+        f"(target under 300 MB: {'met' if max(held, peak_above) < 300e6 else 'missed'}); {got['units']:,} combined units, "
+        f"{got['unit_bytes']:,.0f} bytes each by object sizes (only the executor's window of them is alive).",
         "",
         "The survey (object sizes; held for the whole run):",
         "",
@@ -470,8 +451,8 @@ def plan_section(work: Path, studies: int) -> list[str]:
         "|---|---:|---:|",
         *(f"| {name} | {b / MIB:.0f} | {b / studies:,.0f} |" for name, b in got["survey"].items()),
         "",
-        f"Not in the tables: the build key's stat records (`stat_inputs`: one `InputFile` per DICOM and loose report, "
-        f"{got['key_files']:,} here) hold {got['key_bytes'] / MIB:.0f} MiB more during the run.",
+        f"The build key's stat records (`stat_inputs`, {got['key_files']:,} inputs): {got['key_bytes'] / MIB:.0f} MiB "
+        f"({got['key_bytes'] / got['key_files']:.0f} bytes per input).",
     ]
 
 
