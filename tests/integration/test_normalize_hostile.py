@@ -22,6 +22,7 @@ from medcat_data.catalog.refs import resolve
 from medcat_data.catalog.registry import load_registry
 from medcat_data.cli import main
 from medcat_data.converters.normalize import NormalizeRequest, normalize
+from medcat_data.errors import SampleError
 from medcat_data.mirror.server import MirrorServer
 from medcat_data.paths import raw_dir
 from tests.datasets.harness import fetch_and_verify, replicas
@@ -131,12 +132,27 @@ def test_an_interrupted_normalize_continues_where_it_stopped_with_identical_outp
         normalize(NormalizeRequest(resolved, tmp_path / "out"), _StopAfter(3))
     assert not (tmp_path / "out" / "vindr-mammo").exists()  # nothing published
     kept = list((tmp_path / "out" / ".vindr-mammo.medcat-resume").rglob("*.json"))
-    assert len(kept) == 3
+    # The three shown, and the fourth: its worker had staged it when Ctrl-C came while it was shown.
+    assert len(kept) == 4
 
     rest = _StopAfter()
     resumed = normalize(NormalizeRequest(resolved, tmp_path / "out"), rest)
-    assert rest.done == total.done - 3  # only the units not kept ran again
+    assert rest.done == total.done - 4  # only the units not kept ran again
     assert _parquet(resumed.out_dir) == _parquet(clean.out_dir)
     for name in ("README.md", "errors.jsonl"):
         assert (resumed.out_dir / name).read_bytes() == (clean.out_dir / name).read_bytes()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["vindr-mammo"]  # kept units are cleared
+
+
+def test_on_bad_item_fail_also_stops_at_a_bad_item_of_a_kept_unit(mirror: MirrorServer, tmp_path: Path) -> None:
+    resolved = resolve("vindr-mammo", load_registry())
+    _fetch("vindr-mammo", mirror)
+    total = _StopAfter()
+    counted = normalize(NormalizeRequest(resolved, tmp_path / "count"), total)
+    assert counted.write.errors > 0  # the replica plants a damaged DICOM
+
+    with pytest.raises(KeyboardInterrupt):  # every unit converted and kept, nothing published
+        normalize(NormalizeRequest(resolved, tmp_path / "out"), _StopAfter(total.done - 1))
+    with pytest.raises(SampleError):
+        normalize(NormalizeRequest(resolved, tmp_path / "out", on_bad_item="fail"), _StopAfter())
+    assert not (tmp_path / "out" / "vindr-mammo").exists()

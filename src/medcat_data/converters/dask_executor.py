@@ -54,6 +54,23 @@ def _run_chunk(fn: Callable[[Any], Any], units: list[Any]) -> list[Any]:
     return [fn(unit) for unit in units]
 
 
+def _culprit(batch: list[Any], err: BaseException, pending: Iterable[tuple[list[Any], Any]]) -> tuple[list[Any], BaseException]:
+    """Return the units (and error) of a task that killed its worker, if one has; else the given ones."""
+    if type(err).__name__ == "KilledWorker":
+        return batch, err
+    pending = list(pending)
+    try:  # the task that killed the worker may not be marked yet: let the in-flight window settle
+        import_distributed().wait([future for _, future in pending], timeout=10)
+    except Exception:  # noqa: BLE001 - best effort: the message then names the first failed units
+        pass
+    for units, future in pending:
+        if getattr(future, "status", None) == "error":
+            exc = future.exception()
+            if type(exc).__name__ == "KilledWorker":
+                return units, exc
+    return batch, err
+
+
 class DaskExecutor:
     """Run units as Dask tasks, ``units_per_task`` units per task, in unit order, bounded window."""
 
@@ -121,17 +138,24 @@ class DaskExecutor:
                 try:
                     results = future.result()
                 except Exception as err:  # noqa: BLE001 - any task failure here is infrastructure (units catch their own)
+                    # A killed worker also takes the tasks queued on it (and the copy of the function it held):
+                    # name the units whose task killed it, when the scheduler already says which.
+                    batch, cause = _culprit(batch, err, pending)
                     names = ", ".join(unit_name(u) for u in batch[:3])
                     raise ConvertError(
-                        f"a Dask worker failed while converting {names} ({type(err).__name__}: {err}). "
-                        "Nothing was published; run again (finished outputs are rebuilt), or with --jobs 1 to see the failing item."
-                    ) from err
+                        f"a Dask worker failed while converting {names} ({type(cause).__name__}: {cause}). "
+                        "Nothing was published; run again (finished units are reused), or with --jobs 1 to see the failing item."
+                    ) from cause
                 for nxt in itertools.islice(batches, 1):
                     pending.append((nxt, self.client.submit(_run_chunk, shared, nxt, pure=False)))
                 yield from results
         finally:
             for _, future in pending:
                 future.cancel()
+
+    def submit(self, fn: Callable[..., R], *args: Any) -> Any:
+        """Run one call on a worker (a shard write); the Dask future has ``result()``."""
+        return self.client.submit(fn, *args, pure=False)
 
     def close(self) -> None:
         """Disconnect; stop the cluster this executor started."""

@@ -18,6 +18,11 @@ directory, environment and ``sys.path`` when it starts, so it behaves as a fresh
 ``convert_unit`` callable must be importable (a module-level function, or a ``functools.partial``
 of one with picklable arguments), and a script that calls this with ``jobs > 1`` needs the usual
 ``if __name__ == "__main__":`` guard. This module schedules work only; it never writes output.
+
+Normalize gives every executor a ``Staging`` folder: each worker writes its unit's record batches
+there itself and sends back only their paths, and the writer has workers write the shards
+(``submit``), so the driver never receives or writes the rows (``resume.stage_result``,
+``parquet_shards.SplitSink``). In process, the driver is that worker.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypeVar, Union
 
-from medcat_data.converters.units import Columns, ErrorRecord, ErrorUnit, InputHash, Row, RowEncoder, UnitResult
+from medcat_data.converters.resume import Staging, stage_result
+from medcat_data.converters.units import Columns, ErrorRecord, ErrorUnit, IndexedUnit, InputHash, Row, RowEncoder, UnitResult
 from medcat_data.errors import ConvertError, SampleError, UsageError
 from medcat_data.progress import NullProgress, Progress
 
@@ -101,9 +107,10 @@ def module_of(fn: Callable[..., Any]) -> str | None:
     """Return the module that defines a callable (through ``functools.partial`` and task wrappers)."""
     while isinstance(fn, functools.partial):
         fn = fn.func
-    inner = getattr(fn, "convert_unit", None)
-    if inner is not None and inner is not fn:
-        return module_of(inner)
+    for wrapped in ("task", "convert_unit"):  # _StagingTask -> _ConvertTask -> the recipe's function
+        inner = getattr(fn, wrapped, None)
+        if inner is not None and inner is not fn:
+            return module_of(inner)
     module = getattr(fn, "__module__", None)
     return module if isinstance(module, str) and module != "__main__" else None
 
@@ -115,9 +122,12 @@ class Executor(Protocol):
     ``DaskExecutor`` (``--executor dask-local:N``, ``tcp://HOST:PORT`` or a scheduler file). Units
     are consumed lazily: at most ``window`` of them are submitted or finished-but-unyielded at once,
     whatever the length of the plan. Closing the result generator cancels pending work.
+    ``submit`` runs one call where the units run and returns a future (``result()``).
     """
 
     def map(self, fn: Callable[[U], R], units: Iterable[U]) -> Iterator[R]: ...
+
+    def submit(self, fn: Callable[..., R], *args: Any) -> Any: ...
 
     def close(self) -> None: ...
 
@@ -128,16 +138,40 @@ class InProcess:
     def map(self, fn: Callable[[U], R], units: Iterable[U]) -> Iterator[R]:
         return (fn(unit) for unit in units)
 
+    def submit(self, fn: Callable[..., R], *args: Any) -> Future[R]:
+        future: Future[R] = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as err:  # noqa: BLE001 - handed to the caller through the future, as a pool would
+            future.set_exception(err)
+        return future
+
     def close(self) -> None:
         pass
 
 
 class LocalPool:
-    """Run units in ``jobs`` worker processes of this machine (a preloaded forkserver on Linux)."""
+    """Run units in ``jobs`` worker processes of this machine (a preloaded forkserver on Linux).
+
+    The pool starts with the first unit and lives until ``close``, so shard writes (``submit``)
+    run in the same workers after the units.
+    """
 
     def __init__(self, jobs: int, window: int | None = None) -> None:
         self.jobs = max(1, jobs)
         self.window = max(1, window or 2 * self.jobs)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _started(self, fn: Callable[..., Any]) -> ProcessPoolExecutor:
+        if self._pool is None:
+            module = module_of(fn)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs,
+                mp_context=_pool_context([module] if module else []),
+                initializer=_adopt_parent,
+                initargs=(os.getcwd(), dict(os.environ), list(sys.path)),
+            )
+        return self._pool
 
     def map(self, fn: Callable[[U], R], units: Iterable[U]) -> Iterator[R]:
         """Yield ``fn(unit)`` in unit order.
@@ -147,16 +181,10 @@ class LocalPool:
         """
         todo = iter(units)
         head = list(itertools.islice(todo, 2))
-        if len(head) <= 1:  # one unit is not worth a pool
+        if len(head) <= 1 and self._pool is None:  # one unit is not worth a pool
             yield from (fn(unit) for unit in head)
             return
-        module = module_of(fn)
-        pool = ProcessPoolExecutor(
-            max_workers=self.jobs,
-            mp_context=_pool_context([module] if module else []),
-            initializer=_adopt_parent,
-            initargs=(os.getcwd(), dict(os.environ), list(sys.path)),
-        )
+        pool = self._started(fn)
         pending: deque[tuple[U, Future[R]]] = deque()
         todo = itertools.chain(head, todo)
         try:
@@ -175,10 +203,17 @@ class LocalPool:
                     pending.append((nxt, pool.submit(fn, nxt)))
                 yield result
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            for _, future in pending:
+                future.cancel()
+
+    def submit(self, fn: Callable[..., R], *args: Any) -> Future[R]:
+        return self._started(fn).submit(fn, *args)
 
     def close(self) -> None:
-        pass
+        """Stop the worker processes (waiting for running work; queued work is cancelled)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def make_executor(spec: str | None = None, jobs: int = 1, units_per_task: int | None = None) -> Executor:
@@ -224,7 +259,10 @@ def run_units(
 ) -> Iterator[R]:
     """Yield ``fn(unit)`` for each unit, in unit order: in this process for ``jobs`` 1, else a local pool."""
     executor: Executor = InProcess() if jobs <= 1 else LocalPool(jobs, max_in_flight)
-    return executor.map(fn, units)
+    try:
+        yield from executor.map(fn, units)
+    finally:
+        executor.close()
 
 
 def convert_units(
@@ -237,6 +275,7 @@ def convert_units(
     progress: Progress | None = None,
     max_in_flight: int | None = None,
     executor: Executor | None = None,
+    staging: Staging | None = None,
 ) -> Iterator[UnitResult]:
     """Convert every unit with ``convert_unit`` and yield its ``UnitResult`` in unit order.
 
@@ -252,7 +291,9 @@ def convert_units(
         SampleError: with ``on_bad_item="fail"``, the first failed item.
         ConvertError: a worker process died.
     """
-    task = _ConvertTask(convert_unit, encoder)
+    task: Callable[[Any], UnitResult] = _ConvertTask(convert_unit, encoder)
+    if staging is not None:
+        task = _StagingTask(task, staging)  # type: ignore[arg-type]
     runner = executor or (InProcess() if jobs <= 1 else LocalPool(jobs, max_in_flight))
     shown = progress or NullProgress()
     shown.start(len(units) if isinstance(units, Sized) else None)
@@ -265,6 +306,8 @@ def convert_units(
             yield result
     finally:
         shown.finish()
+        if executor is None:
+            runner.close()
 
 
 @dataclass(frozen=True)
@@ -341,3 +384,15 @@ class _ConvertTask:
             log.debug("unit %s failed", name, exc_info=True)
             outputs.append(ErrorRecord.from_exception(err, name, stage="convert", config=config, split=split))
         return _RawResult(name=name, outputs=tuple(outputs), hashes=tuple(hashes))
+
+
+@dataclass(frozen=True)
+class _StagingTask:
+    """Convert an ``IndexedUnit`` and stage its result in the driver's folder; return the references only."""
+
+    task: _ConvertTask
+    staging: Staging
+
+    def __call__(self, indexed: IndexedUnit) -> UnitResult:
+        self.staging.check()  # outside the unit's own error handling: a worker that cannot stage fails the run
+        return stage_result(self.staging.folder, replace(self.task(indexed.unit), index=indexed.index))

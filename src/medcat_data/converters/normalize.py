@@ -25,6 +25,7 @@ from medcat_data.catalog.refs import ResolvedDataset
 from medcat_data.catalog.schema import Entry, Source
 from medcat_data.converters.card import CardInfo
 from medcat_data.converters.executor import Executor, check_executor, convert_units, make_executor
+from medcat_data.converters.parquet_shards import write_shard
 from medcat_data.converters.build_manifest import BuildKey, stat_inputs
 from medcat_data.converters.resume import ResumeStore, resumed
 from medcat_data.converters.units import UnitResult, describe_damage
@@ -276,6 +277,14 @@ def _key_text(key: BuildKey, writer: WriterOptions) -> str:
     )
 
 
+def _failing_fast(results: Iterable[UnitResult]) -> Iterator[UnitResult]:
+    """Stop at the first failed item, also of a unit a previous run kept (``--on-bad-item fail``)."""
+    for result in results:
+        if result.errors:
+            raise result.errors[0].to_exception()
+        yield result
+
+
 def _placed(results: Iterable[UnitResult], configs: Sequence[str | None]) -> Iterator[UnitResult]:
     """Name the config of every error record that lacks one, from the unit it came from."""
     for result in results:
@@ -358,11 +367,14 @@ def run_recipe(
         card=CardInfo.from_entry(entry, how_made=f"`medcat normalize {ref}` from the `{ctx.source}` source.", notes=notes),
     )
     inputs = stat_inputs(
-        (rel, path)
-        for folder in dict.fromkeys([ctx.source_dir, *ctx.companions.values()])
-        if folder.exists()
-        for rel, path in _files_under(folder, ctx.root)
-        if ctx.available is None or rel in ctx.available
+        (
+            (rel, path)
+            for folder in dict.fromkeys([ctx.source_dir, *ctx.companions.values()])
+            if folder.exists()
+            for rel, path in _files_under(folder, ctx.root)
+            if ctx.available is None or rel in ctx.available
+        ),
+        root=ctx.root,
     )
     options: dict[str, Any] = {
         "configs": names,
@@ -383,20 +395,36 @@ def run_recipe(
     store = ResumeStore(out / entry.id, _key_text(key, writer)).open()
     if store.kept:
         log.info("%s: continuing an interrupted run: %d finished work unit(s) are reused", out / entry.id, store.kept)
-    results = resumed(
-        store,
-        units,
-        lambda fresh: convert_units(
-            fresh,
-            recipe.convert_unit,
-            spec.encoder(),
-            jobs=jobs,
-            on_bad_item=on_bad_item,  # type: ignore[arg-type]
-            progress=progress,
-            executor=executor,
-        ),
-    )
-    write = write_dataset(out / entry.id, spec, key, _placed(results, unit_configs), writer, overwrite=overwrite)
+    owned = executor is None
+    runner = executor or make_executor(None, jobs)
+    # Workers stage their results beside the output (the resume store) and write its shards; the
+    # driver plans the cuts from the staged files and writes card, manifest and errors.jsonl, then
+    # publishes. In process too, so every executor measures the same Arrow bytes for the cuts.
+    staging = store.staging()
+    try:
+        results = resumed(
+            store,
+            units,
+            lambda fresh: convert_units(
+                fresh,
+                recipe.convert_unit,
+                spec.encoder(),
+                on_bad_item=on_bad_item,  # type: ignore[arg-type]
+                progress=progress,
+                executor=runner,
+                staging=staging,
+            ),
+            staged=True,
+        )
+        if on_bad_item == "fail":
+            results = _failing_fast(results)
+        write = write_dataset(
+            out / entry.id, spec, key, _placed(results, unit_configs), writer, overwrite=overwrite,
+            runner=lambda task: runner.submit(write_shard, *task),
+        )
+    finally:
+        if owned:
+            runner.close()
     store.discard()
     _write_croissant(entry, ctx.version, spec, write)
     dropped = write.replaced_configs

@@ -7,6 +7,13 @@ inputs, options, configs, tool version) takes those units from there and sends o
 the executor; the writer sees the same results in the same order, so the output is byte-identical
 to an uninterrupted run. The folder is removed once the output is published; a run with another
 build key removes the folders of earlier keys.
+
+The same folder is the *staging location* of executors that run units in other processes (a local
+pool, a Dask cluster): there each worker writes its unit's files itself (``stage_result``) and sends
+back only their paths (``StagedBatch``), so no record batch crosses to the driver; the writer then
+has workers write the shards from those files. A worker first checks that it sees the folder the
+driver prepared (``Staging.check``): a cluster whose workers do not share the output's filesystem
+fails at once with a message saying so, instead of writing where the driver cannot read.
 """
 
 from __future__ import annotations
@@ -18,17 +25,45 @@ import os
 import shutil
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
-from dataclasses import asdict
+import secrets
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from medcat_data.converters.units import ErrorRecord, InputHash, UnitResult
+from medcat_data.converters.units import ErrorRecord, IndexedUnit, InputHash, StagedBatch, UnitResult
+from medcat_data.errors import ConvertError
 
 log = logging.getLogger(__name__)
 
 RESUME_MARK = ".medcat-resume"
+_STAGING_MARK = ".medcat-staging"
+
+
+@dataclass(frozen=True)
+class Staging:
+    """Where workers stage unit results: a folder and the token the driver wrote into it."""
+
+    folder: str
+    token: str
+
+    def check(self) -> None:
+        """Refuse to stage unless this process sees the driver's folder (same path, same filesystem).
+
+        Raises:
+            ConvertError: the folder or its token is not there (a worker on another machine without the shared filesystem).
+        """
+        try:
+            seen = (Path(self.folder) / _STAGING_MARK).read_text(encoding="utf-8")
+        except OSError:
+            seen = ""
+        if seen != self.token:
+            raise ConvertError(
+                f"this worker cannot see {self.folder}, where the driver stages work: workers write the output's "
+                "shards themselves, so --out must be on a filesystem every worker mounts at the same path "
+                "(docs/scaling.md)."
+            )
 
 
 def resume_root(out_dir: Path) -> Path:
@@ -68,17 +103,30 @@ class ResumeStore:
     def has(self, index: int) -> bool:
         return self._meta(index).is_file()
 
+    def staging(self) -> Staging:
+        """Prepare the folder for workers to stage into; return what they need to find it."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_hex(16)
+        (self.folder / _STAGING_MARK).write_text(token, encoding="utf-8")
+        return Staging(str(self.folder), token)
+
     def load(self, index: int) -> UnitResult:
-        """Read a kept unit result back."""
+        """Read a kept unit result back into memory."""
+        result = self.ref(index)
+        batches = tuple((config, split, batch.open() if isinstance(batch, StagedBatch) else batch) for config, split, batch in result.batches)
+        return UnitResult(result.index, result.name, batches, result.errors, result.input_hashes, result.items)
+
+    def ref(self, index: int) -> UnitResult:
+        """Read a kept unit result's sidecar; its batches stay in their files (``StagedBatch``)."""
         meta = json.loads(self._meta(index).read_text(encoding="utf-8"))
-        batches: list[tuple[str, str, pa.RecordBatch]] = []
-        for k, (config, split) in enumerate(meta["places"]):
-            with pa.OSFile(str(self._batch(index, k)), "rb") as source:
-                batches.append((config, split, pa.ipc.open_file(source).get_batch(0)))
+        batches = tuple(
+            (config, split, StagedBatch(str(self._batch(index, k)), rows))
+            for k, (config, split, rows) in enumerate(meta["places"])
+        )
         return UnitResult(
             index=index,
             name=meta["name"],
-            batches=tuple(batches),
+            batches=batches,
             errors=tuple(ErrorRecord(**e) for e in meta["errors"]),
             input_hashes=tuple(InputHash(**h) for h in meta["hashes"]),
             items=meta["items"],
@@ -86,26 +134,38 @@ class ResumeStore:
 
     def keep(self, result: UnitResult) -> None:
         """Write a fresh unit result (sidecar last, each through a temporary name: a kill leaves no half unit)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        places = [(config, split) for config, split, _ in result.batches]
-        # One Arrow IPC file per batch: a unit's batches may belong to configs of different schemas.
-        for k, (_, _, batch) in enumerate(result.batches):
-            target = self._batch(result.index, k)
+        stage_result(self.folder, result)
+
+
+def stage_result(folder: Path | str, result: UnitResult) -> UnitResult:
+    """Write a unit result into ``folder`` as the resume store keeps it; return it with ``StagedBatch`` references.
+
+    One Arrow IPC file per batch (a unit's batches may belong to configs of different schemas),
+    then the sidecar, each through a temporary name: a kill leaves no half unit.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    staged = []
+    for k, (config, split, batch) in enumerate(result.batches):
+        target = folder / f"{result.index:09d}.{k}.arrow"
+        if not isinstance(batch, StagedBatch):
             tmp = target.with_suffix(".arrow.part")
             with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
                 writer.write_batch(batch)
             os.replace(tmp, target)
-        meta_path = self._meta(result.index)
-        meta = {
-            "name": result.name,
-            "places": places,
-            "errors": [asdict(e) for e in result.errors],
-            "hashes": [asdict(h) for h in result.input_hashes],
-            "items": result.items,
-        }
-        tmp_meta = meta_path.with_suffix(".json.part")
-        tmp_meta.write_text(json.dumps(meta), encoding="utf-8")
-        os.replace(tmp_meta, meta_path)
+        staged.append((config, split, StagedBatch(str(target), batch.num_rows)))
+    meta_path = folder / f"{result.index:09d}.json"
+    meta = {
+        "name": result.name,
+        "places": [(config, split, batch.num_rows) for config, split, batch in staged],
+        "errors": [asdict(e) for e in result.errors],
+        "hashes": [asdict(h) for h in result.input_hashes],
+        "items": result.items,
+    }
+    tmp_meta = meta_path.with_suffix(".json.part")
+    tmp_meta.write_text(json.dumps(meta), encoding="utf-8")
+    os.replace(tmp_meta, meta_path)
+    return UnitResult(result.index, result.name, tuple(staged), result.errors, result.input_hashes, result.items)
 
 
 class _Counted:
@@ -123,11 +183,15 @@ def resumed(
     store: ResumeStore,
     units: Iterable[Any],
     run: Callable[[Iterable[Any]], Iterator[UnitResult]],
+    *,
+    staged: bool = False,
 ) -> Iterator[UnitResult]:
     """Yield every unit's result in unit order: kept ones from ``store``, the others from ``run``.
 
     ``run`` receives only the units not kept (lazily, in order) and yields their results in that
-    order; each fresh result is kept before it is passed on.
+    order; each fresh result is kept before it is passed on. With ``staged``, ``run`` receives
+    ``IndexedUnit``s, its workers keep their results themselves (``stage_result``), and every result,
+    kept or fresh, is yielded with ``StagedBatch`` references instead of record batches.
     """
     slots: deque[int | None] = deque()  # per unit in order: its index when kept, None when it runs
     indices: deque[int] = deque()  # indices of the units handed to ``run``, in order
@@ -139,7 +203,7 @@ def resumed(
             else:
                 slots.append(None)
                 indices.append(index)
-                yield unit
+                yield IndexedUnit(index, unit) if staged else unit
 
     fresh: Iterable[Any] = fresh_units()
     if isinstance(units, Sized) and store.kept == 0:
@@ -156,10 +220,11 @@ def resumed(
             continue
         slot = slots.popleft()
         if slot is not None:
-            yield store.load(slot)
+            yield store.ref(slot) if staged else store.load(slot)
             continue
         result = held.popleft() if held else next(results)
         index = indices.popleft()
         result = UnitResult(index, result.name, result.batches, result.errors, result.input_hashes, result.items)
-        store.keep(result)
+        if not staged:
+            store.keep(result)
         yield result

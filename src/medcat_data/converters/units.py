@@ -6,7 +6,7 @@ line-oriented data with millions of small rows, ``Columns`` blocks of already en
 executor encodes them in the parent into a ``UnitResult`` of Arrow record batches. Workers never
 import ``datasets`` (it costs more than half of a worker's start-up), so this module imports it
 only for type checking. Everything here is picklable and holds no open handle. This module never
-reads or writes files.
+writes files (``StagedBatch.open`` memory-maps a batch a worker staged).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Columns", "ErrorRecord", "InputHash", "Row", "RowEncoder", "UnitResult", "describe_damage"]
+__all__ = ["Columns", "ErrorRecord", "IndexedUnit", "InputHash", "Row", "RowEncoder", "StagedBatch", "UnitResult", "describe_damage"]
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,40 @@ class InputHash:
 
 
 @dataclass(frozen=True)
+class IndexedUnit:
+    """A work unit with its position in the plan, for workers that stage their results under that index."""
+
+    index: int
+    unit: Any
+
+    @property
+    def name(self) -> str:
+        name = getattr(self.unit, "name", None)
+        return name if isinstance(name, str) and name else str(self.unit)
+
+    @property
+    def config(self) -> str | None:
+        return getattr(self.unit, "config", None)
+
+    @property
+    def split(self) -> str | None:
+        return getattr(self.unit, "split", None)
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """A record batch a worker left in the staging folder (one Arrow IPC file holding one batch), by path."""
+
+    path: str
+    num_rows: int
+
+    def open(self) -> pa.RecordBatch:
+        """Memory-map the batch: its bytes are read only where they are touched."""
+        with pa.memory_map(self.path, "r") as source:
+            return pa.ipc.open_file(source).get_batch(0)
+
+
+@dataclass(frozen=True)
 class UnitResult:
     """What converting one work unit produced, in the order it was produced.
 
@@ -165,7 +199,8 @@ class UnitResult:
 
     index: int
     name: str
-    batches: tuple[tuple[str, str, pa.RecordBatch], ...] = ()
+    batches: tuple[tuple[str, str, pa.RecordBatch | StagedBatch], ...] = ()
+    """In memory, or (when a worker staged them) ``StagedBatch`` references to Arrow IPC files."""
     errors: tuple[ErrorRecord, ...] = ()
     input_hashes: tuple[InputHash, ...] = ()
     items: int = 0

@@ -9,7 +9,8 @@ Layout of an output folder::
 
 Guarantees:
 
-* **Streaming.** Rows are buffered only up to one row group per config/split, so memory does not
+* **Streaming.** Rows are buffered only up to one row group per config/split (none at all when workers
+  staged them: then the writer holds only the piece list of one open shard), so memory does not
   grow with the dataset.
 * **Typed.** Each shard's Arrow schema carries the HF ``Features`` under the ``huggingface``
   metadata key, as ``datasets`` writes it, so ``load_dataset(OUT, CONFIG)`` yields ``Image``,
@@ -62,9 +63,9 @@ from medcat_data.converters.build_manifest import (
     up_to_date,
     write_manifest,
 )
-from medcat_data.converters.parquet_shards import SplitSink
+from medcat_data.converters.parquet_shards import ShardRunner, SplitSink
 from medcat_data.converters.staging import publish, remove_stale, restore_interrupted, staging_dir
-from medcat_data.converters.units import ErrorRecord, RowEncoder, UnitResult
+from medcat_data.converters.units import ErrorRecord, RowEncoder, StagedBatch, UnitResult
 from medcat_data.errors import ConvertError, OutputExistsError, OutputWriteError, UsageError
 
 log = logging.getLogger(__name__)
@@ -155,13 +156,15 @@ def write_dataset(
     options: WriterOptions = WriterOptions(),
     *,
     overwrite: bool = True,
+    runner: ShardRunner | None = None,
 ) -> WriteResult:
     """Write ``results`` (in unit order) as the dataset ``spec`` at ``out_dir``, unless up to date.
 
     ``results`` is consumed only when a build is needed, so pass a lazy iterable (the executor's
     ``convert_units`` generator) to skip all work on an unchanged re-run. With ``overwrite``
     False, an output built with other options or inputs (or holding configs this build would
-    drop) is never replaced: ``OutputExistsError`` names what differs.
+    drop) is never replaced: ``OutputExistsError`` names what differs. Results with staged batches
+    need a ``runner`` (the executor's ``submit``): workers write their shards.
 
     Raises:
         UsageError: ``out_dir`` exists, is not empty and is not a medcat output.
@@ -180,7 +183,7 @@ def write_dataset(
         differ = differences(existing, key, [cfg.name for cfg in spec.configs])
         if differ:
             raise OutputExistsError(out_dir, differ)
-    with DatasetWriter(out_dir, spec, key, options) as writer:
+    with DatasetWriter(out_dir, spec, key, options, runner=runner) as writer:
         for result in results:
             writer.add_unit(result)
         written = writer.close()
@@ -218,12 +221,13 @@ class DatasetWriter:
     """
 
     def __init__(
-        self, out_dir: Path, spec: DatasetSpec, key: BuildKey, options: WriterOptions = WriterOptions()
+        self, out_dir: Path, spec: DatasetSpec, key: BuildKey, options: WriterOptions = WriterOptions(), *, runner: ShardRunner | None = None
     ) -> None:
         self.out_dir = Path(out_dir)
         self.spec = spec
         self.key = key
         self.options = options
+        self.runner = runner
         self._encoder = spec.encoder()
         self._configs = {cfg.name: cfg for cfg in spec.configs}
         self._sinks: dict[tuple[str, str], SplitSink] = {}
@@ -257,8 +261,8 @@ class DatasetWriter:
         for item in result.input_hashes:
             self._hashes[item.path] = item.sha256
 
-    def add_batch(self, config: str, split: str, batch: pa.RecordBatch) -> None:
-        """Add an encoded batch for ``config``/``split``.
+    def add_batch(self, config: str, split: str, batch: pa.RecordBatch | StagedBatch) -> None:
+        """Add an encoded batch (or a worker's staged one) for ``config``/``split``.
 
         Raises:
             ConvertError: undeclared config or split (a recipe bug, reported with names).
@@ -289,15 +293,17 @@ class DatasetWriter:
     def _close(self) -> WriteResult:
         assert self._tmp is not None and self._errors_fh is not None, "DatasetWriter used outside its with-block"
         records: dict[str, ConfigRecord] = {cfg.name: ConfigRecord(task=cfg.task.value if cfg.task else None) for cfg in self.spec.configs}
+        digests: dict[str, str] = {}
         for (config, split), sink in self._ordered_sinks():
             records[config].splits[split] = sink.finish()
+            digests.update(sink.digests)
         self._errors_fh.close()
         seconds = round(time.monotonic() - self._started, 3)
         manifest = self._manifest(records, seconds)
         rows = manifest.rows()
         card = render_card(
             self.spec.card, self.spec.configs, rows, source=self.spec.source, options=self.key.options,
-            errors=self._errors, tool_version=self.key.tool_version, fingerprints=_fingerprints(self._tmp, records),
+            errors=self._errors, tool_version=self.key.tool_version, fingerprints=_fingerprints(self._tmp, records, digests),
         )  # fmt: skip
         (self._tmp / CARD_NAME).write_text(card, encoding="utf-8")
         write_manifest(self._tmp, manifest)
@@ -313,7 +319,7 @@ class DatasetWriter:
             raise ConvertError(f"{self.spec.source}: rows for undeclared config {config!r}; declared: {sorted(self._configs)}")
         if cfg.splits and split not in cfg.splits:
             raise ConvertError(f"{self.spec.source}: rows for undeclared split {split!r} of config {config!r}")
-        sink = SplitSink(self._tmp / config, split, self._encoder.schema(config), self.options)
+        sink = SplitSink(self._tmp / config, split, self._encoder.schema(config), self.options, self.runner)
         self._sinks[(config, split)] = sink
         return sink
 
@@ -388,8 +394,10 @@ def _check_target(out_dir: Path) -> None:
             )
 
 
-def _fingerprints(folder: Path, records: Mapping[str, ConfigRecord]) -> dict[str, str]:
+def _fingerprints(folder: Path, records: Mapping[str, ConfigRecord], known: Mapping[str, str]) -> dict[str, str]:
     """Return a content digest per config: sha256 over its shards' bytes, in manifest order.
+
+    ``known`` holds the sha256 of shards workers wrote (and hashed); the others are read here.
 
     It goes into the card's ``configs`` so that ``datasets``, whose cache of a local folder is keyed
     by the card's YAML and not by the data files' contents, never serves rows of an earlier build.
@@ -399,6 +407,6 @@ def _fingerprints(folder: Path, records: Mapping[str, ConfigRecord]) -> dict[str
         digest = hashlib.sha256()
         for split in record.splits.values():
             for shard in split.shards:
-                digest.update(shard.encode() + b"\0" + sha256_file(folder / shard).encode())
+                digest.update(shard.encode() + b"\0" + (known.get(shard) or sha256_file(folder / shard)).encode())
         out[config] = digest.hexdigest()
     return out
