@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import IO, Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -36,6 +36,7 @@ __all__ = [
     "InputFile",
     "InputFiles",
     "Manifest",
+    "RecordedInputs",
     "read_manifest",
     "recorded_options",
     "sha256_file",
@@ -230,7 +231,8 @@ class Manifest(BaseModel):
     tool_version: str
     source: str
     options: dict[str, Any]
-    inputs: list[InputRecord]
+    inputs: Sequence[InputRecord]
+    """Read back and built by the writer as ``RecordedInputs`` (compact; each record made when read)."""
     configs: dict[str, ConfigRecord]
     errors: int
     seconds: float
@@ -241,16 +243,154 @@ class Manifest(BaseModel):
         return {c: {s: r.rows for s, r in cfg.splits.items()} for c, cfg in self.configs.items()}
 
 
+class RecordedInputs(Sequence[InputRecord]):
+    """A manifest's inputs held as ``InputFiles`` (compact); each ``InputRecord`` is made when read.
+
+    ``hashes`` adds the sha256 of inputs whose record has none (the writer's: hashed by workers).
+    A manifest of about 600,000 inputs as pydantic records took about 800 bytes per input.
+    """
+
+    def __init__(self, files: Sequence[InputFile], hashes: Mapping[str, str] | None = None) -> None:
+        self._files, self._hashes = files, hashes or {}
+
+    def _record(self, f: InputFile) -> InputRecord:
+        return InputRecord.model_construct(path=f.path, size_bytes=f.size_bytes, mtime_ns=f.mtime_ns, sha256=f.sha256 or self._hashes.get(f.path))
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    @overload
+    def __getitem__(self, index: int) -> InputRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[InputRecord, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> InputRecord | tuple[InputRecord, ...]:
+        if isinstance(index, slice):
+            return tuple(self._record(f) for f in self._files[index])
+        return self._record(self._files[index])
+
+    def __iter__(self) -> Iterator[InputRecord]:
+        return (self._record(f) for f in self._files)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RecordedInputs({len(self)} inputs)"
+
+
 def read_manifest(out_dir: Path) -> Manifest | None:
-    """Return the manifest of an output folder, or None when absent or unreadable (then rebuild)."""
+    """Return the manifest of an output folder, or None when absent or unreadable (then rebuild).
+
+    The file is decoded as it is read, one input record at a time, into ``RecordedInputs``: the
+    whole text and one object per input are never in memory together.
+    """
     path = out_dir / MANIFEST_NAME
     try:
-        return Manifest.model_validate_json(path.read_bytes())
+        with open(path, encoding="utf-8") as handle:
+            fields, inputs = _parse_manifest(_JsonText(handle))
+        manifest = Manifest.model_validate(fields)
     except FileNotFoundError:
         return None
     except (OSError, ValidationError, ValueError) as err:
         log.warning("ignoring unreadable %s (%s); the output will be rebuilt", path, err)
         return None
+    manifest.inputs = RecordedInputs(inputs)
+    return manifest
+
+
+_DECODER = json.JSONDecoder()
+_READ_CHARS = 1 << 20
+
+
+class _JsonText:
+    """A JSON text read in chunks, decoded one value at a time."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle, self._text, self._pos, self._eof = handle, "", 0, False
+
+    def _more(self) -> bool:
+        chunk = "" if self._eof else self._handle.read(_READ_CHARS)
+        self._eof = not chunk
+        if chunk:
+            self._text, self._pos = self._text[self._pos :] + chunk, 0
+        return bool(chunk)
+
+    def peek(self) -> str:
+        """Skip whitespace; return the next character ("" at the end)."""
+        while True:
+            text, pos = self._text, self._pos
+            while pos < len(text) and text[pos] in " \t\n\r":
+                pos += 1
+            self._pos = pos
+            if pos < len(text) or not self._more():
+                return text[pos] if pos < len(text) else ""
+
+    def take(self, char: str) -> None:
+        """Consume ``char``, the next character after whitespace.
+
+        Raises:
+            ValueError: another character is next.
+        """
+        if self.peek() != char:
+            raise ValueError(f"expected {char!r} at character {self._pos} of a read chunk")
+        self._pos += 1
+
+    def value(self) -> Any:
+        """Decode the next JSON value (reading on while it is cut off by the end of the chunk)."""
+        self.peek()
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self._text, self._pos)
+            except json.JSONDecodeError:
+                if self._more():
+                    continue
+                raise
+            if end < len(self._text) or not self._more():  # a number may go on in the next chunk
+                self._pos = end
+                return value
+
+
+def _parse_manifest(text: _JsonText) -> tuple[dict[str, Any], InputFiles]:
+    """Decode a manifest's top-level fields; its ``inputs`` records go into ``InputFiles`` (validated one by one).
+
+    Raises:
+        ValueError: not one JSON object.
+        ValidationError: an input record is not an ``InputRecord``.
+    """
+    fields: dict[str, Any] = {}
+    inputs = InputFiles()
+    text.take("{")
+    more = text.peek() != "}"
+    while more:
+        name = text.value()
+        if not isinstance(name, str):
+            raise ValueError("a field name is not a string")
+        text.take(":")
+        if name == "inputs" and text.peek() == "[":
+            text.take("[")
+            inputs, fields[name] = InputFiles(), []
+            while text.peek() != "]":
+                record = InputRecord.model_validate(text.value())
+                inputs.append(record.path, record.size_bytes, record.mtime_ns, record.sha256, None)
+                if text.peek() != ",":
+                    break
+                text.take(",")
+            text.take("]")
+        else:
+            fields[name] = text.value()
+        more = text.peek() == ","
+        if more:
+            text.take(",")
+    text.take("}")
+    if text.peek():
+        raise ValueError("extra data after the manifest")
+    return fields, inputs
 
 
 def up_to_date(out_dir: Path, manifest: Manifest | None, key: BuildKey, configs: Sequence[str]) -> Manifest | None:
@@ -353,9 +493,26 @@ def _safe_sha256(path: Path | str) -> str | None:
 
 
 def write_manifest(out_dir: Path, manifest: Manifest) -> None:
-    """Write ``manifest`` to ``out_dir`` (a folder not yet published, so no temp file is needed)."""
-    text = json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
-    (out_dir / MANIFEST_NAME).write_text(text, encoding="utf-8")
+    """Write ``manifest`` to ``out_dir`` (a folder not yet published, so no temp file is needed).
+
+    The text is ``json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False)``,
+    with the inputs written one record at a time (never one string or one dict per input for all).
+    """
+    dumped = manifest.model_dump(mode="json", exclude={"inputs"})
+    text = json.dumps({name: [] if name == "inputs" else dumped[name] for name in Manifest.model_fields}, indent=2, ensure_ascii=False)
+    marker = '\n  "inputs": []'  # top-level fields are indented by two spaces, nested ones by more
+    assert text.count(marker) == 1, "the manifest's inputs field is not where write_manifest expects it"
+    head, tail = text.split(marker)
+    with open(out_dir / MANIFEST_NAME, "w", encoding="utf-8") as handle:
+        handle.write(head + '\n  "inputs": [')
+        sep = "\n"
+        for r in manifest.inputs:
+            handle.write(
+                f'{sep}    {{\n      "path": {json.dumps(r.path, ensure_ascii=False)},\n      "size_bytes": {r.size_bytes},\n'
+                f'      "mtime_ns": {r.mtime_ns},\n      "sha256": {json.dumps(r.sha256)}\n    }}'
+            )
+            sep = ",\n"
+        handle.write(("\n  ]" if sep != "\n" else "]") + tail + "\n")
 
 
 def library_versions() -> dict[str, str]:

@@ -74,9 +74,13 @@ def resume_root(out_dir: Path) -> Path:
 class ResumeStore:
     """The kept unit results of one build key of one output folder."""
 
-    def __init__(self, out_dir: Path, key_json: str) -> None:
+    def __init__(self, out_dir: Path, key_json: str | Iterable[str]) -> None:
+        """Name this key's folder by the sha256 of ``key_json``, given whole or as pieces of text (hashed as they come)."""
         self.root = resume_root(out_dir)
-        self.folder = self.root / hashlib.sha256(key_json.encode()).hexdigest()[:24]
+        digest = hashlib.sha256()
+        for piece in (key_json,) if isinstance(key_json, str) else key_json:
+            digest.update(piece.encode())
+        self.folder = self.root / digest.hexdigest()[:24]
         self.kept = 0
 
     def open(self) -> ResumeStore:

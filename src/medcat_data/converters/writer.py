@@ -54,8 +54,8 @@ from medcat_data.converters.build_manifest import (
     MANIFEST_NAME,
     BuildKey,
     ConfigRecord,
-    InputRecord,
     Manifest,
+    RecordedInputs,
     differences,
     library_versions,
     read_manifest,
@@ -335,20 +335,19 @@ class DatasetWriter:
         return sorted(self._sinks.items(), key=rank)
 
     def _manifest(self, records: dict[str, ConfigRecord], seconds: float) -> Manifest:
-        inputs = [
-            InputRecord(path=i.path, size_bytes=i.size_bytes, mtime_ns=i.mtime_ns, sha256=i.sha256 or self._hashes.get(i.path))
-            for i in self.key.inputs
-        ]
-        return Manifest(
+        # The inputs stay the build key's compact records (with the workers' hashes added when read).
+        manifest = Manifest(
             tool_version=self.key.tool_version,
             source=self.spec.source,
             options=dict(self.key.options),
-            inputs=inputs,
+            inputs=[],
             configs=records,
             errors=self._errors,
             seconds=seconds,
             libraries=library_versions(),
         )
+        manifest.inputs = RecordedInputs(self.key.inputs, self._hashes)
+        return manifest
 
     @contextmanager
     def _writing(self) -> Iterator[None]:

@@ -1,11 +1,29 @@
-"""The build key's input records: compact for a large fetch, and still able to re-hash a touched file."""
+"""The build key's input records: compact for a large fetch, still able to re-hash a touched file; the manifest streamed both ways."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from medcat_data.converters.build_manifest import InputFile, InputRecord, _same_inputs, sha256_file, stat_inputs
+import pytest
+
+from medcat_data.converters import build_manifest
+from medcat_data.converters.build_manifest import (
+    MANIFEST_NAME,
+    ConfigRecord,
+    InputFile,
+    InputRecord,
+    Manifest,
+    RecordedInputs,
+    SplitRecord,
+    _same_inputs,
+    read_manifest,
+    sha256_file,
+    stat_inputs,
+    write_manifest,
+)
 
 
 def _files(root: Path) -> list[tuple[str, Path]]:
@@ -44,3 +62,58 @@ def test_a_touched_input_is_rehashed_from_the_root_and_a_changed_one_is_not_the_
     elsewhere.write_bytes(pairs[1][1].read_bytes())
     moved = [pairs[0], ("a/two.dcm", elsewhere), pairs[2]]
     assert stat_inputs(moved, root=tmp_path)[1].local == elsewhere
+
+
+def _manifest_with(inputs: Sequence[InputRecord]) -> Manifest:
+    return Manifest(
+        tool_version="1.2.3", source="mimic-cxr@2.0.0", options={"configs": ["a"], "nested": {"inputs": []}, "note": "\u00e9 \"q\""},
+        inputs=inputs, configs={"a": ConfigRecord(task="vqa", splits={"train": SplitRecord(rows=2, shards=["a/x.parquet"], bytes=9)})},
+        errors=1, seconds=0.5, libraries={"pyarrow": "1"},
+    )
+
+
+def _one_document(manifest: Manifest) -> bytes:
+    """The manifest as one ``json.dumps`` of the whole model (the format files on disk have)."""
+    return (json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def test_the_manifest_is_written_record_by_record_with_the_bytes_of_one_document(tmp_path: Path) -> None:
+    pairs = _files(tmp_path / "raw")
+    files = stat_inputs(pairs, root=tmp_path / "raw")
+    hashes = {"a/two.dcm": "ab" * 32}  # as workers report them; the others stay null
+    streamed = _manifest_with([])
+    streamed.inputs = RecordedInputs(files, hashes)
+    listed = [InputRecord(path=f.path, size_bytes=f.size_bytes, mtime_ns=f.mtime_ns, sha256=hashes.get(f.path)) for f in files]
+    for manifest, expected in ((streamed, _manifest_with(listed)), (_manifest_with([]), _manifest_with([]))):
+        out = tmp_path / f"out{len(manifest.inputs)}"
+        out.mkdir()
+        write_manifest(out, manifest)
+        assert (out / MANIFEST_NAME).read_bytes() == _one_document(expected)
+
+
+def test_a_manifest_is_read_back_in_chunks_into_compact_records_equal_to_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    records = [InputRecord(path=f"files/p1{i}/é{i}.dcm", size_bytes=10**i, mtime_ns=17 * 10**17 + i, sha256=None if i % 2 else "cd" * 32)
+               for i in range(12)]
+    manifest = _manifest_with(records)
+    (tmp_path / MANIFEST_NAME).write_bytes(_one_document(manifest))
+    monkeypatch.setattr(build_manifest, "_READ_CHARS", 7)  # cut values (numbers, strings, literals) at chunk ends
+    read = read_manifest(tmp_path)
+    assert read is not None and isinstance(read.inputs, RecordedInputs)
+    assert list(read.inputs) == records and read == manifest
+    assert read.model_dump(exclude={"inputs"}) == manifest.model_dump(exclude={"inputs"})
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text[: len(text) // 2],  # cut short
+        lambda text: text.replace('"sha256": null', '"sha256": null, "extra": 1', 1),  # a record that is no InputRecord
+        lambda text: text.replace('"size_bytes": 1,', '"size_bytes": "big",', 1),
+        lambda text: text + "{}",  # two documents
+        lambda text: "[" + text + "]",  # not an object
+    ],
+)
+def test_a_damaged_manifest_is_ignored_so_the_output_is_rebuilt(tmp_path: Path, damage: Callable[[str], str]) -> None:
+    records = [InputRecord(path=f"f{i}.dcm", size_bytes=1, mtime_ns=2, sha256=None) for i in range(3)]
+    (tmp_path / MANIFEST_NAME).write_text(damage(_one_document(_manifest_with(records)).decode()), encoding="utf-8")
+    assert read_manifest(tmp_path) is None
