@@ -269,12 +269,21 @@ def _write_croissant(entry: Entry, version: str, spec: DatasetSpec, write: Write
         raise OutputWriteError(write.out_dir, err) from err
 
 
-def _key_text(key: BuildKey, writer: WriterOptions) -> str:
-    """Return the build key as canonical text: what kept work units are valid for."""
-    inputs = [(f.path, f.size_bytes, f.mtime_ns) for f in key.inputs]
-    return json.dumps(
-        {"inputs": inputs, "options": key.options, "writer": asdict(writer), "tool": key.tool_version}, sort_keys=True, default=str
-    )
+def _key_text(key: BuildKey, writer: WriterOptions) -> Iterator[str]:
+    """Yield the build key as canonical text, in pieces: what kept work units are valid for.
+
+    The pieces join to ``json.dumps({"inputs": [[path, size, mtime], ...], "options", "tool",
+    "writer"}, sort_keys=True)``, made one input at a time: the resume store hashes them without
+    one string of every input (about 600,000 for MIMIC-CXR), and kept units stay valid across
+    this change of how the text is made.
+    """
+    yield '{"inputs": ['
+    sep = ""
+    for f in key.inputs:
+        yield f"{sep}[{json.dumps(f.path)}, {f.size_bytes}, {f.mtime_ns}]"
+        sep = ", "
+    yield f'], "options": {json.dumps(key.options, sort_keys=True, default=str)}, "tool": {json.dumps(key.tool_version)}, '
+    yield f'"writer": {json.dumps(asdict(writer), sort_keys=True, default=str)}}}'
 
 
 def _failing_fast(results: Iterable[UnitResult]) -> Iterator[UnitResult]:
