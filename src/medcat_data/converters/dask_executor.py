@@ -18,6 +18,7 @@ Needs the optional extra: ``pip install 'medcat-data[dask]'``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 from collections import deque
@@ -49,26 +50,67 @@ def import_distributed() -> Any:
     return distributed
 
 
+@contextlib.contextmanager
+def _forked_workers(distributed: Any) -> Iterator[None]:
+    """Start local Dask workers from a forkserver that imported the heavy modules once.
+
+    Dask spawns each worker process fresh by default, and each then imports numpy, pyarrow, pydicom
+    and ``datasets`` itself (about a second of CPU each). Forked from a preloaded forkserver, they
+    share those imports, as the local pool's workers do.
+    """
+    import multiprocessing
+
+    import dask
+
+    from medcat_data.converters.executor import BASE_PRELOAD
+
+    # Dask's statistical profiler samples every worker thread every 10 ms: CPU a batch job does not need.
+    quiet = {"distributed.worker.profile.enabled": False}
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        with dask.config.set(quiet):
+            yield
+        return
+    with dask.config.set({**quiet, "distributed.worker.multiprocessing-method": "forkserver"}):
+        context = distributed.utils.get_mp_context()  # Dask sets its own preload list the first time
+        context.set_forkserver_preload(["distributed", *BASE_PRELOAD])
+        yield
+
+
+def _import_all(modules: list[str]) -> None:
+    """Run on each worker by ``prestart``: import what the units will need."""
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)
+
+
 def _run_chunk(fn: Callable[[Any], Any], units: list[Any]) -> list[Any]:
     """The task body: ``fn`` (scattered to the workers once) over several units, results in their order."""
     return [fn(unit) for unit in units]
 
 
 def _culprit(batch: list[Any], err: BaseException, pending: Iterable[tuple[list[Any], Any]]) -> tuple[list[Any], BaseException]:
-    """Return the units (and error) of a task that killed its worker, if one has; else the given ones."""
+    """Return the units to name for a failed task, and its error.
+
+    A killed worker also takes the tasks queued on it (and its copy of the function): the task that
+    failed first in unit order may be a bystander. Name the units whose task killed the worker when
+    the scheduler says which (``KilledWorker``); else every unit of the window that was lost.
+    """
     if type(err).__name__ == "KilledWorker":
         return batch, err
     pending = list(pending)
     try:  # the task that killed the worker may not be marked yet: let the in-flight window settle
         import_distributed().wait([future for _, future in pending], timeout=10)
-    except Exception:  # noqa: BLE001 - best effort: the message then names the first failed units
+    except Exception:  # noqa: BLE001 - best effort: the message then names the units known lost so far
         pass
+    lost = list(batch)
     for units, future in pending:
-        if getattr(future, "status", None) == "error":
-            exc = future.exception()
-            if type(exc).__name__ == "KilledWorker":
-                return units, exc
-    return batch, err
+        status = getattr(future, "status", None)
+        if status == "error" and type(future.exception()).__name__ == "KilledWorker":
+            return units, future.exception()
+        if status in ("error", "cancelled"):
+            lost += units
+    return lost, err
 
 
 class DaskExecutor:
@@ -80,6 +122,7 @@ class DaskExecutor:
         self.units_per_task = max(1, units_per_task or DEFAULT_UNITS_PER_TASK)
         workers = max(1, len(client.scheduler_info().get("workers", {})) or 1)
         self.window = max(1, window or 2 * workers)
+        self._warming: list[Any] = []
 
     @classmethod
     def from_spec(cls, spec: str, *, units_per_task: int | None = None) -> DaskExecutor:
@@ -99,17 +142,18 @@ class DaskExecutor:
                 raise UsageError(f"--executor {spec}: expected dask-local:N with N worker processes, e.g. dask-local:2.") from None
             if n < 1:
                 raise UsageError(f"--executor {spec}: N must be at least 1.")
-            cluster = distributed.LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                # The scheduler always serves HTTP (status, metrics): on a free loopback port, never
-                # the fixed 8787 a second run would collide with.
-                dashboard_address="127.0.0.1:0",
-                worker_dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            with _forked_workers(distributed):
+                cluster = distributed.LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    # The scheduler always serves HTTP (status, metrics): on a free loopback port, never
+                    # the fixed 8787 a second run would collide with.
+                    dashboard_address="127.0.0.1:0",
+                    worker_dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
             return cls(distributed.Client(cluster), cluster=cluster, units_per_task=units_per_task)
         try:
             if spec.endswith(".json"):
@@ -141,7 +185,7 @@ class DaskExecutor:
                     # A killed worker also takes the tasks queued on it (and the copy of the function it held):
                     # name the units whose task killed it, when the scheduler already says which.
                     batch, cause = _culprit(batch, err, pending)
-                    names = ", ".join(unit_name(u) for u in batch[:3])
+                    names = ", ".join(unit_name(u) for u in batch[:8]) + (", ..." if len(batch) > 8 else "")
                     raise ConvertError(
                         f"a Dask worker failed while converting {names} ({type(cause).__name__}: {cause}). "
                         "Nothing was published; run again (finished units are reused), or with --jobs 1 to see the failing item."
@@ -152,6 +196,18 @@ class DaskExecutor:
         finally:
             for _, future in pending:
                 future.cancel()
+
+    def prestart(self, fn: Callable[..., Any]) -> None:
+        """Have every worker import the heavy modules and ``fn``'s module now, without waiting for it."""
+        from medcat_data.converters.executor import BASE_PRELOAD, module_of
+
+        module = module_of(fn)
+        modules = [*BASE_PRELOAD, *([module] if module else [])]
+        # One task per worker, not waited for (held, so it is not released before it runs).
+        self._warming = [
+            self.client.submit(_import_all, modules, workers=[address], allow_other_workers=False, pure=False)
+            for address in self.client.scheduler_info().get("workers", {})
+        ]
 
     def submit(self, fn: Callable[..., R], *args: Any) -> Any:
         """Run one call on a worker (a shard write); the Dask future has ``result()``."""

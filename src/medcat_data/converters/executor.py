@@ -78,7 +78,7 @@ def unit_place(unit: object) -> tuple[str | None, str | None]:
 
 
 #: Imported by the forkserver before its first worker: what every recipe's workers need anyway.
-BASE_PRELOAD = ("numpy", "pyarrow", "PIL.Image", "pydicom", "medcat_data.converters.units")
+BASE_PRELOAD = ("numpy", "pyarrow", "PIL.Image", "pydicom", "datasets", "medcat_data.converters.units")
 
 
 def _pool_context(preload: Sequence[str]) -> multiprocessing.context.BaseContext:
@@ -122,8 +122,11 @@ class Executor(Protocol):
     ``DaskExecutor`` (``--executor dask-local:N``, ``tcp://HOST:PORT`` or a scheduler file). Units
     are consumed lazily: at most ``window`` of them are submitted or finished-but-unyielded at once,
     whatever the length of the plan. Closing the result generator cancels pending work.
-    ``submit`` runs one call where the units run and returns a future (``result()``).
+    ``submit`` runs one call where the units run and returns a future (``result()``). ``prestart``
+    starts the workers and has them import what ``fn`` needs while the driver is still planning.
     """
+
+    def prestart(self, fn: Callable[..., Any]) -> None: ...
 
     def map(self, fn: Callable[[U], R], units: Iterable[U]) -> Iterator[R]: ...
 
@@ -134,6 +137,9 @@ class Executor(Protocol):
 
 class InProcess:
     """Run every unit in this process (no pickling, easiest to debug)."""
+
+    def prestart(self, fn: Callable[..., Any]) -> None:
+        pass
 
     def map(self, fn: Callable[[U], R], units: Iterable[U]) -> Iterator[R]:
         return (fn(unit) for unit in units)
@@ -172,6 +178,12 @@ class LocalPool:
                 initargs=(os.getcwd(), dict(os.environ), list(sys.path)),
             )
         return self._pool
+
+    def prestart(self, fn: Callable[..., Any]) -> None:
+        """Start the forkserver (preloading ``fn``'s module) and the workers now, in the background."""
+        pool = self._started(fn)
+        for _ in range(self.jobs):
+            pool.submit(os.getpid)
 
     def map(self, fn: Callable[[U], R], units: Iterable[U]) -> Iterator[R]:
         """Yield ``fn(unit)`` in unit order.

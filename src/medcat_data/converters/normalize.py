@@ -316,6 +316,7 @@ def normalize(request: NormalizeRequest, progress: Progress | None = None) -> No
     ctx = build_context(request, recipe)
     executor = make_executor(request.executor, request.jobs, request.units_per_task)
     try:
+        executor.prestart(recipe.convert_unit)  # workers start and import while the driver surveys and plans
         return run_recipe(
             recipe, entry, ctx, request.out, ref=str(request.resolved.ref), configs=request.configs,
             on_bad_item=request.on_bad_item, progress=progress, executor=executor, overwrite=request.overwrite,

@@ -141,23 +141,25 @@ def write_shard(path: str, schema: pa.Schema, options: WriterOptions, groups: Se
     Chunks are the received batches' slices, not combined into one: that copy costs more than the
     write, and the slices are the same for every executor, so the bytes are too.
     """
-    opened: dict[str, pa.RecordBatch] = {}
+    current: tuple[str, pa.RecordBatch] | None = None  # pieces come in batch order: one staged file mapped at a time
 
     def batch_of(source: Source) -> pa.RecordBatch:
-        if isinstance(source, StagedBatch):
-            if source.path not in opened:
-                opened[source.path] = source.open()
-            return opened[source.path]
-        return source
+        nonlocal current
+        if not isinstance(source, StagedBatch):
+            return source
+        if current is None or current[0] != source.path:
+            current = (source.path, source.open())
+        return current[1]
 
     writer = parquet_writer(path, schema, options)
     try:
         for group in groups:
             table = pa.Table.from_batches([batch_of(src).slice(offset, length) for src, offset, length in group], schema=schema)
             writer.write_table(table, row_group_size=table.num_rows)
+            del table
     finally:
         writer.close()
-    opened.clear()
+    current = None
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_HASH_CHUNK):
