@@ -268,7 +268,7 @@ def test_a_bad_label_value_is_mapped_in_the_worker_to_the_same_sample_error(cach
     study = fields[1]
     units = [u for u in RECIPE.plan("chexpert", ctx, survey).units if isinstance(u, mimic_cxr.DicomStudyUnit) and u.study_id == study]
     (unit,) = units
-    assert unit.raw_labels is survey.labels.labels["chexpert"].values[study]
+    assert unit.raw_labels == survey.labels.labels["chexpert"].values[study]
     subject = unit.subject_id
     with pytest.raises(SampleError) as expected:
         mention_values(survey.labels.labels["chexpert"], study, f"files/p{subject[:2]}/p{subject}/s{study}")

@@ -171,29 +171,38 @@ class _Reports:
     """Where each study's report is: the study list's loose paths, else a member of the reports zip.
 
     Only what cannot be derived is held: a study-list path that is upstream's
-    ``files/pXX/p<subject>/s<study>.txt`` is kept as its subject, and the zip's member names are
-    read only when a loose report is missing.
+    ``files/pXX/p<subject>/s<study>.txt`` of the subject the metadata gives the study is one flag
+    per study (``listed``), and the zip's member names are read only when a loose report is missing.
     """
 
-    def __init__(self, ctx: RecipeContext) -> None:
+    def __init__(self, ctx: RecipeContext, labels: LabelFolder) -> None:
         study_list = ctx.source_dir / STUDY_LIST
         archive = ctx.source_dir / REPORTS_ZIP
         self.ctx = ctx
+        self.labels = labels
         self.loose: dict[str, str] = {}
         """study_id -> report path relative to the source folder, where it is not the derived one."""
         self.subjects: dict[str, str] = {}
-        """study_id -> subject_id of a study-list line whose path is the derived one."""
+        """study_id -> subject_id of a study-list line whose path is the derived one, where the metadata does not say that subject."""
+        self.listed = bytearray(len(labels.studies))
+        """1 at the position of a metadata study whose study-list line has the derived path of the metadata's subject."""
         errors: list[SampleError] = []
         if ctx.has(study_list) and "path" in csv_header(study_list):
             for _, row in csv_rows(study_list, errors):
                 study, path = row["study_id"].strip(), row["path"].strip()
                 subject = (row.get("subject_id") or "").strip()
+                self.loose.pop(study, None)
+                self.subjects.pop(study, None)
+                known = labels.study(study)
+                if known is not None:
+                    self.listed[labels.index[study]] = 0
                 if subject and path == _report_path(subject, study):
-                    self.subjects[study] = subject
-                    self.loose.pop(study, None)
+                    if known is not None and known.subject_id == subject:
+                        self.listed[labels.index[study]] = 1
+                    else:
+                        self.subjects[study] = subject
                 else:
                     self.loose[study] = path
-                    self.subjects.pop(study, None)
         self.errors = tuple(errors)
         """Damaged lines of the study list."""
         self.zip_path = archive if ctx.has(archive) else None
@@ -208,7 +217,12 @@ class _Reports:
     def loose_path(self, subject: str, study: str) -> str:
         if study in self.loose:
             return self.loose[study] or _report_path(subject, study)
-        return _report_path(self.subjects.get(study, subject), study)
+        listed = self.subjects.get(study)
+        if listed is None:
+            known = self.labels.study(study)
+            if known is not None and self.listed[self.labels.index[study]]:
+                listed = known.subject_id
+        return _report_path(listed or subject, study)
 
     def member(self, key: str) -> str | None:
         """Return the zip member whose name ends in ``key`` (``p<subject>/s<study>.txt``)."""
@@ -481,7 +495,7 @@ def _plan(config: str, ctx: RecipeContext, survey: Survey) -> Plan[Unit]:
     if table is None:
         raise UsageError(f"{ctx.dataset_id}: {LABEL_FILES[labeller]} of the {COMPANION!r} companion was not fetched; "
                          f"run `medcat fetch {ctx.dataset_id}`.")
-    reports = _Reports(ctx) if config == "reports" else None
+    reports = _Reports(ctx, s) if config == "reports" else None
     records = survey.records(ctx)
     # Damaged lines of the index files: one errors.jsonl line each; the rest of each file is used.
     errors = s.errors_of("metadata", "split", labeller) + list(reports.errors if reports is not None else ()) + list(records.errors)

@@ -12,8 +12,9 @@ import csv
 import io
 import re
 import sys
+from array import array
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from medcat_data.converters.codecs.tabix import iter_lines
@@ -22,7 +23,7 @@ from medcat_data.converters.vocab.chexpert import COLUMN_ALIASES, MENTION, OBSER
 from medcat_data.errors import InputDecodeError, SampleError, UsageError
 
 __all__ = [
-    "LABEL_FILES", "METADATA", "SPLIT", "TEST_LABELED", "LabelFolder", "LabelTable", "StudyImages", "csv_header",
+    "LABEL_FILES", "METADATA", "SPLIT", "TEST_LABELED", "LabelFolder", "LabelTable", "PackedLabels", "StudyImages", "csv_header",
     "csv_rows", "label_columns", "mention_names", "mention_values", "read_label_folder", "read_text_lines",
 ]
 
@@ -112,12 +113,83 @@ def csv_header(path: Path) -> list[str]:
     return []
 
 
+_BITS = 4
+"""Bits per raw value in a packed label code: 14 values of up to 15 distinct spellings fit 64 bits."""
+_SPELLINGS = (1 << _BITS) - 1
+
+
+class PackedLabels(Mapping[str, tuple[str, ...]]):
+    """study_id -> the 14 raw values, one 64-bit code per study in an array (the tuple is made when read).
+
+    A tuple of 14 values per study took about 180 bytes for each of MIMIC-CXR's 227,835 studies
+    and each label file; here a study costs 8 bytes per file, and its position in ``index`` (one
+    dict of study ids shared by the folder's files). Code 0 is "no row"; value ``k`` of a study
+    is ``spellings[digit k - 1]``. A file with more than 15 distinct spellings keeps the rows it
+    cannot pack as tuples (``overflow``), so any value still reaches the worker to be reported.
+    """
+
+    def __init__(self, index: dict[str, int]) -> None:
+        self._index = index
+        self._codes = array("Q")
+        self._spellings: dict[str, int] = {}
+        self._names: list[str] = []
+        self._overflow: dict[str, tuple[str, ...]] = {}
+        self._count = 0
+
+    def add(self, study: str, raw: tuple[str, ...]) -> None:
+        """Set the values of ``study`` (a later row of the same study replaces an earlier one)."""
+        position = self._index.setdefault(study, len(self._index))
+        if position >= len(self._codes):  # one slot per study of the index (0: no row), added as it grows
+            self._codes.frombytes(bytes(self._codes.itemsize * (len(self._index) - len(self._codes))))
+        code = 0
+        for k, value in enumerate(raw):
+            digit = self._spellings.get(value)
+            if digit is None and len(self._names) < _SPELLINGS:
+                digit = self._spellings[value] = len(self._names) + 1
+                self._names.append(value)
+            if digit is None:
+                code = -1
+                break
+            code |= digit << (_BITS * k)
+        had = self._codes[position] != 0 or study in self._overflow
+        self._overflow.pop(study, None)
+        if code < 0 or len(raw) != len(OBSERVATIONS):
+            self._codes[position] = 0
+            self._overflow[study] = raw
+        else:
+            self._codes[position] = code
+        self._count += not had
+
+    def _raw(self, study: str) -> tuple[str, ...] | None:
+        position = self._index.get(study)
+        code = self._codes[position] if position is not None and position < len(self._codes) else 0
+        if not code:
+            return self._overflow.get(study)
+        names = self._names
+        return tuple(names[((code >> (_BITS * k)) & _SPELLINGS) - 1] for k in range(len(OBSERVATIONS)))
+
+    def __getitem__(self, study: str) -> tuple[str, ...]:
+        raw = self._raw(study)
+        if raw is None:
+            raise KeyError(study)
+        return raw
+
+    def __contains__(self, study: object) -> bool:
+        return isinstance(study, str) and self._raw(study) is not None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[str]:
+        return (study for study in self._index if study in self)
+
+
 @dataclass(frozen=True)
 class LabelTable:
-    """One label file: study_id -> the 14 raw values in ``OBSERVATIONS`` order.
+    """One label file: study_id -> the 14 raw values in ``OBSERVATIONS`` order (``PackedLabels``).
 
-    The values are interned strings and equal tuples are one object: a work unit refers to its
-    study's tuple, and the worker maps it to mention names (``mention_names``).
+    A work unit carries its study's raw tuple, and the worker maps it to mention names
+    (``mention_names``).
     """
 
     file: str
@@ -125,28 +197,23 @@ class LabelTable:
     values: Mapping[str, tuple[str, ...]]
 
 
-def read_labels(
-    ctx: RecipeContext, path: Path, source: str, errors: list[SampleError] | None = None, ids: dict[str, str] | None = None
-) -> LabelTable:
+def read_labels(ctx: RecipeContext, path: Path, source: str, errors: list[SampleError] | None = None, index: dict[str, int] | None = None) -> LabelTable:
     """Read a label file, selecting the 14 observation columns by name (aliases applied).
 
-    With ``errors``, its damaged lines are appended there instead of being raised. ``ids`` maps
-    study ids already read (e.g. from the metadata) to their string, so that the table's keys are
-    those strings rather than copies (a MIMIC-CXR survey holds 227,835 studies twice).
+    With ``errors``, its damaged lines are appended there instead of being raised. ``index`` maps
+    study ids already read (e.g. from the metadata) to a position shared by the folder's label
+    files (studies not in it are added), so that a study id is held once for every file.
 
     Raises:
         UpstreamFormatError: the header lacks ``study_id`` or one of the 14 observations.
     """
     names = {COLUMN_ALIASES.get(h, h): h for h in csv_header(path)}
     require_columns(ctx, path, names, ("study_id", *OBSERVATIONS))
-    values: dict[str, tuple[str, ...]] = {}
-    same: dict[tuple[str, ...], tuple[str, ...]] = {}
-    known = ids if ids is not None else {}
+    values = PackedLabels(index if index is not None else {})
     for _, row in csv_rows(path, errors):
         study = (row.get("study_id") or "").strip()
         if study:
-            raw = tuple(sys.intern((row.get(names[obs]) or "").strip()) for obs in OBSERVATIONS)
-            values[known.get(study, study)] = same.setdefault(raw, raw)
+            values.add(study, tuple(sys.intern((row.get(names[obs]) or "").strip()) for obs in OBSERVATIONS))
     return LabelTable(path.name, source, values)
 
 
@@ -186,10 +253,71 @@ class LabelFolder:
     """Per config (``chexpert``, ``negbio``, ``test-labeled``), the label files that were fetched."""
     errors: Mapping[str, tuple[SampleError, ...]]
     """Damaged lines met while reading, by file key (``metadata``, ``split``, a label key)."""
+    index: Mapping[str, int] = field(default_factory=dict)
+    """study_id -> the position in ``studies`` of its (first) ``StudyImages``; label-file-only studies sit past the end."""
+
+    def study(self, study_id: str) -> StudyImages | None:
+        """Return the metadata's (first) ``StudyImages`` of ``study_id``, or None."""
+        position = self.index.get(study_id)
+        return self.studies[position] if position is not None and position < len(self.studies) else None
 
     def errors_of(self, *keys: str) -> list[SampleError]:
         """Return the damaged lines of these files (the ones one config's rows depend on)."""
         return [err for key in keys for err in self.errors.get(key, ())]
+
+
+class _StudyGroups:
+    """The metadata's images grouped by ``(subject_id, study_id)`` in first-seen order, as the rows stream.
+
+    Upstream lists a study's images together: a run of rows becomes one ``StudyImages`` with no
+    list or tuple per image held on the way (they would stay behind as freed but unreturned
+    memory). A study met again later is merged into its first ``StudyImages``.
+    """
+
+    def __init__(self) -> None:
+        self.studies: list[StudyImages] = []
+        self.index: dict[str, int] = {}
+        """study_id -> the position of its (first) ``StudyImages``; shared by the label tables afterwards."""
+        self._others: dict[tuple[str, str], int] = {}
+        """(subject_id, study_id) -> position, for a study id met under a second subject."""
+        self._views: dict[tuple[str | None, ...], tuple[str | None, ...]] = {}
+        self._key: tuple[str, str] | None = None
+        self._ids: list[str] = []
+        self._run_views: list[str | None] = []
+
+    def add(self, subject: str, study: str, dicom_id: str, view: str | None) -> None:
+        key = self._key
+        if key is None or key[0] != subject or key[1] != study:
+            self._flush()
+            self._key = (subject, study)
+        self._ids.append(dicom_id)
+        self._run_views.append(view)
+
+    def _flush(self) -> None:
+        if self._key is None:
+            return
+        subject, study = self._key
+        ids, views = tuple(self._ids), tuple(self._run_views)
+        self._ids.clear()
+        self._run_views.clear()
+        position = self.index.get(study)
+        if position is not None and self.studies[position].subject_id != subject:
+            position = self._others.get((subject, study))
+        if position is None:
+            if study in self.index:
+                self._others[(subject, study)] = len(self.studies)
+            else:
+                self.index[study] = len(self.studies)
+            self.studies.append(StudyImages(subject, study, ids, self._views.setdefault(views, views)))
+        else:
+            seen = self.studies[position]
+            joined = seen.views + views
+            self.studies[position] = StudyImages(subject, seen.study_id, seen.dicom_ids + ids, self._views.setdefault(joined, joined))
+
+    def finish(self) -> tuple[tuple[StudyImages, ...], dict[str, int]]:
+        self._flush()
+        self._key = None
+        return tuple(self.studies), self.index
 
 
 def read_label_folder(folder: Path, ctx: RecipeContext, label_files: Mapping[str, str]) -> LabelFolder:
@@ -212,32 +340,22 @@ def read_label_folder(folder: Path, ctx: RecipeContext, label_files: Mapping[str
     # One string object per distinct id, shared by the studies, the split and the label tables;
     # dropped once read (a MIMIC-CXR survey would otherwise hold each id two or three times).
     ids: dict[str, str] = {}
-    order: list[tuple[str, str]] = []
-    images: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
     require_columns(ctx, needed["metadata"], csv_header(needed["metadata"]), ("dicom_id", "subject_id", "study_id", "ViewPosition"))
+    grouped = _StudyGroups()
     for _, row in csv_rows(needed["metadata"], errors["metadata"]):
         subject, study, dicom_id = (ids.setdefault(t, t) for t in (row["subject_id"].strip(), row["study_id"].strip(), row["dicom_id"].strip()))
-        key = (subject, study)
-        if key not in images:
-            images[key] = []
-            order.append(key)
         view = row["ViewPosition"].strip()
-        images[key].append((dicom_id, sys.intern(view) if view else None))
-    views: dict[tuple[str | None, ...], tuple[str | None, ...]] = {}
-    studies = tuple(
-        StudyImages(s, t, tuple(d for d, _ in images[(s, t)]), views.setdefault(v := tuple(w for _, w in images[(s, t)]), v))
-        for s, t in order
-    )
-    del images, order, views
+        grouped.add(subject, study, dicom_id, sys.intern(view) if view else None)
+    studies, index = grouped.finish()
     require_columns(ctx, needed["split"], csv_header(needed["split"]), ("dicom_id", "split"))
     split: dict[str, str] = {}
     for _, row in csv_rows(needed["split"], errors["split"]):
         dicom_id = row["dicom_id"].strip()
         split[ids.get(dicom_id, dicom_id)] = sys.intern(row["split"].strip())
     labels = {
-        k: read_labels(ctx, p, TEST_SOURCE if k == "test-labeled" else LABEL_SOURCE, errors[k], ids) for k, p in present.items()
+        k: read_labels(ctx, p, TEST_SOURCE if k == "test-labeled" else LABEL_SOURCE, errors[k], index) for k, p in present.items()
     }
-    return LabelFolder(studies, split, labels, {k: tuple(v) for k, v in errors.items() if v})
+    return LabelFolder(studies, split, labels, {k: tuple(v) for k, v in errors.items() if v}, index)
 
 
 def mention_values(table: LabelTable | None, study_id: str, item: str) -> dict[str, str | None]:
