@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,15 +114,23 @@ class InputFiles(Sequence[InputFile]):
     """The stat records of a build's inputs, held compactly; each ``InputFile`` is made when read.
 
     A MIMIC-CXR fetch has about 600,000 inputs: one ``InputFile`` object each, with its absolute
-    local path, took about 440 bytes per input (257 MiB). Here the recorded paths are one UTF-8
-    blob, sizes and mtimes two arrays, and ``local`` is ``root / path`` (only a local path that
-    differs from it is kept): about 100 bytes per input.
+    local path, took about 440 bytes per input (257 MiB). Here a recorded path is its folder and
+    its name: the names are one UTF-8 blob, each run of inputs in one folder (``os.walk`` lists a
+    folder's files together) stores the folder once, sizes and mtimes are two arrays, and
+    ``local`` is ``root / path`` (only a local path that differs from it is kept): about 100 bytes
+    per input, where MIMIC-CXR's folder prefixes (``files/mimic-cxr/2.0.0/files/pXX/p<subject>/s<study>/``)
+    are half of each path.
     """
 
     def __init__(self, root: Path | str | None = None) -> None:
         self._root = None if root is None else str(root)
-        self._blob = bytearray()
-        self._ends = array("Q")
+        self._folders = bytearray()
+        self._folder_ends = array("Q")
+        self._last_folder: str | None = None
+        self._folder_of = array("I")
+        """Per input, the index of its folder run."""
+        self._names = bytearray()
+        self._name_ends = array("Q")
         self._sizes = array("q")
         self._mtimes = array("q")
         self._sha256: dict[int, str] = {}
@@ -130,9 +139,16 @@ class InputFiles(Sequence[InputFile]):
 
     def append(self, path: str, size_bytes: int, mtime_ns: int, sha256: str | None, local: Path | str | None) -> None:
         """Add one input at the end (only while building: ``stat_inputs``)."""
-        index = len(self._ends)
-        self._blob += path.encode("utf-8")
-        self._ends.append(len(self._blob))
+        index = len(self._name_ends)
+        cut = path.rfind("/") + 1
+        folder = path[:cut]
+        if folder != self._last_folder:
+            self._folders += folder.encode("utf-8")
+            self._folder_ends.append(len(self._folders))
+            self._last_folder = folder
+        self._folder_of.append(len(self._folder_ends) - 1)
+        self._names += path[cut:].encode("utf-8")
+        self._name_ends.append(len(self._names))
         self._sizes.append(size_bytes)
         self._mtimes.append(mtime_ns)
         if sha256 is not None:
@@ -141,11 +157,16 @@ class InputFiles(Sequence[InputFile]):
             self._locals[index] = local
 
     def __len__(self) -> int:
-        return len(self._ends)
+        return len(self._name_ends)
 
-    def _item(self, index: int) -> InputFile:
-        start = self._ends[index - 1] if index else 0
-        path = self._blob[start : self._ends[index]].decode("utf-8")
+    def _folder(self, run: int) -> str:
+        return self._folders[self._folder_ends[run - 1] if run else 0 : self._folder_ends[run]].decode("utf-8")
+
+    def _item(self, index: int, folder: str | None = None) -> InputFile:
+        start = self._name_ends[index - 1] if index else 0
+        if folder is None:
+            folder = self._folder(self._folder_of[index])
+        path = folder + self._names[start : self._name_ends[index]].decode("utf-8")
         local = self._locals.get(index)
         if local is None and self._root is not None:
             local = os.path.join(self._root, path)
@@ -167,7 +188,12 @@ class InputFiles(Sequence[InputFile]):
         return self._item(index)
 
     def __iter__(self) -> Iterator[InputFile]:
-        return (self._item(i) for i in range(len(self)))
+        run, folder = -1, ""
+        for i in range(len(self)):
+            if self._folder_of[i] != run:
+                run = self._folder_of[i]
+                folder = self._folder(run)
+            yield self._item(i, folder)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
@@ -175,6 +201,11 @@ class InputFiles(Sequence[InputFile]):
         return len(self) == len(other) and all(a == b for a, b in zip(self, other))
 
     __hash__ = None  # type: ignore[assignment]  # mutable while built, like a list
+
+    def nbytes(self) -> int:
+        """Return the bytes these records hold (their arrays, blobs and side tables; not the hashes' strings)."""
+        parts = (self._folders, self._folder_ends, self._folder_of, self._names, self._name_ends, self._sizes, self._mtimes)
+        return sum(sys.getsizeof(part) for part in (*parts, self._sha256, self._locals))
 
     def __repr__(self) -> str:
         return f"InputFiles({len(self)} inputs)"
@@ -254,7 +285,8 @@ class RecordedInputs(Sequence[InputRecord]):
         self._files, self._hashes = files, hashes or {}
 
     def _record(self, f: InputFile) -> InputRecord:
-        return InputRecord.model_construct(path=f.path, size_bytes=f.size_bytes, mtime_ns=f.mtime_ns, sha256=f.sha256 or self._hashes.get(f.path))
+        sha256 = f.sha256 or self._hashes.get(f.path)
+        return InputRecord.model_construct(path=f.path, size_bytes=f.size_bytes, mtime_ns=f.mtime_ns, sha256=sha256)
 
     def __len__(self) -> int:
         return len(self._files)

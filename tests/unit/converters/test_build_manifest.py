@@ -14,6 +14,7 @@ from medcat_data.converters.build_manifest import (
     MANIFEST_NAME,
     ConfigRecord,
     InputFile,
+    InputFiles,
     InputRecord,
     Manifest,
     RecordedInputs,
@@ -44,6 +45,18 @@ def test_inputs_under_a_root_keep_no_local_path_per_file_and_read_back_equal(tmp
     assert [f.local for f in inputs] == [os.path.join(tmp_path, n) for n, _ in pairs]
     assert inputs[-1].path == "b/é three.txt" and inputs[1:] == plain[1:]
     assert not hasattr(inputs[0], "__dict__")  # slots: no per-record dict
+
+
+def test_inputs_hold_each_folder_once_per_run_and_read_back_every_path() -> None:
+    folder = "files/mimic-cxr/2.0.0/files/p10/" + "p1000003é/" * 20  # long shared prefixes, as MIMIC-CXR's
+    paths = [f"{folder}s{i // 100}/{i:06d}.dcm" for i in range(500)]
+    paths += ["top.csv.gz", f"{folder}s0/again.dcm", "x/é.txt"]  # a top-level file; a folder met again later
+    inputs = InputFiles("/raw")
+    for n, path in enumerate(paths):
+        inputs.append(path, n, 10**18 + n, None, None)
+    assert [f.path for f in inputs] == paths and inputs[-2].path == paths[-2] and inputs[3].local == f"/raw/{paths[3]}"
+    assert inputs == tuple(InputFile(path, n, 10**18 + n) for n, path in enumerate(paths))
+    assert inputs.nbytes() < sum(len(path.encode()) for path in paths) / 2
 
 
 def test_a_touched_input_is_rehashed_from_the_root_and_a_changed_one_is_not_the_same(tmp_path: Path) -> None:
