@@ -23,8 +23,10 @@ every run.
 * Plan memory: the driver side of ``medcat normalize mimic-cxr`` (survey, the three configs'
   plans, ``combine_units``) on index files of ``--plan-studies`` studies (the shape of MIMIC-CXR
   2.0.0: record list, study list, the companion's metadata, split and label files) with no images
-  on disk (every listed file counts as fetched), in a fresh process: RSS after each stage, bytes
-  per unit by field, and the build key's stat records for as many files.
+  on disk (every listed file counts as fetched), in a fresh process: RSS after each stage and the
+  stage's own peak, bytes per unit, the build key's stat records for as many files as such a fetch
+  holds (its layout, in ``os.walk`` order), the resume key, the writer's close (manifest and card),
+  and the next run's manifest read and up-to-date check.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import itertools
 import json
 import os
 import platform
@@ -41,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -339,13 +342,43 @@ def _deep(obj: Any, seen: set[int]) -> int:
     return size
 
 
+def _reset_peak() -> None:
+    """Reset this process's ``VmHWM`` to its current RSS (Linux ``clear_refs`` 5), so each stage's peak is its own."""
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+        handle.write("5")
+
+
+def _input_paths(studies: Any, prefix: str) -> Iterator[str]:
+    """Yield the build key's recorded paths of a MIMIC-CXR fetch in ``os.walk`` order (as ``_files_under``).
+
+    Per subject folder ``files/pXX/p<subject>/``: its reports ``s<study>.txt``, then each study
+    folder's DICOMs. ``studies`` come sorted by subject and study (``write_index_files``).
+    """
+    for subject, own in itertools.groupby(studies, key=lambda st: st.subject_id):
+        folder = f"{prefix}files/p{subject[:2]}/p{subject}/"
+        mine = list(own)
+        for st in mine:
+            yield f"{folder}s{st.study_id}.txt"
+        for st in mine:
+            for dicom_id in sorted(st.dicom_ids):
+                yield f"{folder}s{st.study_id}/{dicom_id}.dcm"
+
+
 def plan_child(work: Path, studies: int) -> dict[str, Any]:
-    """Measure the driver's memory as normalize holds it: survey, lazy plans, every combined unit taken once, build key."""
+    """Measure the driver's memory as normalize holds it, stage by stage (RSS held after, peak during).
+
+    Survey, lazy plans, every combined unit taken once, the build key's stat records, the resume
+    key, the writer's close (manifest and card written), and the next run's manifest read and
+    up-to-date check.
+    """
     from medcat_data.catalog.refs import resolve
     from medcat_data.catalog.registry import load_registry
-    from medcat_data.converters.build_manifest import InputFiles
-    from medcat_data.converters.normalize import context_for, pick_source
+    from medcat_data.converters.build_manifest import BuildKey, InputFiles, read_manifest, up_to_date
+    from medcat_data.converters.card import CardInfo
+    from medcat_data.converters.normalize import _key_text, context_for, pick_source
     from medcat_data.converters.recipe import RecipeContext, RecipeOptions
+    from medcat_data.converters.resume import ResumeStore
+    from medcat_data.converters.writer import DatasetSpec, DatasetWriter, WriterOptions, _with_writer_options
     from medcat_data.datasets.mimic_cxr.recipe import RECIPE
 
     from medcat_data.mirror.replicas.base import project_dir
@@ -366,13 +399,19 @@ def plan_child(work: Path, studies: int) -> dict[str, Any]:
     fields["source_dir"], fields["companions"] = dicom, {k: jpg for k in base.companions}
     ctx = IndexOnly(**fields)
     gc.collect()
-    stages = {"imports": _rss()}
+    stages: dict[str, tuple[int, int]] = {}
+    pid = os.getpid()
+
+    def stage(name: str) -> None:
+        gc.collect()
+        stages[name] = (_rss(), _hwm(pid))
+        _reset_peak()
+
+    stage("imports")
     survey = RECIPE.survey(ctx)
-    gc.collect()
-    stages["survey"] = _rss()
+    stage("survey")
     plans = {config: RECIPE.plan(config, ctx, survey) for config in RECIPE.CONFIGS}
-    gc.collect()
-    stages["plans (record-list pass, study-list index)"] = _rss()
+    stage("plans (record-list pass, study-list index)")
     # What normalize does with the units: take each once (the executor's window holds a few); keep none.
     units = RECIPE.combine_units(plans)
     taken, sample_bytes, sampled = 0, 0, 0
@@ -383,34 +422,47 @@ def plan_child(work: Path, studies: int) -> dict[str, Any]:
             sampled += 1
         taken += 1
     del unit
-    gc.collect()
-    stages["every combined unit taken once"] = _rss()
-    peak = _hwm(os.getpid())
+    stage("every combined unit taken once")
 
     # The build key's stat records: one per DICOM and per loose report, as stat_inputs(..., root=) holds them.
-    images = sum(len(s.dicom_ids) for s in survey.labels.studies) + studies
+    prefix = f"{dicom.relative_to(root).as_posix()}/"
     inputs = InputFiles(root)
-    for i in range(images):
-        inputs.append(f"files/mimic-cxr/2.0.0/files/p1{i % 10}/p1{i:07d}/s5{i:07d}/{i:08x}-{i:08x}-{i:08x}-{i:08x}-{i:08x}.dcm",
-                      1_000_000 + i, 1_700_000_000_000_000_000 + i, None, f"{root}/files/mimic-cxr/2.0.0/files/p1{i % 10}/p1{i:07d}/s5{i:07d}/{i:08x}-{i:08x}-{i:08x}-{i:08x}-{i:08x}.dcm")
-    key_bytes = sum(sys.getsizeof(part) for part in (inputs._blob, inputs._ends, inputs._sizes, inputs._mtimes, inputs._sha256, inputs._locals))
-    gc.collect()
-    stages["build key inputs"] = _rss()
-    peak = max(peak, _hwm(os.getpid()))
+    for n, path in enumerate(_input_paths(survey.labels.studies, prefix)):
+        inputs.append(path, 1_000_000 + n, 1_700_000_000_000_000_000 + n, None, None)
+    key = BuildKey(inputs=inputs, options={"configs": list(RECIPE.CONFIGS), "source": ctx.source, "recipe": ctx.options.as_json()})
+    key_bytes = inputs.nbytes()
+    stage("build key inputs")
+    out = work / "out" / "mimic-cxr"
+    shutil.rmtree(out.parent, ignore_errors=True)
+    out.parent.mkdir(parents=True)
+    writer = WriterOptions()
+    store = ResumeStore(out, _key_text(key, writer))
+    stage("resume key (hash of every input's stat)")
+    spec = DatasetSpec(source=ctx.source_tag, configs=(), card=CardInfo("MIMIC-CXR", "bench"))
+    with DatasetWriter(out, spec, _with_writer_options(key, writer), writer) as dataset:
+        written = dataset.close()
+    del written, dataset
+    stage("writer close (manifest and card written)")
+    existing = read_manifest(out)
+    assert existing is not None and up_to_date(out, existing, _with_writer_options(key, writer), []) is not None
+    stage("next run: manifest read + up-to-date check (held while it rebuilds)")
+    del existing, store
+
     # The survey's parts (what stays on the driver for the whole run), every object once.
     seen: set[int] = set()
     folder = survey.labels
     in_survey = {
         "metadata (studies, views)": _deep(folder.studies, seen), "split (dicom_id -> split)": _deep(folder.split, seen),
-        "dicom_id -> view": _deep(survey.views, seen),
+        "dicom_id -> view": _deep(survey.views, seen), "study index (shared by the label files)": _deep(folder.index, seen),
     }
-    in_survey.update({f"labels {name}": _deep(table, seen) for name, table in folder.labels.items()})
+    in_survey.update({f"labels {name} (packed codes)": table.values.nbytes() for name, table in folder.labels.items()})  # type: ignore[attr-defined]
     records = survey.records(ctx)
     in_survey["record-list pass (not fetched, errors)"] = _deep(records, seen)
 
     return {
         "studies": len(survey.labels.studies), "units": taken, "unit_bytes": sample_bytes / max(1, sampled),
-        "stages": stages, "peak": peak, "survey": in_survey, "key_files": len(inputs), "key_bytes": key_bytes,
+        "stages": stages, "survey": in_survey, "key_files": len(inputs), "key_bytes": key_bytes,
+        "manifest_bytes": (out / "medcat-manifest.json").stat().st_size,
     }
 
 
@@ -423,25 +475,29 @@ def plan_section(work: Path, studies: int) -> list[str]:
     )
     seconds = time.perf_counter() - start
     got = json.loads(out.stdout.strip().splitlines()[-1])
-    stages: dict[str, int] = got["stages"]
+    stages: dict[str, list[int]] = got["stages"]
+    base = stages["imports"][0]
     rows, previous = [], None
-    for name, rss in stages.items():
+    for name, (rss, peak) in stages.items():
         delta = "" if previous is None else f"{(rss - previous) / MIB:+.0f}"
-        rows.append(f"| {name} | {rss / MIB:.0f} | {delta} |")
+        rows.append(f"| {name} | {rss / MIB:.0f} | {delta} | {'' if previous is None else f'{(peak - base) / MIB:.0f}'} |")
         previous = rss
-    held = stages["build key inputs"] - stages["imports"]
-    peak_above = got["peak"] - stages["imports"]
+    run = [name for name in stages if not name.startswith("next run")]
+    held = stages[run[-1]][0] - base
+    peak_above = max(peak for name in run[1:] for _, peak in [stages[name]]) - base
     return [
         f"#### Driver memory of a MIMIC-CXR-shaped plan: {studies:,} studies, {images:,} DICOMs (no images on disk)",
         "",
         f"Survey, the plans of `reports`, `chexpert` and `negbio`, every unit of `combine_units` taken once and dropped "
-        f"(as the executor's window does), the build key's inputs; one fresh process ({seconds:.0f} s, load {load:.1f}):",
+        f"(as the executor's window does), the build key's inputs, the resume key, the writer's close (manifest, card), "
+        f"then what the next run reads; one fresh process ({seconds:.0f} s, load {load:.1f}). Peak: the stage's own "
+        f"(`VmHWM`, reset before each stage), above the imports:",
         "",
-        "| after | RSS MiB | change MiB |",
-        "|---|---:|---:|",
+        "| after | RSS MiB | change MiB | peak MiB above imports |",
+        "|---|---:|---:|---:|",
         *rows,
         "",
-        f"Held at the end: **{held / MIB:.0f} MiB** above the imports, peak {peak_above / MIB:.0f} MiB above them "
+        f"Held at the end of the run: **{held / MIB:.0f} MiB** above the imports, peak {peak_above / MIB:.0f} MiB above them "
         f"(target under 300 MB: {'met' if max(held, peak_above) < 300e6 else 'missed'}); {got['units']:,} combined units, "
         f"{got['unit_bytes']:,.0f} bytes each by object sizes (only the executor's window of them is alive).",
         "",
@@ -452,7 +508,7 @@ def plan_section(work: Path, studies: int) -> list[str]:
         *(f"| {name} | {b / MIB:.0f} | {b / studies:,.0f} |" for name, b in got["survey"].items()),
         "",
         f"The build key's stat records (`stat_inputs`, {got['key_files']:,} inputs): {got['key_bytes'] / MIB:.0f} MiB "
-        f"({got['key_bytes'] / got['key_files']:.0f} bytes per input).",
+        f"({got['key_bytes'] / got['key_files']:.0f} bytes per input); the manifest {got['manifest_bytes'] / MIB:.0f} MiB on disk.",
     ]
 
 

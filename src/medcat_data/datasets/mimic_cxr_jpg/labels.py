@@ -183,6 +183,10 @@ class PackedLabels(Mapping[str, tuple[str, ...]]):
     def __iter__(self) -> Iterator[str]:
         return (study for study in self._index if study in self)
 
+    def nbytes(self) -> int:
+        """Return the bytes this table holds of its own (codes, spellings, overflow rows; not the shared index)."""
+        return sum(sys.getsizeof(part) for part in (self._codes, self._spellings, self._names, self._overflow))
+
 
 @dataclass(frozen=True)
 class LabelTable:
@@ -197,7 +201,9 @@ class LabelTable:
     values: Mapping[str, tuple[str, ...]]
 
 
-def read_labels(ctx: RecipeContext, path: Path, source: str, errors: list[SampleError] | None = None, index: dict[str, int] | None = None) -> LabelTable:
+def read_labels(
+    ctx: RecipeContext, path: Path, source: str, errors: list[SampleError] | None = None, index: dict[str, int] | None = None
+) -> LabelTable:
     """Read a label file, selecting the 14 observation columns by name (aliases applied).
 
     With ``errors``, its damaged lines are appended there instead of being raised. ``index`` maps
