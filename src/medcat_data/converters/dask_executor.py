@@ -121,7 +121,7 @@ class DaskExecutor:
         self.cluster = cluster
         self.units_per_task = max(1, units_per_task or DEFAULT_UNITS_PER_TASK)
         workers = max(1, len(client.scheduler_info().get("workers", {})) or 1)
-        self.window = max(1, window or 2 * workers)
+        self.window = max(1, window or 4 * workers)
         self._warming: list[Any] = []
 
     @classmethod

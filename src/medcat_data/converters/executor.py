@@ -165,7 +165,7 @@ class LocalPool:
 
     def __init__(self, jobs: int, window: int | None = None) -> None:
         self.jobs = max(1, jobs)
-        self.window = max(1, window or 2 * self.jobs)
+        self.window = max(1, window or 8 * self.jobs)
         self._pool: ProcessPoolExecutor | None = None
 
     def _started(self, fn: Callable[..., Any]) -> ProcessPoolExecutor:
