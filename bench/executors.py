@@ -452,8 +452,10 @@ def plan_child(work: Path, studies: int) -> dict[str, Any]:
     seen: set[int] = set()
     folder = survey.labels
     in_survey = {
-        "metadata (studies, views)": _deep(folder.studies, seen), "split (dicom_id -> split)": _deep(folder.split, seen),
-        "dicom_id -> view": _deep(survey.views, seen), "study index (shared by the label files)": _deep(folder.index, seen),
+        "metadata (studies, views)": _deep(folder.studies, seen),
+        "dicom_id -> (split, view): one dict for both": _deep(getattr(folder.split, "_facts", folder.split), seen),
+        "dicom_id -> view (before: a dict of its own)": _deep(survey.views, seen),
+        "study index (shared by the label files)": _deep(folder.index, seen),
     }
     in_survey.update({f"labels {name} (packed codes)": table.values.nbytes() for name, table in folder.labels.items()})  # type: ignore[attr-defined]
     records = survey.records(ctx)

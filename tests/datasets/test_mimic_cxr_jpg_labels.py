@@ -1,9 +1,9 @@
-"""The survey of the MIMIC-CXR-JPG index files held compactly: packed label codes, metadata grouped as it streams."""
+"""The survey of the MIMIC-CXR-JPG index files held compactly: packed label codes, metadata grouped as it streams, one dict per image."""
 
 from __future__ import annotations
 
 from medcat_data.converters.vocab.chexpert import OBSERVATIONS
-from medcat_data.datasets.mimic_cxr_jpg.labels import PackedLabels, StudyImages, _StudyGroups
+from medcat_data.datasets.mimic_cxr_jpg.labels import ImageFacts, PackedLabels, StudyImages, _StudyGroups
 
 _N = len(OBSERVATIONS)
 
@@ -48,3 +48,10 @@ def test_metadata_rows_group_by_study_in_first_seen_order_also_when_a_study_come
         StudyImages("12", "s2", ("d5", "d6"), ("PA", None)),
     )
     assert index == {"s1": 0, "s2": 1}
+
+
+def test_split_and_views_are_two_columns_of_one_dict_with_none_absent() -> None:
+    facts: dict[str, tuple[str | None, str | None]] = {"d1": ("train", "PA"), "d2": (None, "AP"), "d3": ("test", None)}
+    split, views = ImageFacts(facts, 0), ImageFacts(facts, 1)
+    assert dict(split) == {"d1": "train", "d3": "test"} and len(split) == 2 and split.get("d2") is None
+    assert dict(views) == {"d1": "PA", "d2": "AP"} and views.get("d3") is None and "d9" not in views

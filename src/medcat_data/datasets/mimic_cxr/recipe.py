@@ -154,7 +154,7 @@ class Survey:
     record_list: Path
     labels: LabelFolder
     views: Mapping[str, str | None] = field(default_factory=dict)
-    """dicom_id -> the metadata's ViewPosition, built once for every plan."""
+    """dicom_id -> the metadata's ViewPosition (the label folder's, shared with its split)."""
     _passes: list[tuple[RecipeContext, _Records]] = field(default_factory=list, compare=False, repr=False)
 
     def records(self, ctx: RecipeContext) -> _Records:
@@ -265,8 +265,7 @@ class MimicCxr(Recipe[Survey, Unit]):
         if folder is None:
             raise UsageError(f"{ctx.dataset_id}: the companion source {COMPANION!r} (labels, split, metadata) is not configured.")
         labels = read_label_folder(folder, ctx, LABEL_FILES)
-        views = {dicom_id: view for st in labels.studies for dicom_id, view in zip(st.dicom_ids, st.views)}
-        return Survey(record_list, labels, views)
+        return Survey(record_list, labels, labels.views)
 
     def features(self, config: str, ctx: RecipeContext, survey: Survey) -> Features:
         """Report-generation (``reports``) or image-classification with the 14 CheXpert mention columns."""
