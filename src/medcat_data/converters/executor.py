@@ -32,6 +32,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 from collections import deque
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
@@ -167,8 +168,13 @@ class LocalPool:
         self.jobs = max(1, jobs)
         self.window = max(1, window or 8 * self.jobs)
         self._pool: ProcessPoolExecutor | None = None
+        self._starting: threading.Thread | None = None
 
     def _started(self, fn: Callable[..., Any]) -> ProcessPoolExecutor:
+        starting = self._starting
+        if starting is not None and starting is not threading.current_thread():
+            starting.join()
+            self._starting = None
         if self._pool is None:
             module = module_of(fn)
             self._pool = ProcessPoolExecutor(
@@ -180,10 +186,19 @@ class LocalPool:
         return self._pool
 
     def prestart(self, fn: Callable[..., Any]) -> None:
-        """Start the forkserver (preloading ``fn``'s module) and the workers now, in the background."""
-        pool = self._started(fn)
-        for _ in range(self.jobs):
-            pool.submit(os.getpid)
+        """Start the forkserver (preloading ``fn``'s module) and the workers in a background thread.
+
+        Starting a worker waits until the forkserver has imported its preload list (about a second):
+        the driver surveys and plans meanwhile. ``map`` and ``submit`` wait for the thread.
+        """
+
+        def start() -> None:
+            pool = self._started(fn)
+            for _ in range(self.jobs):
+                pool.submit(os.getpid)
+
+        self._starting = threading.Thread(target=start, name="medcat-pool-start", daemon=True)
+        self._starting.start()
 
     def map(self, fn: Callable[[U], R], units: Iterable[U]) -> Iterator[R]:
         """Yield ``fn(unit)`` in unit order.
@@ -193,7 +208,7 @@ class LocalPool:
         """
         todo = iter(units)
         head = list(itertools.islice(todo, 2))
-        if len(head) <= 1 and self._pool is None:  # one unit is not worth a pool
+        if len(head) <= 1 and self._pool is None and self._starting is None:  # one unit is not worth a pool
             yield from (fn(unit) for unit in head)
             return
         pool = self._started(fn)
@@ -223,6 +238,9 @@ class LocalPool:
 
     def close(self) -> None:
         """Stop the worker processes (waiting for running work; queued work is cancelled)."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -183,12 +183,13 @@ def write_dataset(
         differ = differences(existing, key, [cfg.name for cfg in spec.configs])
         if differ:
             raise OutputExistsError(out_dir, differ)
+    old_configs = set(existing.configs) if existing is not None else set()
+    del existing, previous  # the previous manifest's input records are not needed while rebuilding
     with DatasetWriter(out_dir, spec, key, options, runner=runner) as writer:
         for result in results:
             writer.add_unit(result)
         written = writer.close()
-    replaced = tuple(sorted(set(existing.configs) - set(written.rows))) if existing is not None else ()
-    return replace(written, replaced_configs=replaced)
+    return replace(written, replaced_configs=tuple(sorted(old_configs - set(written.rows))))
 
 
 def _recover(out_dir: Path) -> None:
