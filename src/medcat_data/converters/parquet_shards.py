@@ -118,6 +118,25 @@ class CutPlanner:
         return group
 
 
+class _StagedSizes:
+    """Arrow bytes of a staged batch's slices: the whole batch from its reference, others from the file.
+
+    The file is memory-mapped only when the planner splits the batch (slice sizes read only its
+    offsets and metadata).
+    """
+
+    def __init__(self, batch: StagedBatch) -> None:
+        self.batch = batch
+        self.view: pa.RecordBatch | None = None
+
+    def __call__(self, offset: int, length: int) -> int:
+        if offset == 0 and length == self.batch.num_rows and self.batch.nbytes is not None:
+            return self.batch.nbytes
+        if self.view is None:
+            self.view = self.batch.open()
+        return int(self.view.slice(offset, length).nbytes)
+
+
 def parquet_writer(path: Path | str, schema: pa.Schema, options: WriterOptions) -> pq.ParquetWriter:
     """The one place medcat's parquet settings live (per-leaf compression, dictionaries, statistics)."""
     leaves, binary = _leaves(schema)
@@ -200,8 +219,7 @@ class SplitSink:
         if isinstance(batch, StagedBatch):
             if self.runner is None:
                 raise ValueError("a staged batch needs a shard runner")
-            view = batch.open()  # memory-mapped: slice sizes read only offsets and metadata
-            slice_bytes: Callable[[int, int], int] = lambda o, n: view.slice(o, n).nbytes  # noqa: E731
+            slice_bytes: Callable[[int, int], int] = _StagedSizes(batch)
         else:
             slice_bytes = lambda o, n: batch.slice(o, n).nbytes  # noqa: E731
         number = self.planner.batches

@@ -124,8 +124,8 @@ class ResumeStore:
         """Read a kept unit result's sidecar; its batches stay in their files (``StagedBatch``)."""
         meta = json.loads(self._meta(index).read_text(encoding="utf-8"))
         batches = tuple(
-            (config, split, StagedBatch(str(self._batch(index, k)), rows))
-            for k, (config, split, rows) in enumerate(meta["places"])
+            (place[0], place[1], StagedBatch(str(self._batch(index, k)), place[2], place[3] if len(place) > 3 else None))
+            for k, place in enumerate(meta["places"])
         )
         return UnitResult(
             index=index,
@@ -152,16 +152,21 @@ def stage_result(folder: Path | str, result: UnitResult) -> UnitResult:
     staged = []
     for k, (config, split, batch) in enumerate(result.batches):
         target = folder / f"{result.index:09d}.{k}.arrow"
-        if not isinstance(batch, StagedBatch):
-            tmp = target.with_suffix(".arrow.part")
-            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
-                writer.write_batch(batch)
-            os.replace(tmp, target)
-        staged.append((config, split, StagedBatch(str(target), batch.num_rows)))
+        if isinstance(batch, StagedBatch):
+            staged.append((config, split, batch))
+            continue
+        tmp = target.with_suffix(".arrow.part")
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+        os.replace(tmp, target)
+        ref = StagedBatch(str(target), batch.num_rows)
+        # The bytes as read back (the writer drops empty validity buffers), so the driver's planner need
+        # not open the file for a batch it does not split.
+        staged.append((config, split, StagedBatch(ref.path, ref.num_rows, ref.open().nbytes)))
     meta_path = folder / f"{result.index:09d}.json"
     meta = {
         "name": result.name,
-        "places": [(config, split, batch.num_rows) for config, split, batch in staged],
+        "places": [(config, split, batch.num_rows, batch.nbytes) for config, split, batch in staged],
         "errors": [asdict(e) for e in result.errors],
         "hashes": [asdict(h) for h in result.input_hashes],
         "items": result.items,
@@ -202,7 +207,7 @@ def resumed(
 
     def fresh_units() -> Iterator[Any]:
         for index, unit in enumerate(units):
-            if store.has(index):
+            if store.kept and store.has(index):  # nothing kept at the start: no unit can be
                 slots.append(index)
             else:
                 slots.append(None)

@@ -181,6 +181,8 @@ class StagedBatch:
 
     path: str
     num_rows: int
+    nbytes: int | None = None
+    """Arrow bytes of the batch as read back from its file (what the shard planner counts), when known."""
 
     def open(self) -> pa.RecordBatch:
         """Memory-map the batch: its bytes are read only where they are touched."""
