@@ -65,7 +65,12 @@ def _forked_workers(distributed: Any) -> Iterator[None]:
     from medcat_data.converters.executor import BASE_PRELOAD
 
     # Dask's statistical profiler samples every worker thread every 10 ms: CPU a batch job does not need.
-    quiet = {"distributed.worker.profile.enabled": False}
+    quiet: dict[str, Any] = {"distributed.worker.profile.enabled": False}
+    # Dask's default MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold: every
+    # large temporary array (a decoded image) is then a fresh mmap and page faults. The thread limits stay.
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    quiet["distributed.nanny.pre-spawn-environ"] = environ
     if "forkserver" not in multiprocessing.get_all_start_methods():
         with dask.config.set(quiet):
             yield
