@@ -4,6 +4,7 @@ fetches, one decode per DICOM), damaged upstream tables, and the whole chain ove
 from __future__ import annotations
 
 import csv
+from collections.abc import Sized
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,27 @@ def test_both_configs_together_decode_each_dicom_once(replica: tuple[Path, dict[
     assert len(decoded) == len(set(decoded)) == len(list(root.glob("images/*/*.dicom")))
     separately = {config: sum(1 for o in _convert(plan.units) if isinstance(o, Row)) for config, plan in plans.items()}
     assert rows == separately
+
+
+def test_plans_make_their_units_as_they_are_taken(replica: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``plan`` makes no unit; the combined stream has its length up front and makes a study's units when it is taken."""
+    root, _ = replica
+    made: list[str] = []
+
+    class Counted(vindr_mammo.StudyUnit):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            made.append(self.study_id)
+
+    monkeypatch.setattr(vindr_mammo, "StudyUnit", Counted)
+    ctx = _context(root)
+    plans = {config: RECIPE.plan(config, ctx, None) for config in vindr_mammo.CONFIGS}
+    assert made == []
+    units = RECIPE.combine_units(plans)
+    assert isinstance(units, Sized) and len(units) == len(list(root.glob("images/*")))
+    first = next(iter(units))
+    assert isinstance(first, vindr_mammo.SharedStudyUnit) and [p.config for p in first.parts] == list(vindr_mammo.CONFIGS)
+    assert made == [first.parts[0].study_id] * len(vindr_mammo.CONFIGS)  # the other studies' units are not made yet
 
 
 def test_a_csv_lacking_a_column_is_an_upstream_format_error_naming_file_and_column(replica: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:

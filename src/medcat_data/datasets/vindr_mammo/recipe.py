@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import ast
 import csv
-from collections.abc import Iterable, Iterator, Mapping
+import hashlib
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -37,7 +39,7 @@ from medcat_data.converters.units import ErrorUnit, Row
 from medcat_data.converters.vocab.mammography import BIRADS, DENSITY, FINDING_BIRADS, LATERALITY, VIEW, VINDR_FINDINGS
 from medcat_data.errors import SampleError, UsageError
 
-__all__ = ["CONFIGS", "DATASET_ID", "RECIPE", "SharedStudyUnit", "StudyUnit", "VindrMammo", "convert_unit"]
+__all__ = ["CONFIGS", "DATASET_ID", "RECIPE", "SharedStudyUnit", "Source", "StudyUnit", "VindrMammo", "convert_unit"]
 
 DATASET_ID = "vindr-mammo"
 CONFIGS: tuple[str, ...] = ("birads", "findings")
@@ -51,32 +53,55 @@ Box = tuple[int, tuple[str, ...], str, tuple[str, str, str, str]]
 """``(CSV line, categories, finding_birads, (xmin, ymin, xmax, ymax) as written)``."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageItem:
-    """One image of a study with its CSV identity and, for ``findings``, its box rows."""
+    """One image of a study: its CSV identity (repeated values interned) and, for ``findings``, its box rows."""
 
     line: int
-    path: str
-    """Relative to the dataset root (``images/<study>/<image>.dicom``)."""
-    values: tuple[tuple[str, str], ...]
+    study_id: str
+    series_id: str
+    image_id: str
+    laterality: str
+    view_position: str
+    height: str
+    width: str
+    breast_birads: str
+    breast_density: str
     split: str
     boxes: tuple[Box, ...] = ()
 
-    def get(self, column: str) -> str:
-        return dict(self.values)[column]
+    @property
+    def path(self) -> str:
+        """Relative to the dataset root (``images/<study>/<image>.dicom``)."""
+        return f"images/{self.study_id}/{self.image_id}.dicom"
+
+    def with_box(self, box: Box) -> ImageItem:
+        return ImageItem(self.line, self.study_id, self.series_id, self.image_id, self.laterality, self.view_position,
+                         self.height, self.width, self.breast_birads, self.breast_density, self.split, self.boxes + (box,))
 
 
 @dataclass(frozen=True)
-class StudyUnit:
-    """One study: its images, read with ``image`` options from ``root``."""
+class Source:
+    """What every unit of one config's plan reads from: one object per plan, shared by its units."""
 
     config: str
-    study_id: str
     root: Path
     csv_name: str
     source_tag: str
     image: ImageOptions
+
+
+@dataclass(frozen=True, slots=True)
+class StudyUnit:
+    """One study: its images, read with ``source.image`` options from ``source.root``."""
+
+    source: Source
+    study_id: str
     images: tuple[ImageItem, ...]
+
+    @property
+    def config(self) -> str:
+        return self.source.config
 
     @property
     def name(self) -> str:
@@ -130,7 +155,7 @@ def read_rows(ctx: RecipeContext, path: Path, wanted: tuple[str, ...]) -> Iterat
 class VindrMammo(Recipe[None, Unit]):
     """VinDr-Mammo: ``birads`` and ``findings``, one study per unit (see the module docstring).
 
-    No survey: each config reads its own CSV once, in ``plan``.
+    No survey: each config reads its own CSV in ``plan`` and again as its units are taken.
     """
 
     DATASET_ID = DATASET_ID
@@ -149,7 +174,11 @@ class VindrMammo(Recipe[None, Unit]):
         )
 
     def plan(self, config: str, ctx: RecipeContext, survey: None) -> Plan[Unit]:
-        """Return one unit per study in CSV order; images whose DICOM was not fetched are ``not_fetched``."""
+        """Return one unit per study in CSV order; images whose DICOM was not fetched are ``not_fetched``.
+
+        The CSV is read once here (errors, what was fetched, how many units); the units are made as
+        they are taken, reading it again (``_Units``), unless its studies are not contiguous.
+        """
         self.check_config(config)
         return _plan(config, ctx)
 
@@ -157,8 +186,13 @@ class VindrMammo(Recipe[None, Unit]):
         """Merge the configs' study units into one unit per study (first-seen order), errors last.
 
         ``birads`` and ``findings`` read the same images: run together they decode each DICOM once
-        instead of once per config. Rows still go to their own config.
+        instead of once per config. Rows still go to their own config. Plans listing the same
+        studies in the same order (the upstream CSVs do) are merged as they stream; others in memory.
         """
+        streams = [plan.units for plan in plans.values()]
+        units = [u for u in streams if isinstance(u, _Units)]
+        if len(units) == len(streams) > 1 and len({u.digest for u in units}) == 1 and len({u.count for u in units}) == 1:
+            return _Combined(units)
         by_study: dict[str, list[StudyUnit]] = {}
         reports: list[Unit | ErrorUnit] = []
         for plan in plans.values():
@@ -188,41 +222,168 @@ class VindrMammo(Recipe[None, Unit]):
 
 def _plan(config: str, ctx: RecipeContext) -> Plan[Unit]:
     path = _csv_path(config, ctx)
-    mapping = ctx.splits_of(config)
-    studies: dict[str, dict[str, ImageItem]] = {}
+    reading = _Reading(Source(config, ctx.source_dir, path.name, ctx.source_tag, ctx.options.image), ctx, path, ctx.splits_of(config))
+    try:
+        return _scan(reading, scattered=False)
+    except _Scattered:  # a study met in two places: its units are grouped in memory
+        return _scan(reading, scattered=True)
+
+
+def _scan(reading: _Reading, scattered: bool) -> Plan[Unit]:
+    """Read the CSV once: its errors, the images not fetched, how many units it makes and a digest of their studies.
+
+    Raises:
+        _Scattered: not ``scattered`` and a study's rows are not one run of the CSV.
+    """
+    ctx = reading.ctx
+    errors: list[SampleError] = []
+    grouped: dict[str, dict[str, ImageItem]] | None = None
+    if scattered:
+        grouped = _grouped(reading, errors)
+        studies: Iterable[tuple[str, dict[str, ImageItem]]] = grouped.items()
+    else:
+        studies = _runs(reading, errors, seen=set())
     skipped: list[str] = []
-    split_errors: list[SampleError] = []
-    for line, row in read_rows(ctx, path, IDENTITY + (BOX if config == "findings" else ())):
-        study, image = row["study_id"], row["image_id"]
-        rel = f"images/{study}/{image}.dicom"
-        item = studies.setdefault(study, {}).get(image)
-        if item is None:
-            try:
-                split = map_upstream_split(row["split"], mapping, item=f"{path.name}:{line}")
-            except SampleError as err:
-                split_errors.append(err)
-                continue
-            item = ImageItem(line, rel, tuple((c, row[c]) for c in IDENTITY), split)
-        if config == "findings":
-            box: Box = (line, _categories(row["finding_categories"], f"{path.name}:{line}"), row["finding_birads"],
-                        (row["xmin"], row["ymin"], row["xmax"], row["ymax"]))
-            item = ImageItem(item.line, item.path, item.values, item.split, item.boxes + (box,))
-        studies[study][image] = item
-    units: list[Unit | ErrorUnit] = []
-    for study, images in studies.items():
-        kept = []
+    count, digest = 0, hashlib.blake2b(digest_size=16)
+    for study, images in studies:
+        kept = 0
         for item in images.values():
             if ctx.has(ctx.source_dir / item.path):
-                kept.append(item)
+                kept += 1
             else:
                 skipped.append(item.path)
-        if kept:
-            units.append(StudyUnit(config, study, ctx.source_dir, path.name, ctx.source_tag, ctx.options.image, tuple(kept)))
-    if ctx.options.limit is not None:
-        units = units[: ctx.options.limit]
-    if split_errors:
-        units.append(ErrorUnit(config, tuple(split_errors)))
+        if kept and (ctx.options.limit is None or count < ctx.options.limit):
+            count += 1
+            digest.update(study.encode() + b"\n")
+    units = _Units(reading, frozenset(skipped), grouped, tuple(errors), count, digest.digest())
     return Plan(units=units, not_fetched=skipped)
+
+
+class _Scattered(Exception):
+    """A study's rows are not one run of the CSV."""
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One config's annotation CSV and how its rows become images."""
+
+    source: Source
+    ctx: RecipeContext
+    path: Path
+    mapping: Mapping[str, str]
+
+    def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
+        return read_rows(self.ctx, self.path, IDENTITY + (BOX if self.source.config == "findings" else ()))
+
+    def add(self, images: dict[str, ImageItem], study: str, line: int, row: dict[str, str], errors: list[SampleError]) -> None:
+        """Add one CSV row to its study's images: a new image (its split mapped), or one more box of it."""
+        image = row["image_id"]
+        item = images.get(image)
+        if item is None:
+            try:
+                split = map_upstream_split(row["split"], self.mapping, item=f"{self.path.name}:{line}")
+            except SampleError as err:
+                errors.append(err)
+                return
+            lat, view, height, width, birads, density = [sys.intern(row[c]) for c in SHARED]
+            series, image = sys.intern(row["series_id"]), sys.intern(image)  # the other config's unit of the study shares them
+            item = ImageItem(line, study, series, image, lat, view, height, width, birads, density, sys.intern(split))
+        if self.source.config == "findings":
+            where = f"{self.path.name}:{line}"
+            categories = tuple(sys.intern(c) for c in _categories(row["finding_categories"], where))
+            box: Box = (line, categories, sys.intern(row["finding_birads"]), (row["xmin"], row["ymin"], row["xmax"], row["ymax"]))
+            item = item.with_box(box)
+        images[image] = item
+
+
+SHARED = ("laterality", "view_position", "height", "width", "breast_birads", "breast_density")
+"""The identity columns with few distinct values: interned, so images share them (ids are interned too:
+a study's units of both configs, made together, share them)."""
+
+
+def _runs(reading: _Reading, errors: list[SampleError], seen: set[str] | None = None) -> Iterator[tuple[str, dict[str, ImageItem]]]:
+    """Yield each run of one study's rows as ``(study, images by id)``, in CSV order.
+
+    Raises:
+        _Scattered: a study is met again while ``seen`` (the studies met so far) is given; no row
+            of its second run has been read, so what was read is grouped the same either way.
+    """
+    study: str | None = None
+    images: dict[str, ImageItem] = {}
+    for line, row in reading.rows():
+        if row["study_id"] != study:
+            if study is not None:
+                yield study, images
+            study, images = sys.intern(row["study_id"]), {}
+            if seen is not None:
+                if study in seen:
+                    raise _Scattered(study)
+                seen.add(study)
+        reading.add(images, study, line, row, errors)
+    if study is not None:
+        yield study, images
+
+
+def _grouped(reading: _Reading, errors: list[SampleError]) -> dict[str, dict[str, ImageItem]]:
+    """Group the CSV's rows by study in first-seen order (a CSV whose studies are not contiguous)."""
+    studies: dict[str, dict[str, ImageItem]] = {}
+    for line, row in reading.rows():
+        reading.add(studies.setdefault(row["study_id"], {}), row["study_id"], line, row, errors)
+    return studies
+
+
+class _Units:
+    """One config's study units, made as they are taken (``--limit`` keeps N); its error unit last. Has a length.
+
+    ``count`` is the number of study units, ``digest`` hashes their study ids in order: plans whose
+    digests match list the same studies in the same order and are merged by zipping them.
+    """
+
+    def __init__(self, reading: _Reading, missing: frozenset[str], grouped: dict[str, dict[str, ImageItem]] | None,
+                 errors: tuple[SampleError, ...], count: int, digest: bytes) -> None:
+        self.reading, self.missing, self.grouped, self.errors = reading, missing, grouped, errors
+        self.count, self.digest = count, digest
+
+    def studies(self) -> Iterator[StudyUnit]:
+        studies = self.grouped.items() if self.grouped is not None else _runs(self.reading, [])
+        made = 0
+        for study, images in studies:
+            if made >= self.count:
+                return
+            kept = tuple(item for item in images.values() if item.path not in self.missing)
+            if kept:
+                made += 1
+                yield StudyUnit(self.reading.source, study, kept)
+
+    def error_unit(self) -> ErrorUnit | None:
+        return ErrorUnit(self.reading.source.config, self.errors) if self.errors else None
+
+    def __iter__(self) -> Iterator[Unit | ErrorUnit]:
+        yield from self.studies()
+        last = self.error_unit()
+        if last is not None:
+            yield last
+
+    def __len__(self) -> int:
+        return self.count + bool(self.errors)
+
+
+class _Combined:
+    """Plans listing the same studies in the same order, merged per study as they stream; error units last."""
+
+    def __init__(self, streams: Sequence[_Units]) -> None:
+        self.streams = streams
+
+    def __iter__(self) -> Iterator[Unit | ErrorUnit]:
+        for parts in zip(*(s.studies() for s in self.streams)):
+            yield SharedStudyUnit(parts)
+        for stream in self.streams:
+            last = stream.error_unit()
+            if last is not None:
+                yield last
+
+    def __len__(self) -> int:
+        return self.streams[0].count + sum(bool(s.errors) for s in self.streams)
 
 
 def convert_unit(unit: Unit) -> Iterator[Row | SampleError]:
@@ -237,31 +398,31 @@ def convert_unit(unit: Unit) -> Iterator[Row | SampleError]:
 
 
 def _row(unit: StudyUnit, item: ImageItem, decoded: dict[str, EncodedImage | SampleError]) -> Row:
-    where = f"{unit.csv_name}:{item.line}"
-    image_id = item.get("image_id")
-    laterality = LATERALITY.map("vindr-mammo laterality", item.get("laterality"), item=where, column="laterality")
-    view = VIEW.map("vindr-mammo view_position", item.get("view_position"), item=where, column="view_position")
-    birads = BIRADS.map("vindr-mammo breast_birads", item.get("breast_birads"), item=where, column="breast_birads")
-    density = DENSITY.map("vindr-mammo breast_density", item.get("breast_density"), item=where, column="breast_density")
+    where = f"{unit.source.csv_name}:{item.line}"
+    image_id = item.image_id
+    laterality = LATERALITY.map("vindr-mammo laterality", item.laterality, item=where, column="laterality")
+    view = VIEW.map("vindr-mammo view_position", item.view_position, item=where, column="view_position")
+    birads = BIRADS.map("vindr-mammo breast_birads", item.breast_birads, item=where, column="breast_birads")
+    density = DENSITY.map("vindr-mammo breast_density", item.breast_density, item=where, column="breast_density")
     encoded = _decode(unit, item, decoded)
     values: dict[str, Any] = {
         "image": {"bytes": encoded.data, "path": f"{image_id}.png"},
         "birads": birads,
         "density": density,
         "patient_id": None,
-        "study_id": item.get("study_id"),
+        "study_id": item.study_id,
         "view": view,
         "laterality": laterality,
         "modality": MODALITY,
-        "source": unit.source_tag,
+        "source": unit.source.source_tag,
         "sample_id": image_id,
         "split": item.split,
-        "series_id": item.get("series_id"),
+        "series_id": item.series_id,
         "image_id": image_id,
     }
     if unit.config == "findings":
         values.update(
-            objects=_objects(unit.csv_name, item.boxes, encoded),
+            objects=_objects(unit.source.csv_name, item.boxes, encoded),
             width=encoded.width,
             height=encoded.height,
             scale=encoded.scale,
@@ -274,7 +435,7 @@ def _decode(unit: StudyUnit, item: ImageItem, decoded: dict[str, EncodedImage | 
     result = decoded.get(item.path)
     if result is None:
         try:
-            (result,) = decode_dicom(unit.root / item.path, unit.image)[:1]
+            (result,) = decode_dicom(unit.source.root / item.path, unit.source.image)[:1]
         except SampleError as err:
             result = SampleError(item.path, err.stage, err.reason)
         decoded[item.path] = result
@@ -282,9 +443,9 @@ def _decode(unit: StudyUnit, item: ImageItem, decoded: dict[str, EncodedImage | 
         raise result
     encoded = result
     try:
-        height, width = int(item.get("height")), int(item.get("width"))
+        height, width = int(item.height), int(item.width)
     except ValueError:
-        raise SampleError(f"{unit.csv_name}:{item.line}", "parse", f"height/width {item.get('height')!r}/{item.get('width')!r} are not integers") from None
+        raise SampleError(f"{unit.source.csv_name}:{item.line}", "parse", f"height/width {item.height!r}/{item.width!r} are not integers") from None
     if (encoded.original_height, encoded.original_width) != (height, width):
         raise SampleError(
             item.path, "size",
