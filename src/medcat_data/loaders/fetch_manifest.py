@@ -185,7 +185,20 @@ class ExtractRecord:
 def connect(path: Path) -> sqlite3.Connection:
     """Open a manifest store for use by several threads (the caller serializes) and processes."""
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    # WAL is a property of the file: set once. Two processes creating the store at the same moment
+    # may get "database is locked" from the mode change without SQLite's busy handler being asked;
+    # retry it within the same time budget.
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                conn.close()
+                raise
+            time.sleep(0.05)
     # NORMAL in WAL: a commit survives a killed process; only a power loss may lose the last ones.
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn

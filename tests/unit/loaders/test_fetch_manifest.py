@@ -214,3 +214,33 @@ def test_a_writer_killed_mid_write_leaves_a_readable_store_of_whole_batches(tmp_
     assert [p for p, _ in rows] == [f"f/{i:08d}" for i in range(len(rows))]
     check = sqlite3.connect(tmp_path / "manifest.sqlite").execute("PRAGMA integrity_check").fetchone()
     assert check == ("ok",)
+
+
+def _open_store(args: tuple[str, float]) -> str | None:
+    """Open (and so create) a manifest store at an agreed moment; return the error, if any."""
+    import time
+
+    from medcat_data.loaders.fetch_manifest import connect
+
+    path, start = args
+    while time.time() < start:
+        pass
+    try:
+        connect(Path(path)).close()
+    except Exception as err:  # noqa: BLE001 - reported back to the test
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def test_processes_creating_one_store_at_the_same_moment_all_open_it(tmp_path: Path) -> None:
+    """Two fetches of one dataset may create its store together: switching a new file to WAL then
+    answered "database is locked" to some of them (CI saw it; 10 of 320 openings here before the fix)."""
+    import multiprocessing
+    import time
+
+    errors: list[str] = []
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        for round_ in range(25):
+            start = time.time() + 0.15
+            errors += [e for e in pool.map(_open_store, [(str(tmp_path / f"{round_}.sqlite"), start)] * 6) if e]
+    assert errors == []
