@@ -9,14 +9,15 @@ batches in a worker: one unit never holds a whole shard of images.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from medcat_data.converters.codecs.image import ImageOptions
 from medcat_data.converters.recipe import RecipeContext
 
-__all__ = ["RowGroupUnit", "split_parquet"]
+__all__ = ["RowGroupUnit", "row_group_cells", "row_group_spans", "split_parquet"]
 
 
 def split_parquet(ctx: RecipeContext, prefixes: Iterable[str]) -> dict[str, list[Path]]:
@@ -53,3 +54,31 @@ class RowGroupUnit:
     @property
     def name(self) -> str:
         return f"{self.config}@{self.rel}:{self.row_group}"
+
+
+def row_group_spans(num_rows: Sequence[int], limit: int | None) -> Iterator[tuple[int, int, int]]:
+    """Yield ``(row group, its first row in the file, rows to take)`` for row groups of ``num_rows`` rows each.
+
+    With ``limit``, only the first ``limit`` rows of the file are taken; row groups left with none are skipped.
+    """
+    first, remaining = 0, limit
+    for group, rows in enumerate(num_rows):
+        take = rows if remaining is None else min(rows, remaining)
+        if remaining is not None:
+            remaining -= take
+        if take > 0:
+            yield group, first, take
+        first += rows
+
+
+def row_group_cells(path: Path, row_group: int, rows: int, columns: Iterable[str], batch_rows: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(offset, row as a dict)`` for the first ``rows`` rows of one row group, read ``batch_rows`` at a time.
+
+    Of ``columns``, those the file has are read.
+    """
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    present = [c for c in columns if c in pf.schema_arrow.names]
+    batches = pf.iter_batches(batch_size=batch_rows, row_groups=[row_group], columns=present)
+    return zip(range(rows), (cell for batch in batches for cell in batch.to_pylist()))

@@ -36,6 +36,7 @@ from typing import Any
 
 from datasets import Features, Value
 
+from medcat_data.converters.hub_parquet import row_group_cells, row_group_spans
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import text_qa_features
 from medcat_data.converters.units import Row
@@ -265,16 +266,11 @@ def _parquet_units(config: str, ctx: RecipeContext, files: list[Path], split: st
     for path in files:
         pf = pq.ParquetFile(path)
         require_columns(ctx, path, pf.schema_arrow.names, _REQUIRED)
-        remaining = ctx.options.limit
-        first = 0
-        for group in range(pf.num_row_groups):
-            rows = pf.metadata.row_group(group).num_rows
-            if remaining is not None:
-                rows = min(rows, remaining)
-                remaining -= rows
-            if rows > 0:
-                units.append(ParquetUnit(config, path, ctx.rel(path), split, ctx.source_tag, group, first, rows))
-            first += pf.metadata.row_group(group).num_rows
+        sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)]
+        units += [
+            ParquetUnit(config, path, ctx.rel(path), split, ctx.source_tag, group, first, rows)
+            for group, first, rows in row_group_spans(sizes, ctx.options.limit)
+        ]
     return units
 
 
@@ -304,14 +300,8 @@ def _json_rows(unit: JsonUnit) -> Iterator[Row | SampleError]:
 
 
 def _parquet_rows(unit: ParquetUnit) -> Iterator[Row | SampleError]:
-    import pyarrow.parquet as pq
-
-    pf = pq.ParquetFile(unit.path)
-    columns = [c for c in _COLUMNS if c in pf.schema_arrow.names]
-    batches = pf.iter_batches(batch_size=_BATCH_ROWS, row_groups=[unit.row_group], columns=columns)
-    cells = (cell for batch in batches for cell in batch.to_pylist())
     labelled = unit.split != UNLABELLED_SPLIT
-    for offset, cell in zip(range(unit.rows), cells):
+    for offset, cell in row_group_cells(unit.path, unit.row_group, unit.rows, _COLUMNS, _BATCH_ROWS):
         try:
             values = parse_record(cell, f"{unit.rel}#{unit.first_row + offset}", one_based=False, labelled=labelled)
         except SampleError as err:

@@ -41,6 +41,7 @@ from typing import Any
 
 from datasets import Features, List, Value
 
+from medcat_data.converters.hub_parquet import row_group_cells, row_group_spans
 from medcat_data.converters.recipe import Plan, Recipe, RecipeContext, require_columns
 from medcat_data.converters.schemas import text_qa_features
 from medcat_data.converters.units import Row
@@ -327,17 +328,11 @@ def _parquet_units(config: str, ctx: RecipeContext, path: Path, pmids: frozenset
 
     pf = pq.ParquetFile(path)
     require_columns(ctx, path, pf.schema_arrow.names, ("pubid", "question", "context", "long_answer"))
-    units: list[JsonUnit | ParquetUnit] = []
-    remaining, first = ctx.options.limit, 0
-    for group in range(pf.num_row_groups):
-        rows = pf.metadata.row_group(group).num_rows
-        take = rows if remaining is None else min(rows, remaining)
-        if remaining is not None:
-            remaining -= take
-        if take > 0:
-            units.append(ParquetUnit(config, path, ctx.rel(path), ctx.source_tag, pmids, group, first, take))
-        first += rows
-    return units
+    sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)]
+    return [
+        ParquetUnit(config, path, ctx.rel(path), ctx.source_tag, pmids, group, first, rows)
+        for group, first, rows in row_group_spans(sizes, ctx.options.limit)
+    ]
 
 
 def _json_rows(unit: JsonUnit) -> Iterator[Row | SampleError]:
@@ -363,13 +358,7 @@ def _json_rows(unit: JsonUnit) -> Iterator[Row | SampleError]:
 
 
 def _parquet_rows(unit: ParquetUnit) -> Iterator[Row | SampleError]:
-    import pyarrow.parquet as pq
-
-    pf = pq.ParquetFile(unit.path)
-    columns = [c for c in _HUB_COLUMNS if c in pf.schema_arrow.names]
-    batches = pf.iter_batches(batch_size=_BATCH_ROWS, row_groups=[unit.row_group], columns=columns)
-    cells = (cell for batch in batches for cell in batch.to_pylist())
-    for offset, cell in zip(range(unit.rows), cells):
+    for offset, cell in row_group_cells(unit.path, unit.row_group, unit.rows, _HUB_COLUMNS, _BATCH_ROWS):
         label = f"{unit.rel}#{unit.first_row + offset}"
         try:
             if cell.get("pubid") is None:
